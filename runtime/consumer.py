@@ -1,0 +1,175 @@
+"""Idempotent consumption of CloudEvents with dead letters.
+
+For each record of a batch: decode and validate (invalid → dead letter with the reason), then in one
+transaction record the event id and apply the handler (a redelivered id has no second effect).
+A handler that keeps raising on one event dead-letters that event; a failure of Postgres or Kafka
+itself NACKs the batch so it is redelivered once they are back. Offsets commit after the effects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import asyncpg
+from prometheus_client import Counter, Histogram
+
+from runtime.db import Connection, Database
+from schemas.envelope import CloudEvent
+from schemas.registry import InvalidEvent, decode_event
+
+if TYPE_CHECKING:
+    from aiokafka.structs import ConsumerRecord
+
+log = logging.getLogger(__name__)
+
+EVENTS_CONSUMED = Counter(
+    "careloop_events_consumed_total",
+    "Events consumed, by outcome",
+    ["service", "consumer", "type", "outcome"],
+)
+DEAD_LETTERS = Counter(
+    "careloop_dead_letters_total", "Events sent to a dead-letter topic", ["service", "consumer", "reason"]
+)
+HANDLE_SECONDS = Histogram(
+    "careloop_event_handle_seconds",
+    "Time to apply one event's effect, transaction included",
+    ["service", "consumer"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+EVENT_AGE = Histogram(
+    "careloop_event_age_seconds",
+    "Event time to the moment its effect committed",
+    ["service", "consumer"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+Handler = Callable[[CloudEvent[Any], Connection], Awaitable[None]]
+
+
+class DeadLetterSink(Protocol):
+    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None: ...
+
+
+class Unprocessable(Exception):
+    """A handler's way to say: this event can never be applied (e.g. unknown shop); dead-letter it now."""
+
+
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One logical consumer: a name (the idempotency namespace) and a handler per event type."""
+
+    name: str
+    handlers: dict[str, Handler]
+    ignore_unhandled: bool = True
+    """Known event types without a handler are skipped (recorded as 'ignored'), not dead-lettered."""
+
+
+class EventProcessor:
+    def __init__(self, db: Database, sink: DeadLetterSink, service: str, attempts: int) -> None:
+        self._db = db
+        self._sink = sink
+        self._service = service
+        self._attempts = attempts
+
+    async def process_batch(
+        self, consumer: Consumer, records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> None:
+        for record in records:
+            await self.process(consumer, record)
+
+    async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:
+        raw = record.value or b""
+        try:
+            event = decode_event(raw)
+        except InvalidEvent as exc:
+            await self._dead_letter(consumer, record, exc.reason, "invalid")
+            return
+        handler = consumer.handlers.get(event.type)
+        if handler is None:
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, "ignored").inc()
+            return
+        for attempt in range(1, self._attempts + 1):
+            try:
+                applied = await self._apply_once(consumer, event, handler)
+            except INFRASTRUCTURE_ERRORS:
+                raise  # NACK: the batch comes back once Postgres/Kafka answer again
+            except Unprocessable as exc:
+                await self._dead_letter(consumer, record, f"unprocessable: {exc}", "unprocessable", event)
+                return
+            except Exception as exc:
+                if attempt == self._attempts:
+                    log.exception(
+                        "%s: event %s failed %d times; dead-lettering", consumer.name, event.id, attempt
+                    )
+                    reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
+                    await self._dead_letter(consumer, record, reason, "handler_error", event)
+                    return
+                await asyncio.sleep(0.05 * attempt)
+                continue
+            outcome = "applied" if applied else "duplicate"
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, outcome).inc()
+            return
+
+    async def _apply_once(self, consumer: Consumer, event: CloudEvent[Any], handler: Handler) -> bool:
+        with HANDLE_SECONDS.labels(self._service, consumer.name).time():
+            async with self._db.transaction() as conn:
+                first_time = await conn.fetchval(
+                    "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
+                    "ON CONFLICT DO NOTHING RETURNING true",
+                    consumer.name,
+                    event.id,
+                )
+                if not first_time:
+                    return False
+                await handler(event, conn)
+        EVENT_AGE.labels(self._service, consumer.name).observe(max(0.0, time.time() - event.time.timestamp()))
+        return True
+
+    async def _dead_letter(
+        self,
+        consumer: Consumer,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        reason_class: str,
+        event: CloudEvent[Any] | None = None,
+    ) -> None:
+        log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            consumer.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+        await self._sink.dead_letter(record, consumer.name, reason)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                """INSERT INTO dead_letters
+                       (consumer, topic, partition, "offset", event_id, event_type, reason, payload)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+                consumer.name,
+                record.topic,
+                record.partition,
+                record.offset,
+                event.id if event else None,
+                event.type if event else None,
+                reason,
+                record.value or b"",
+            )
+        DEAD_LETTERS.labels(self._service, consumer.name, reason_class).inc()

@@ -1,0 +1,118 @@
+"""Transactional outbox: `enqueue` inside the caller's transaction; `OutboxRelay` ships rows to Kafka.
+
+Chosen over faststream-outbox because that package's publish contract takes a SQLAlchemy session,
+and CareLoop's state is written with asyncpg: the outbox row must join the same asyncpg transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Protocol
+
+from prometheus_client import Counter, Gauge
+
+from runtime.db import Connection, Database
+from schemas.envelope import CloudEvent
+from schemas.registry import encode_event
+
+log = logging.getLogger(__name__)
+
+OUTBOX_PUBLISHED = Counter("careloop_outbox_published_total", "Outbox rows relayed to Kafka", ["service"])
+OUTBOX_BACKLOG = Gauge("careloop_outbox_backlog", "Outbox rows not yet relayed", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "careloop_outbox_oldest_age_seconds", "Age of the oldest outbox row not yet relayed", ["service"]
+)
+
+
+class Publisher(Protocol):
+    async def publish_many(self, messages: list[tuple[str, str | None, bytes, dict[str, str]]]) -> None:
+        """Send (topic, key, value, headers) in order and return once Kafka has acknowledged all."""
+
+
+async def enqueue(conn: Connection, topic: str, event: CloudEvent[Any], key: str | None = None) -> None:
+    """Write the event beside the state; it reaches Kafka only if the transaction commits."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
+        event.id,
+        topic,
+        key if key is not None else event.subject,
+        encode_event(event),
+    )
+    await conn.execute("SELECT pg_notify('careloop_outbox', '')")
+
+
+class OutboxRelay:
+    """Relays committed outbox rows in id order. One relay per schema publishes at a time
+    (a transaction-scoped advisory lock), so several replicas never reorder a key's events."""
+
+    def __init__(
+        self, db: Database, publisher: Publisher, service: str, batch_size: int, poll_seconds: float
+    ):
+        self._db = db
+        self._publisher = publisher
+        self._service = service
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def relay_once(self) -> int:
+        async with self._db.transaction() as conn:
+            got_lock = await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext('careloop-outbox-relay'))"
+            )
+            if not got_lock:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload, headers FROM outbox ORDER BY id LIMIT $1", self._batch_size
+            )
+            if not rows:
+                return 0
+            await self._publisher.publish_many(
+                [(r["topic"], r["key"], bytes(r["payload"]), dict(r["headers"])) for r in rows]
+            )
+            await conn.execute("DELETE FROM outbox WHERE id <= $1", rows[-1]["id"])
+        OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
+        return len(rows)
+
+    async def measure_backlog(self) -> None:
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age"
+                " FROM outbox"
+            )
+        assert row is not None
+        OUTBOX_BACKLOG.labels(self._service).set(row["n"])
+        OUTBOX_OLDEST_AGE.labels(self._service).set(float(row["age"] or 0.0))
+
+    async def run(self) -> None:
+        """Loop until cancelled: relay everything, then sleep until notified or the poll interval passes."""
+        listener = await self._db.pool.acquire()
+
+        def notified(*_: object) -> None:
+            self._wakeup.set()
+
+        try:
+            await listener.add_listener("careloop_outbox", notified)
+            while True:
+                try:
+                    while await self.relay_once() == self._batch_size:
+                        pass
+                    await self.measure_backlog()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox relay failed; retrying")
+                    await asyncio.sleep(1.0)
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+        finally:
+            try:
+                await listener.remove_listener("careloop_outbox", notified)
+            finally:
+                await self._db.pool.release(listener)

@@ -1,0 +1,182 @@
+"""ServiceRuntime: what each service plugs its consumers, background sweeps and HTTP API into."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.types import ASGIApp, Receive, Scope, Send
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+
+from runtime.consumer import Consumer, EventProcessor
+from runtime.db import Database
+from runtime.kafka import KafkaOutput, make_broker
+from runtime.metrics import METRICS_CONTENT_TYPE, render
+from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
+from runtime.outbox import OutboxRelay
+from runtime.settings import Settings
+from schemas.topics import Topic
+
+log = logging.getLogger(__name__)
+
+Sweep = Callable[[], Coroutine[Any, Any, None]]
+
+
+async def _raw_records(message: StreamMessage[Any]) -> None:
+    """Skip FastStream's body decoding: the runtime validates the raw bytes itself."""
+    return
+
+
+class ServiceRuntime:
+    def __init__(self, settings: Settings, migrations: Path | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings)
+        self.broker = make_broker(settings)
+        self.output = KafkaOutput(self.broker)
+        self.processor = EventProcessor(
+            self.db, self.output, settings.service_name, settings.handler_attempts
+        )
+        self.relay = OutboxRelay(
+            self.db,
+            self.output,
+            settings.service_name,
+            settings.outbox_batch_size,
+            settings.outbox_poll_seconds,
+        )
+        self._migrations = load_migrations(RUNTIME_SQL, "runtime")
+        if migrations is not None:
+            self._migrations += load_migrations(migrations, settings.service_name)
+        self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
+        self._tasks: list[asyncio.Task[None]] = []
+        self.api: ASGIApp | None = None
+
+    # -- what services plug in -------------------------------------------------------------
+    def consume(self, topic: Topic, consumer: Consumer) -> None:
+        """Subscribe `consumer` to `topic`: batches, committed after the effects (NACK on failure)."""
+        processor = self.processor
+        subscriber = self.broker.subscriber(
+            self.settings.topic(topic.name),
+            group_id=self.settings.consumer_group,
+            batch=True,
+            max_records=self.settings.consumer_max_records,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_raw_records,
+            title=f"{self.settings.service_name}:{consumer.name}",
+        )
+
+        @subscriber
+        async def on_batch(body: Any, message: KafkaMessage) -> None:
+            records = (
+                message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+            )
+            await processor.process_batch(consumer, records)
+
+    def every(self, name: str, seconds: float, sweep: Sweep) -> None:
+        """Run `sweep` periodically; one failing run is logged and never stops the loop."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await sweep()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("%s: sweep %s failed", self.settings.service_name, name)
+                await asyncio.sleep(seconds)
+
+        self._loops.append((name, loop))
+
+    def background(self, name: str, run: Sweep) -> None:
+        """A long-running loop of the service's own (it handles its own waiting)."""
+        self._loops.append((name, run))
+
+    def topic(self, topic: Topic) -> str:
+        return self.settings.topic(topic.name)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start_storage(self) -> None:
+        await self.db.open()
+        async with self.db.pool.acquire() as conn:
+            await apply_migrations(conn, self.settings.db_schema, self._migrations)
+
+    async def start_loops(self) -> None:
+        for name, run in self._loops:
+            self._tasks.append(asyncio.create_task(run(), name=f"{self.settings.service_name}:{name}"))
+
+    async def stop_loops(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def ready(self) -> dict[str, bool]:
+        db_ok, kafka_ok = await asyncio.gather(self.db.ping(), self.broker.ping(timeout=2.0))
+        return {"postgres": db_ok, "kafka": bool(kafka_ok)}
+
+    def asgi(self) -> ServiceApp:
+        return ServiceApp(self)
+
+
+class ServiceApp(AsgiFastStream):
+    """The process's ASGI app: FastStream lifespan + health/metrics, and the service's own HTTP API
+    (if any) for every other path."""
+
+    def __init__(self, runtime: ServiceRuntime) -> None:
+        self.runtime = runtime
+
+        @get(include_in_schema=False)
+        async def live(scope: Scope) -> AsgiResponse:
+            return AsgiResponse(b'{"status":"live"}', 200, {"content-type": "application/json"})
+
+        @get(include_in_schema=False)
+        async def ready(scope: Scope) -> AsgiResponse:
+            checks = await runtime.ready()
+            status = 200 if all(checks.values()) else 503
+            body = {"status": "ready" if status == 200 else "not ready", "checks": checks}
+            return AsgiResponse(json.dumps(body).encode(), status, {"content-type": "application/json"})
+
+        @get(include_in_schema=False)
+        async def metrics(scope: Scope) -> AsgiResponse:
+            return AsgiResponse(render(), 200, {"content-type": METRICS_CONTENT_TYPE})
+
+        super().__init__(
+            runtime.broker,
+            asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
+            on_startup=[runtime.start_storage],
+            after_startup=[runtime.start_loops],
+            on_shutdown=[runtime.stop_loops],
+            after_shutdown=[runtime.db.close],
+            asyncapi_path="/asyncapi",
+        )
+
+    async def not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.runtime.api is not None and scope["type"] == "http":
+            await self.runtime.api(scope, receive, send)
+            return
+        await super().not_found(scope, receive, send)
+
+
+def serve(app: ServiceApp) -> None:
+    """Run under uvicorn until SIGINT/SIGTERM; shutdown drains consumers and loops first."""
+    import uvicorn
+
+    settings = app.runtime.settings
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,70 @@
+"""Every setting CareLoop reads, in one place (environment variables, prefix-free names)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS = {"intake": 8001, "sla": 8002, "notify": 8003, "survey": 8004}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    service_name: str = Field(default="careloop", validation_alias="CARELOOP_SERVICE")
+    kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:15432/postgres")
+    """Administrative connection; services log in as their own role derived from it."""
+
+    db_role_password: SecretStr = Field(
+        default=SecretStr("careloop-local"), validation_alias="CARELOOP_DB_ROLE_PASSWORD"
+    )
+    topic_prefix: str = Field(default="", validation_alias="CARELOOP_TOPIC_PREFIX")
+    """Prepended to every topic name; tests use it to isolate runs on one broker."""
+    schema_prefix: str = Field(default="", validation_alias="CARELOOP_SCHEMA_PREFIX")
+    """Prepended to every service's Postgres schema and role name, for the same reason."""
+
+    http_host: str = Field(default="127.0.0.1", validation_alias="CARELOOP_HTTP_HOST")
+    http_port: int | None = Field(default=None, validation_alias="CARELOOP_HTTP_PORT")
+    log_level: str = Field(default="INFO", validation_alias="CARELOOP_LOG_LEVEL")
+    log_format: str = Field(default="text", validation_alias="CARELOOP_LOG_FORMAT")
+
+    consumer_max_records: int = Field(default=500, validation_alias="CARELOOP_CONSUMER_MAX_RECORDS")
+    handler_attempts: int = Field(default=3, validation_alias="CARELOOP_HANDLER_ATTEMPTS")
+    """How often a handler that raises is retried on one event before the event is dead-lettered."""
+    outbox_batch_size: int = Field(default=500, validation_alias="CARELOOP_OUTBOX_BATCH")
+    outbox_poll_seconds: float = Field(default=0.5, validation_alias="CARELOOP_OUTBOX_POLL_SECONDS")
+    db_pool_size: int = Field(default=10, validation_alias="CARELOOP_DB_POOL_SIZE")
+
+    @property
+    def db_schema(self) -> str:
+        return f"{self.schema_prefix}{self.service_name}"
+
+    @property
+    def db_role(self) -> str:
+        return f"careloop_{self.db_schema}"
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.topic_prefix}careloop-{self.service_name}"
+
+    @property
+    def port(self) -> int:
+        return self.http_port if self.http_port is not None else SERVICE_PORTS.get(self.service_name, 8000)
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def service_dsn(self) -> str:
+        """The admin URL with the service's own role as user: it can touch only its schema."""
+        parts = urlsplit(self.database_url.get_secret_value())
+        host = parts.hostname or "127.0.0.1"
+        netloc = f"{quote(self.db_role)}:{quote(self.db_role_password.get_secret_value())}@{host}"
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    def for_service(self, name: str) -> Settings:
+        return self.model_copy(update={"service_name": name})

@@ -1,0 +1,1 @@
+"""CareLoop's shared contracts: CloudEvents envelopes, versioned event data models, the topic map."""

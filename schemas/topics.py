@@ -1,0 +1,113 @@
+"""The topic map: every topic, who publishes and consumes it, its key, partitions and retention.
+
+`runtime.infra bootstrap` creates exactly these (plus a `<name>.dlq` for each consumed topic);
+docs/topics.md is generated from this table and checked by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key: str
+    partitions: int
+    retention_ms: int
+    publishers: tuple[str, ...]
+    consumers: tuple[str, ...]
+    purpose: str
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+
+ORDERS = Topic(
+    "orders.events",
+    "order id",
+    6,
+    14 * DAY_MS,
+    ("shop platform",),
+    ("intake", "sla", "notify", "survey"),
+    "Order journey steps (order, return, refund, repair) from the shop platforms.",
+)
+CONTACTS = Topic(
+    "support.contacts",
+    "shop id + customer",
+    6,
+    14 * DAY_MS,
+    ("chat/e-mail gateways",),
+    ("intake",),
+    "Customer contacts from channel gateways; same model as POST /v1/contacts.",
+)
+TICKETS = Topic(
+    "tickets.events",
+    "ticket id",
+    6,
+    14 * DAY_MS,
+    ("intake",),
+    ("sla", "notify", "survey"),
+    "Ticket lifecycle: created, message added, first response, status changes, solved, reopened, merged.",
+)
+SLA = Topic(
+    "sla.events",
+    "ticket id / order id",
+    6,
+    14 * DAY_MS,
+    ("sla",),
+    ("intake", "notify"),
+    "SLA warnings, breaches, met targets, escalations and order promise breaches.",
+)
+SURVEYS = Topic(
+    "survey.events",
+    "survey id",
+    6,
+    14 * DAY_MS,
+    ("survey",),
+    ("intake", "notify"),
+    "Survey invitations, answers and detractors.",
+)
+NOTIFY = Topic(
+    "notify.events",
+    "endpoint id",
+    3,
+    14 * DAY_MS,
+    ("notify",),
+    (),
+    "Webhook endpoint health (disabled endpoints) and dead-lettered deliveries.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (ORDERS, CONTACTS, TICKETS, SLA, SURVEYS, NOTIFY)
+DLQ_RETENTION_MS = 30 * DAY_MS
+DLQ_PARTITIONS = 1
+
+
+def by_name(name: str) -> Topic:
+    for topic in ALL_TOPICS:
+        if topic.name == name:
+            return topic
+    raise KeyError(name)
+
+
+def render_markdown() -> str:
+    lines = [
+        "# Topic map",
+        "",
+        "Generated from `schemas/topics.py` by `python -m schemas.generate`; do not edit by hand.",
+        "Every consumed topic has a dead-letter topic `<name>.dlq` "
+        f"({DLQ_PARTITIONS} partition, {DLQ_RETENTION_MS // DAY_MS} days) holding the original bytes, "
+        "the error and the consumer.",
+        "",
+        "| topic | key | partitions | retention | published by | consumed by | purpose |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in ALL_TOPICS:
+        lines.append(
+            f"| `{t.name}` | {t.key} | {t.partitions} | {t.retention_ms // DAY_MS} d | "
+            f"{', '.join(t.publishers)} | {', '.join(t.consumers) or '(shops via API)'} | {t.purpose} |"
+        )
+    return "\n".join(lines) + "\n"

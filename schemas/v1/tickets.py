@@ -1,0 +1,107 @@
+"""Ticket lifecycle events published by intake on `tickets.events`, keyed by ticket id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from schemas.v1.common import EventData
+from schemas.v1.contacts import Channel
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    PENDING = "pending"  # waiting on the customer: SLA clocks pause
+    ON_HOLD = "on_hold"  # waiting on a third party: SLA clocks pause
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class Priority(StrEnum):
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class Category(StrEnum):
+    ORDER_STATUS = "order_status"
+    DELIVERY_DELAY = "delivery_delay"
+    RETURN = "return"
+    COMPLAINT_REPAIR = "complaint_repair"
+    PAYMENT = "payment"
+    PRODUCT_QUESTION = "product_question"
+    OTHER = "other"
+
+
+class Author(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class TicketEventData(EventData):
+    shop_id: str
+    ticket_id: str
+    order_id: str | None = None
+    customer_id: str | None = None
+    channel: Channel
+    category: Category
+    priority: Priority
+
+
+class TicketCreated(TicketEventData):
+    subject: str = ""
+    status: TicketStatus = TicketStatus.OPEN
+    customer_email: str | None = None
+    customer_locale: str = "en"
+    is_repeat: bool = False
+    source: str = Field(default="contact", description="contact | survey_detractor | sla_promise")
+
+
+class TicketMessageAdded(TicketEventData):
+    message_id: str
+    author: Author
+    internal: bool = False
+    at: datetime
+
+
+class TicketFirstResponse(TicketEventData):
+    at: datetime
+    first_response_seconds: float
+
+
+class TicketStatusChanged(TicketEventData):
+    previous_status: TicketStatus
+    status: TicketStatus
+    at: datetime
+
+
+class TicketSolved(TicketEventData):
+    at: datetime
+    resolution_seconds: float
+    first_contact_resolution: bool
+    customer_email: str | None = None
+    customer_locale: str = "en"
+
+
+class TicketReopened(TicketEventData):
+    at: datetime
+
+
+class TicketMerged(TicketEventData):
+    merged_into_ticket_id: str
+    at: datetime
+
+
+TICKET_EVENT_TYPES: dict[str, type[EventData]] = {
+    "ticket.created": TicketCreated,
+    "ticket.message_added": TicketMessageAdded,
+    "ticket.first_response": TicketFirstResponse,
+    "ticket.status_changed": TicketStatusChanged,
+    "ticket.solved": TicketSolved,
+    "ticket.reopened": TicketReopened,
+    "ticket.merged": TicketMerged,
+}

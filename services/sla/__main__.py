@@ -1,0 +1,3 @@
+from runtime.entrypoint import main
+
+main("sla")

@@ -1,0 +1,1 @@
+"""Test helpers shared by every suite: isolated settings, running services, Kafka I/O, waiting."""
