@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 ENV := source .local/env.sh
 
-.PHONY: help venv infra infra-down run test lint typecheck pytest bench generate clean
+.PHONY: help venv tools infra infra-down run test lint typecheck pytest bench generate clean
 
 help:
 	@echo "make run    set everything up and run CareLoop with a demo shop (Ctrl-C stops it all)"
@@ -18,6 +18,10 @@ venv: .venv/.synced
 .venv/.synced: pyproject.toml uv.lock
 	@bash deploy/local/python.sh
 	touch $@
+
+tools:
+	@bash deploy/local/chromium.sh
+	bash deploy/local/prometheus.sh
 
 infra: venv
 	@bash deploy/local/up.sh
@@ -37,11 +41,11 @@ lint: venv
 typecheck: venv
 	.venv/bin/mypy .
 
-pytest: infra
+pytest: infra tools
 	@$(ENV)
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test: infra
+test: infra tools
 	@$(ENV)
 	trap 'bash deploy/local/down.sh' EXIT
 	.venv/bin/ruff check .

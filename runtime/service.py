@@ -22,6 +22,7 @@ from runtime.metrics import METRICS_CONTENT_TYPE, render
 from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.outbox import OutboxRelay
 from runtime.settings import Settings
+from runtime.shops import ShopRegistry
 from schemas.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ class ServiceRuntime:
             self._migrations += load_migrations(migrations, settings.service_name)
         self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
         self._tasks: list[asyncio.Task[None]] = []
+        self.shops = ShopRegistry.from_file(settings.shops_file)
         self.api: ASGIApp | None = None
+        """The service's own HTTP API (a FastAPI app), served for every path but health/metrics."""
 
     # -- what services plug in -------------------------------------------------------------
     def consume(self, topic: Topic, consumer: Consumer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     """How often a handler that raises is retried on one event before the event is dead-lettered."""
     outbox_batch_size: int = Field(default=500, validation_alias="CARELOOP_OUTBOX_BATCH")
     outbox_poll_seconds: float = Field(default=0.5, validation_alias="CARELOOP_OUTBOX_POLL_SECONDS")
+    shops_file: Path = Field(default=Path("deploy/local/shops.json"), validation_alias="CARELOOP_SHOPS_FILE")
+    """The shop registry (ids, hashed API keys, time zones); see runtime/shops.py."""
+    public_base_url: str = Field(default="http://127.0.0.1:8004", validation_alias="CARELOOP_PUBLIC_BASE_URL")
+    """Where customers reach public pages (the survey answer page)."""
     db_pool_size: int = Field(default=10, validation_alias="CARELOOP_DB_POOL_SIZE")
 
     @property

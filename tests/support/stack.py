@@ -13,12 +13,15 @@ import httpx
 from runtime.provision import delete_topics, ensure_service_schema, ensure_topics
 from runtime.service import ServiceApp
 from runtime.settings import Settings
+from tests.support.shops import write_shops_file
 from tests.support.wait import eventually
 
 
 def isolated_settings(base: Settings) -> Settings:
     tag = f"t{uuid.uuid4().hex[:10]}"
-    return base.model_copy(update={"topic_prefix": f"{tag}.", "schema_prefix": f"{tag}_"})
+    return base.model_copy(
+        update={"topic_prefix": f"{tag}.", "schema_prefix": f"{tag}_", "shops_file": write_shops_file()}
+    )
 
 
 @asynccontextmanager

@@ -1,0 +1,109 @@
+"""The HTTP API conventions every service shares: versioned FastAPI apps, shop authentication by
+API key, a request-size limit, and errors as JSON with a precise message."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Counter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runtime.shops import Shop, ShopRegistry
+
+REJECTED_REQUESTS = Counter(
+    "careloop_http_rejected_total", "HTTP requests refused, by reason", ["service", "reason"]
+)
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+class BodySizeLimit:
+    """413 for bodies over the limit, checked on Content-Length and on the bytes actually read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, service: str) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        REJECTED_REQUESTS.labels(self.service, "body_too_large").inc()
+        response = JSONResponse(
+            {"error": "body_too_large", "detail": f"request body exceeds {self.max_bytes} bytes"}, 413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def make_api(
+    service: str, title: str, description: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+) -> FastAPI:
+    api = FastAPI(title=title, description=description, version="1.0.0", openapi_url="/v1/openapi.json")
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        REJECTED_REQUESTS.labels(service, "invalid_body").inc()
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"error": "invalid_request", "detail": problems}, 422)
+
+    api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, service=service)
+    return api
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def shop_auth(registry: ShopRegistry, service: str) -> Callable[..., Awaitable[Shop]]:
+    """A FastAPI dependency resolving `Authorization: Bearer <key>` to the caller's shop (401 otherwise)."""
+
+    async def current_shop(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Shop:
+        if credentials is None:
+            REJECTED_REQUESTS.labels(service, "missing_api_key").inc()
+            raise HTTPException(401, "missing API key: send Authorization: Bearer <key>")
+        shop = registry.authenticate(credentials.credentials)
+        if shop is None:
+            REJECTED_REQUESTS.labels(service, "bad_api_key").inc()
+            raise HTTPException(401, "unknown API key")
+        return shop
+
+    return current_shop
