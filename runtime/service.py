@@ -15,6 +15,7 @@ from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
+from runtime.clock import Clock, clock_from_settings
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Database
 from runtime.kafka import KafkaOutput, make_broker
@@ -57,6 +58,8 @@ class ServiceRuntime:
         self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
         self._tasks: list[asyncio.Task[None]] = []
         self.shops = ShopRegistry.from_file(settings.shops_file)
+        self.clock: Clock = clock_from_settings(settings.time_factor, settings.time_origin)
+        """Domain time; tests replace it with a ManualClock before the app starts."""
         self.api: ASGIApp | None = None
         """The service's own HTTP API (a FastAPI app), served for every path but health/metrics."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -41,6 +42,10 @@ class Settings(BaseSettings):
     """The shop registry (ids, hashed API keys, time zones); see runtime/shops.py."""
     public_base_url: str = Field(default="http://127.0.0.1:8004", validation_alias="CARELOOP_PUBLIC_BASE_URL")
     """Where customers reach public pages (the survey answer page)."""
+    time_factor: float = Field(default=1.0, gt=0, validation_alias="CARELOOP_TIME_FACTOR")
+    """>1 runs domain time faster than wall time (the demo's accelerated week)."""
+    time_origin: datetime | None = Field(default=None, validation_alias="CARELOOP_TIME_ORIGIN")
+    """The shared instant from which accelerated time is counted; every process must get the same."""
     db_pool_size: int = Field(default=10, validation_alias="CARELOOP_DB_POOL_SIZE")
 
     @property
