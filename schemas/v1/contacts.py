@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
 from pydantic import EmailStr, Field, model_validator
 
@@ -24,10 +25,9 @@ class Attachment(EventData):
     url: str | None = Field(default=None, max_length=2000)
 
 
-class ContactReceived(EventData):
-    """One inbound customer message. `channel_message_id` makes redelivery harmless."""
+class ContactFields(EventData):
+    """What a customer's message says, whichever way it arrives (HTTP body or event)."""
 
-    shop_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     channel: Channel
     customer_email: EmailStr | None = None
     customer_phone: str | None = Field(default=None, max_length=32)
@@ -43,10 +43,16 @@ class ContactReceived(EventData):
     """E-mail Message-ID/References root, chat session id, social thread id."""
 
     @model_validator(mode="after")
-    def _someone_to_answer(self) -> ContactReceived:
+    def _someone_to_answer(self) -> Self:
         if not (self.customer_email or self.customer_phone or self.customer_handle):
             raise ValueError("one of customer_email, customer_phone or customer_handle is required")
         return self
+
+
+class ContactReceived(ContactFields):
+    """One inbound customer message. `channel_message_id` makes redelivery harmless."""
+
+    shop_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
 
 
 CONTACT_EVENT_TYPES: dict[str, type[EventData]] = {"contact.received": ContactReceived}

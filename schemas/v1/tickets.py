@@ -43,22 +43,35 @@ class Author(StrEnum):
 
 
 class TicketEventData(EventData):
+    """What every ticket event carries, so a consumer never needs a second lookup."""
+
     shop_id: str
     ticket_id: str
     order_id: str | None = None
     customer_id: str | None = None
+    """The shop's customer id, known from the order's events; null when not (yet) known."""
+    customer_email: str | None = None
+    customer_locale: str = "en"
     channel: Channel
     category: Category
     priority: Priority
 
 
+class TicketSource(StrEnum):
+    CONTACT = "contact"
+    SURVEY_DETRACTOR = "survey_detractor"
+    SLA_PROMISE = "sla_promise"
+
+
 class TicketCreated(TicketEventData):
     subject: str = ""
     status: TicketStatus = TicketStatus.OPEN
-    customer_email: str | None = None
-    customer_locale: str = "en"
     is_repeat: bool = False
+    """A second ticket from the same customer about the same order within 7 days."""
     source: str = Field(default="contact", description="contact | survey_detractor | sla_promise")
+    source_ref: str | None = None
+    """The survey id (survey_detractor) or the broken promise (sla_promise) that opened the ticket."""
+    at: datetime | None = None
 
 
 class TicketMessageAdded(TicketEventData):
@@ -83,8 +96,7 @@ class TicketSolved(TicketEventData):
     at: datetime
     resolution_seconds: float
     first_contact_resolution: bool
-    customer_email: str | None = None
-    customer_locale: str = "en"
+    """Solved with exactly one agent reply and never reopened."""
 
 
 class TicketReopened(TicketEventData):
@@ -92,8 +104,17 @@ class TicketReopened(TicketEventData):
 
 
 class TicketMerged(TicketEventData):
+    """Published for the ticket that was merged away (it is closed); its messages moved."""
+
     merged_into_ticket_id: str
     at: datetime
+
+
+class TicketClosed(TicketEventData):
+    """The ticket is final (closed by an agent or merged away): no clock or survey waits on it."""
+
+    at: datetime
+    merged_into_ticket_id: str | None = None
 
 
 TICKET_EVENT_TYPES: dict[str, type[EventData]] = {
@@ -104,4 +125,5 @@ TICKET_EVENT_TYPES: dict[str, type[EventData]] = {
     "ticket.solved": TicketSolved,
     "ticket.reopened": TicketReopened,
     "ticket.merged": TicketMerged,
+    "ticket.closed": TicketClosed,
 }
