@@ -19,6 +19,7 @@ from runtime.clock import Clock, clock_from_settings
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Database
 from runtime.kafka import KafkaOutput, make_broker
+from runtime.lag import LagMonitor
 from runtime.metrics import METRICS_CONTENT_TYPE, render
 from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.outbox import OutboxRelay
@@ -57,6 +58,15 @@ class ServiceRuntime:
             self._migrations += load_migrations(migrations, settings.service_name)
         self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
         self._tasks: list[asyncio.Task[None]] = []
+        self._consumed_topics: list[str] = []
+        self.lag = LagMonitor(
+            settings.kafka_bootstrap_servers,
+            settings.consumer_group,
+            self._consumed_topics,
+            settings.service_name,
+        )
+        self.every("consumer-lag", 5.0, self._measure_lag)
+        self.every("processed-events-cleanup", 3600.0, self._forget_old_event_ids)
         self.shops = ShopRegistry.from_file(settings.shops_file)
         self.clock: Clock = clock_from_settings(settings.time_factor, settings.time_origin)
         """Domain time; tests replace it with a ManualClock before the app starts."""
@@ -67,6 +77,7 @@ class ServiceRuntime:
     def consume(self, topic: Topic, consumer: Consumer) -> None:
         """Subscribe `consumer` to `topic`: batches, committed after the effects (NACK on failure)."""
         processor = self.processor
+        self._consumed_topics.append(self.settings.topic(topic.name))
         subscriber = self.broker.subscriber(
             self.settings.topic(topic.name),
             group_id=self.settings.consumer_group,
@@ -105,6 +116,14 @@ class ServiceRuntime:
         """A long-running loop of the service's own (it handles its own waiting)."""
         self._loops.append((name, run))
 
+    async def _measure_lag(self) -> None:
+        await self.lag.measure()
+
+    async def _forget_old_event_ids(self) -> None:
+        # Kafka keeps events 14 days: an id older than the retention can never be redelivered.
+        async with self.db.pool.acquire() as conn:
+            await conn.execute("DELETE FROM processed_events WHERE processed_at < now() - interval '15 days'")
+
     def topic(self, topic: Topic) -> str:
         return self.settings.topic(topic.name)
 
@@ -123,6 +142,7 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        await self.lag.close()
 
     async def ready(self) -> dict[str, bool]:
         db_ok, kafka_ok = await asyncio.gather(self.db.ping(), self.broker.ping(timeout=2.0))

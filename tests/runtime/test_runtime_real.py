@@ -171,3 +171,25 @@ async def test_health_endpoints_and_metrics(infra: Settings) -> None:
         metrics = (await client.get("/metrics")).text
         assert "careloop_outbox_backlog" in metrics
         assert "careloop_events_consumed_total" in metrics
+
+
+async def test_consumer_lag_is_measured_against_committed_offsets(infra: Settings) -> None:
+    async with running_probe(infra) as app:
+        for n in range(3):
+            await produce(
+                infra, topics.ORDERS.name, make_event("order.created", "s", order_created(f"lag-{n}"))
+            )
+
+        async def all_consumed() -> bool:
+            lag = await app.runtime.lag.measure()
+            return len(lag) == topics.ORDERS.partitions and sum(lag.values()) == 0
+
+        await eventually(all_consumed)
+        seen = await app.runtime.db.pool.fetchval("SELECT count(*) FROM seen")
+        assert seen == 3
+        async with http_client(app) as client:
+            metrics = (await client.get("/metrics")).text
+        topic = infra.topic("orders.events")
+        assert (
+            f'careloop_consumer_lag_records{{partition="0",service="probe",topic="{topic}"}} 0.0' in metrics
+        )
