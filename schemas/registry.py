@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from schemas import topics
 from schemas.envelope import CloudEvent, RawCloudEvent
 from schemas.v1.common import EventData
 from schemas.v1.contacts import CONTACT_EVENT_TYPES
@@ -15,6 +16,16 @@ from schemas.v1.sla import SLA_EVENT_TYPES
 from schemas.v1.surveys import SURVEY_EVENT_TYPES
 from schemas.v1.tickets import TICKET_EVENT_TYPES
 from schemas.v1.webhooks import NOTIFY_EVENT_TYPES
+
+TOPIC_EVENT_TYPES: dict[str, dict[str, type[EventData]]] = {
+    topics.ORDERS.name: dict(ORDER_EVENT_TYPES),
+    topics.CONTACTS.name: CONTACT_EVENT_TYPES,
+    topics.TICKETS.name: TICKET_EVENT_TYPES,
+    topics.SLA.name: SLA_EVENT_TYPES,
+    topics.SURVEYS.name: SURVEY_EVENT_TYPES,
+    topics.NOTIFY.name: NOTIFY_EVENT_TYPES,
+}
+"""Which event types travel on which topic (order.promise_breached is an SLA event on sla.events)."""
 
 EVENT_TYPES: dict[str, type[EventData]] = {
     **ORDER_EVENT_TYPES,
