@@ -30,7 +30,7 @@ def shipped(**extra: Any) -> OrderShipped:
         customer=Customer(id="c-1", email="jan@example.pl", locale="pl-PL"),
         carrier="InPost",
         tracking_number="6200",
-        promised_delivery_date="2026-12-01",  # type: ignore[arg-type]
+        promised_delivery_date="2026-12-01",
         **extra,
     )
 
