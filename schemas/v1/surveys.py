@@ -25,6 +25,7 @@ class SurveyInvited(EventData):
     ticket_id: str | None = None
     link: str = Field(description="personal, single-use answer link")
     expires_at: datetime
+    locale: str = Field(default="en", max_length=35, description="language of the answer page")
 
 
 class SurveyAnswered(EventData):
@@ -36,6 +37,12 @@ class SurveyAnswered(EventData):
     order_id: str | None = None
     ticket_id: str | None = None
     at: datetime
+    speed: int | None = Field(default=None, ge=1, le=5, description="CSAT sub-rating: speed of help")
+    accuracy: int | None = Field(
+        default=None, ge=1, le=5, description="CSAT sub-rating: accuracy/completeness of the answer"
+    )
+    channel: str | None = Field(default=None, description="channel of the originating ticket")
+    category: str | None = Field(default=None, description="category of the originating ticket")
 
 
 class SurveyDetractor(EventData):

@@ -2,14 +2,78 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+from runtime.consumer import Consumer, Handler
+from runtime.db import Connection
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
+from schemas import topics
+from schemas.envelope import CloudEvent
+from services.survey import handlers, sweeps
+from services.survey.api import build_api
+from services.survey.config import SurveyConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+ContextHandler = Callable[[CloudEvent[Any], Connection, handlers.Context], Awaitable[None]]
 
-def build(settings: Settings) -> ServiceApp:
+
+def _bind(handler: ContextHandler, ctx: handlers.Context) -> Handler:
+    async def bound(event: CloudEvent[Any], conn: Connection) -> None:
+        await handler(event, conn, ctx)
+
+    return bound
+
+
+def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
+    config = config or SurveyConfig()
     runtime = ServiceRuntime(settings, MIGRATIONS)
+    ctx = handlers.Context(
+        shops=runtime.shops,
+        config=config,
+        topic=runtime.topic(topics.SURVEYS),
+        public_base_url=settings.public_base_url,
+    )
+    runtime.consume(
+        topics.ORDERS,
+        Consumer(
+            "survey-orders",
+            {
+                "order.delivered": _bind(handlers.on_order_delivered, ctx),
+                "order.cancelled": _bind(handlers.on_order_cancelled, ctx),
+                "return.received": _bind(handlers.on_return_closed, ctx),
+                "refund.issued": _bind(handlers.on_return_closed, ctx),
+                "repair.completed": _bind(handlers.on_repair_completed, ctx),
+            },
+        ),
+    )
+    runtime.consume(
+        topics.TICKETS,
+        Consumer(
+            "survey-tickets",
+            {
+                "ticket.created": _bind(handlers.on_ticket_created, ctx),
+                "ticket.status_changed": _bind(handlers.on_ticket_status_changed, ctx),
+                "ticket.reopened": _bind(handlers.on_ticket_reopened, ctx),
+                "ticket.merged": _bind(handlers.on_ticket_merged, ctx),
+                "ticket.solved": _bind(handlers.on_ticket_solved, ctx),
+            },
+        ),
+    )
+
+    def now() -> Any:
+        return runtime.clock.now()  # read at call time: tests swap in a ManualClock after build
+
+    async def send_due() -> None:
+        await sweeps.send_due(runtime.db, ctx, runtime.clock)
+
+    async def refresh_gauges() -> None:
+        await sweeps.refresh_score_gauges(runtime.db, ctx, runtime.clock)
+
+    runtime.every("survey-send-due", config.sweep_seconds, send_due)
+    runtime.every("survey-score-gauges", config.score_gauge_seconds, refresh_gauges)
+    runtime.api = build_api(runtime.db, ctx, now)
     return runtime.asgi()
