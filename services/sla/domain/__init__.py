@@ -1,0 +1,1 @@
+"""The SLA rules, free of I/O: calendars, policies, clocks and order promises."""
