@@ -23,37 +23,41 @@ def lag_per_partition(
 
 
 class LagMonitor:
-    def __init__(self, bootstrap_servers: str, group_id: str, topics: list[str], service: str) -> None:
+    def __init__(self, bootstrap_servers: str, subscriptions: list[tuple[str, str]], service: str) -> None:
+        """`subscriptions`: (consumer group, topic) pairs, read at each measurement."""
         self._bootstrap = bootstrap_servers
-        self._group = group_id
-        self._topics = topics
+        self._subscriptions = subscriptions
         self._service = service
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
 
     async def measure(self) -> dict[TopicPartition, int]:
-        if not self._topics:
-            return {}
+        """Lag of every subscribed partition (summed over groups when two consumers read one topic)."""
+        total: dict[TopicPartition, int] = {}
+        for group, topic in self._subscriptions:
+            for tp, records in (await self._measure_group(group, topic)).items():
+                total[tp] = total.get(tp, 0) + records
+        for tp, records in total.items():
+            CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(records)
+        return total
+
+    async def _measure_group(self, group: str, topic: str) -> dict[TopicPartition, int]:
         if self._admin is None or self._offsets is None:
             self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
             await self._admin.start()
             self._offsets = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
             await self._offsets.start()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in sorted(self._offsets.partitions_for_topic(topic) or await self._partitions(topic))
-        ]
+        known = self._offsets.partitions_for_topic(topic) or await self._partitions(topic)
+        partitions = [TopicPartition(topic, p) for p in sorted(known)]
         end = await self._offsets.end_offsets(partitions)
         committed = {
             tp: meta.offset
-            for tp, meta in (await self._admin.list_consumer_group_offsets(self._group)).items()
+            for tp, meta in (
+                await self._admin.list_consumer_group_offsets(group, partitions=partitions)
+            ).items()
             if meta.offset >= 0
         }
-        lag = lag_per_partition(end, committed)
-        for tp, records in lag.items():
-            CONSUMER_LAG.labels(self._service, tp.topic, str(tp.partition)).set(records)
-        return lag
+        return lag_per_partition(end, committed)
 
     async def _partitions(self, topic: str) -> set[int]:
         assert self._offsets is not None

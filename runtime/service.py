@@ -58,13 +58,8 @@ class ServiceRuntime:
             self._migrations += load_migrations(migrations, settings.service_name)
         self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
         self._tasks: list[asyncio.Task[None]] = []
-        self._consumed_topics: list[str] = []
-        self.lag = LagMonitor(
-            settings.kafka_bootstrap_servers,
-            settings.consumer_group,
-            self._consumed_topics,
-            settings.service_name,
-        )
+        self._subscriptions: list[tuple[str, str]] = []
+        self.lag = LagMonitor(settings.kafka_bootstrap_servers, self._subscriptions, settings.service_name)
         self.every("consumer-lag", 5.0, self._measure_lag)
         self.every("processed-events-cleanup", 3600.0, self._forget_old_event_ids)
         self.shops = ShopRegistry.from_file(settings.shops_file)
@@ -75,12 +70,15 @@ class ServiceRuntime:
 
     # -- what services plug in -------------------------------------------------------------
     def consume(self, topic: Topic, consumer: Consumer) -> None:
-        """Subscribe `consumer` to `topic`: batches, committed after the effects (NACK on failure)."""
+        """Subscribe `consumer` to `topic`: batches, committed after the effects (NACK on failure).
+
+        Each consumer has its own group, so two consumers of one topic each see every partition."""
         processor = self.processor
-        self._consumed_topics.append(self.settings.topic(topic.name))
+        group_id = f"{self.settings.consumer_group}.{consumer.name}"
+        self._subscriptions.append((group_id, self.settings.topic(topic.name)))
         subscriber = self.broker.subscriber(
             self.settings.topic(topic.name),
-            group_id=self.settings.consumer_group,
+            group_id=group_id,
             batch=True,
             max_records=self.settings.consumer_max_records,
             batch_timeout_ms=100,
