@@ -1,0 +1,49 @@
+"""Notify-specific settings (environment variables with the NOTIFY_ prefix)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.notify.domain.retry import SVIX_SCHEDULE_SECONDS
+from services.notify.domain.ssrf import EgressPolicy
+
+DAY_SECONDS = 24 * 60 * 60
+
+
+class NotifyConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore", frozen=True)
+
+    retry_schedule_seconds: tuple[float, ...] = Field(default=SVIX_SCHEDULE_SECONDS, min_length=1)
+    """Delay before each attempt (the first is normally 0); JSON list, e.g. '[0, 5, 300]'."""
+    retry_jitter: float = Field(default=0.1, ge=0, le=0.5)
+    """Each delay is spread by ±this fraction so a recovering endpoint is not hit by a thundering herd."""
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    """Whole-attempt limit: connect, send, wait and read the (capped) response."""
+    lease_margin_seconds: float = Field(default=5.0, ge=0)
+    """A claimed delivery whose worker vanished is reclaimed after timeout + this margin (wall time)."""
+    response_cap_bytes: int = Field(default=4096, ge=0, le=1024 * 1024)
+    """At most this much of a receiver's response body is read and stored."""
+    allow_loopback: bool = False
+    """Permit 127.0.0.0/8 and ::1 receivers (the demo and the tests; never in production)."""
+    allowed_private_hosts: str = ""
+    """Comma-separated host names and CIDR networks that may resolve to non-public addresses."""
+    disable_after_seconds: float = Field(default=5 * DAY_SECONDS, gt=0)
+    """An endpoint failing continuously (no success in between) this long is disabled."""
+    max_in_flight_per_endpoint: int = Field(default=4, ge=1)
+    max_in_flight_total: int = Field(default=64, ge=1)
+    default_rate_limit_per_second: float | None = Field(default=None, gt=0)
+    """Applied to endpoints created without their own rate limit; None = unlimited."""
+    breaker_threshold: int = Field(default=5, ge=1)
+    """Consecutive failed attempts that open an endpoint's circuit breaker."""
+    breaker_cooldown_seconds: float = Field(default=30.0, ge=0)
+    poll_seconds: float = Field(default=0.2, gt=0)
+    """How often due deliveries are looked for when nothing woke the worker (wall time)."""
+    claim_batch: int = Field(default=100, ge=1)
+    gauge_seconds: float = Field(default=5.0, gt=0)
+    """How often queue depth / oldest pending / DLQ size gauges are refreshed."""
+    default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)
+    """How long the previous secret keeps signing after a rotation, unless the request says otherwise."""
+
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.from_allowlist(self.allow_loopback, self.allowed_private_hosts.split(","))

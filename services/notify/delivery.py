@@ -1,0 +1,416 @@
+"""The delivery worker: claims due deliveries (SKIP LOCKED, per-order ordering), posts them with
+per-endpoint limits, and records every attempt, retry, dead letter and endpoint disablement.
+
+Claims are leases in wall time: a worker that dies mid-attempt leaves its rows 'delivering' until the
+lease ends, then any instance takes them over and sends them again with the same webhook-id (which
+is what the receiver deduplicates on). Attempts run as independent tasks, so a hanging endpoint only
+ever occupies its own slots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from runtime.db import Connection, Database
+from runtime.outbox import enqueue
+from schemas.registry import make_event
+from schemas.v1.webhooks import DeliveryDeadLettered, EndpointDisabled
+from services.notify import repository
+from services.notify.config import NotifyConfig
+from services.notify.domain.attempts import AttemptOutcome, outcome_for_status
+from services.notify.domain.breaker import (
+    BreakerPolicy,
+    BreakerState,
+    after_failure,
+    after_success,
+    allowed_in_flight,
+)
+from services.notify.domain.queue import DeliveryStatus, QueuedDelivery, choose, ready
+from services.notify.domain.ratelimit import TokenBucket
+from services.notify.domain.retry import next_delay
+from services.notify.domain.signing import active_secrets, webhook_headers
+from services.notify.egress import guarded_client, is_refusal
+from services.notify.metrics import (
+    ATTEMPT_SECONDS,
+    ATTEMPTS,
+    DELIVERIES,
+    DELIVERY_LATENCY,
+    DLQ_SIZE,
+    ENDPOINTS_DISABLED,
+    ENDPOINTS_DISABLED_TOTAL,
+    IN_FLIGHT,
+    OLDEST_PENDING_AGE,
+    QUEUE_DEPTH,
+)
+from services.notify.repository import ClaimedDelivery, Endpoint
+
+log = logging.getLogger(__name__)
+
+SOURCE = "careloop/notify"
+MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: AttemptOutcome
+    status_code: int | None
+    seconds: float
+    response_body: str | None
+    error: str | None
+
+
+async def post_webhook(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout: float, cap: int
+) -> AttemptResult:
+    """One POST, bounded in total time and in how much of the answer is read; never raises for
+    network trouble (that is an outcome)."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
+                received = bytearray()
+                if cap > 0:
+                    async for chunk in response.aiter_raw():
+                        received += chunk
+                        if len(received) >= cap:
+                            break  # the rest is never read: a huge answer cannot exhaust memory
+                outcome = outcome_for_status(response.status_code)
+                return AttemptResult(
+                    outcome,
+                    response.status_code,
+                    time.perf_counter() - started,
+                    bytes(received[:cap]).decode("utf-8", errors="replace"),
+                    None if outcome.succeeded else f"HTTP {response.status_code}",
+                )
+    except (TimeoutError, httpx.TimeoutException):
+        outcome, error = AttemptOutcome.TIMEOUT, f"no complete answer within {timeout:g} s"
+    except httpx.ConnectError as exc:
+        refused = is_refusal(exc)
+        outcome = AttemptOutcome.REFUSED if refused else AttemptOutcome.CONNECT_ERROR
+        error = str(exc) or type(exc).__name__
+    except httpx.HTTPError as exc:
+        outcome, error = AttemptOutcome.NETWORK_ERROR, f"{type(exc).__name__}: {exc}"
+    return AttemptResult(outcome, None, time.perf_counter() - started, None, error[:MAX_ERROR_CHARS])
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        db: Database,
+        config: NotifyConfig,
+        clock: Callable[[], datetime],
+        notify_topic: str,
+        *,
+        wall_seconds: Callable[[], float] = time.time,
+        unit_random: Callable[[], float] = random.random,
+    ) -> None:
+        self._db = db
+        self._config = config
+        self._now = clock
+        self._notify_topic = notify_topic
+        # webhook-timestamp is for the receiver's replay window, compared with its wall clock,
+        # so it is wall time even when domain time is simulated or accelerated.
+        self._wall_seconds = wall_seconds
+        self._unit_random = unit_random
+        self._breaker = BreakerPolicy(
+            config.breaker_threshold, timedelta(seconds=config.breaker_cooldown_seconds)
+        )
+        self._in_flight: dict[str, int] = defaultdict(int)
+        self._buckets: dict[str, TokenBucket] = {}
+        self._tasks: dict[asyncio.Task[None], ClaimedDelivery] = {}
+        self._wakeup = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        self._client = guarded_client(self._config.egress_policy(), self._config.max_in_flight_total)
+        listener = await self._db.pool.acquire()
+
+        def notified(*_: object) -> None:
+            self._wakeup.set()
+
+        try:
+            await listener.add_listener(repository.WAKE_CHANNEL, notified)
+            while True:
+                self._wakeup.clear()
+                try:
+                    claimed = await self.claim_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("notify: claiming deliveries failed; retrying")
+                    claimed = 0
+                    await asyncio.sleep(1.0)
+                if claimed and self._free_slots() > 0:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._config.poll_seconds)
+        finally:
+            await self._shutdown(listener, notified)
+
+    async def _shutdown(self, listener: Any, notified: Callable[..., None]) -> None:
+        abandoned = list(self._tasks.values())
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await listener.remove_listener(repository.WAKE_CHANNEL, notified)
+            if abandoned:  # hand them back at once instead of waiting for their leases to end
+                await listener.execute(
+                    "UPDATE deliveries SET status = 'pending', claim_token = NULL, lease_until = NULL"
+                    " WHERE id = ANY($1) AND claim_token = ANY($2) AND status = 'delivering'",
+                    [c.id for c in abandoned],
+                    list({c.claim_token for c in abandoned}),
+                )
+        finally:
+            await self._db.pool.release(listener)
+            if self._client is not None:
+                await self._client.aclose()
+
+    def _free_slots(self) -> int:
+        return self._config.max_in_flight_total - len(self._tasks)
+
+    # -- claiming ------------------------------------------------------------------------------
+    async def claim_once(self) -> int:
+        room = self._free_slots()
+        if room <= 0:
+            return 0
+        now = self._now()
+        token = uuid.uuid4().hex
+        async with self._db.transaction() as conn:
+            candidates = ready(await repository.ready_heads(conn, now, self._config.claim_batch), now)
+            if not candidates:
+                return 0
+            endpoints = await repository.endpoints_by_id(conn, sorted({c.endpoint_id for c in candidates}))
+            capacity = {eid: self._capacity(endpoint, now) for eid, endpoint in endpoints.items()}
+            chosen = choose(candidates, capacity, room)
+            if not chosen:
+                return 0
+            self._take_tokens(chosen)
+            claimed = await repository.claim(
+                conn,
+                [c.id for c in chosen],
+                token,
+                self._config.timeout_seconds + self._config.lease_margin_seconds,
+            )
+        for delivery in claimed:
+            endpoint = endpoints[delivery.endpoint_id]
+            self._in_flight[endpoint.id] += 1
+            task = asyncio.create_task(self._attempt(delivery, endpoint), name=f"notify:{delivery.id}")
+            self._tasks[task] = delivery
+            task.add_done_callback(self._attempt_done)
+        IN_FLIGHT.set(len(self._tasks))
+        return len(claimed)
+
+    def _attempt_done(self, task: asyncio.Task[None]) -> None:
+        delivery = self._tasks.pop(task, None)
+        if delivery is not None:
+            self._in_flight[delivery.endpoint_id] -= 1
+        IN_FLIGHT.set(len(self._tasks))
+        self._wakeup.set()  # a slot is free and the order's next step may be ready
+
+    def _capacity(self, endpoint: Endpoint, now: datetime) -> int:
+        state = BreakerState(endpoint.breaker_failures, endpoint.breaker_open_until)
+        allowed = allowed_in_flight(state, self._breaker, self._config.max_in_flight_per_endpoint, now)
+        room = allowed - self._in_flight[endpoint.id]
+        rate = endpoint.rate_limit_per_second or self._config.default_rate_limit_per_second
+        if rate:
+            bucket = self._bucket(endpoint.id, rate).refilled(time.monotonic())
+            self._buckets[endpoint.id] = bucket
+            room = min(room, math.floor(bucket.tokens))
+        return max(0, room)
+
+    def _bucket(self, endpoint_id: str, rate: float) -> TokenBucket:
+        bucket = self._buckets.get(endpoint_id)
+        if bucket is None or bucket.rate != rate:
+            bucket = TokenBucket.full(rate, time.monotonic())
+            self._buckets[endpoint_id] = bucket
+        return bucket
+
+    def _take_tokens(self, chosen: list[QueuedDelivery]) -> None:
+        for item in chosen:
+            bucket = self._buckets.get(item.endpoint_id)
+            if bucket is not None:
+                self._buckets[item.endpoint_id], _ = bucket.take(time.monotonic())
+
+    # -- one attempt ---------------------------------------------------------------------------
+    async def _attempt(self, delivery: ClaimedDelivery, endpoint: Endpoint) -> None:
+        assert self._client is not None
+        secrets = active_secrets(
+            endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at, self._now()
+        )
+        headers = webhook_headers(secrets, delivery.webhook_id, int(self._wall_seconds()), delivery.body)
+        result = await post_webhook(
+            self._client,
+            endpoint.url,
+            delivery.body,
+            headers,
+            self._config.timeout_seconds,
+            self._config.response_cap_bytes,
+        )
+        ATTEMPTS.labels(result.outcome.value).inc()
+        ATTEMPT_SECONDS.observe(result.seconds)
+        try:
+            await self.record(delivery, result)
+        except Exception:
+            # The lease runs out and the delivery is attempted again: at-least-once, same webhook-id.
+            log.exception("notify: recording attempt of %s failed", delivery.id)
+
+    async def record(self, delivery: ClaimedDelivery, result: AttemptResult) -> None:
+        async with self._db.transaction() as conn:
+            now = self._now()
+            endpoint = await repository.lock_endpoint(conn, delivery.endpoint_id)
+            row = await repository.lock_claimed(conn, delivery.id, delivery.claim_token)
+            if endpoint is None or row is None:
+                return  # deleted meanwhile, or our lease was taken over: the newer claim decides
+            await repository.insert_attempt(
+                conn,
+                delivery.id,
+                now,
+                result.outcome.value,
+                result.status_code,
+                result.seconds * 1000.0,
+                result.response_body,
+                result.error,
+            )
+            if result.outcome.succeeded:
+                await self._succeeded(conn, delivery, endpoint, result, now)
+            else:
+                await self._failed(
+                    conn, delivery, endpoint, row["round_attempts"], row["shop_id"], result, now
+                )
+
+    async def _succeeded(
+        self,
+        conn: Connection,
+        delivery: ClaimedDelivery,
+        endpoint: Endpoint,
+        result: AttemptResult,
+        now: datetime,
+    ) -> None:
+        await repository.finish_delivery(
+            conn, delivery.id, DeliveryStatus.SUCCEEDED, now, result.status_code, None
+        )
+        if endpoint.breaker_failures or endpoint.failing_since or endpoint.breaker_open_until:
+            state = after_success(BreakerState(endpoint.breaker_failures, endpoint.breaker_open_until))
+            await repository.update_endpoint(
+                conn,
+                endpoint.id,
+                now,
+                breaker_failures=state.failures,
+                breaker_open_until=state.open_until,
+                failing_since=None,
+            )
+        DELIVERIES.labels("succeeded", delivery.event_type).inc()
+        DELIVERY_LATENCY.labels(delivery.event_type).observe(
+            max(0.0, (now - delivery.event_time).total_seconds())
+        )
+
+    async def _failed(
+        self,
+        conn: Connection,
+        delivery: ClaimedDelivery,
+        endpoint: Endpoint,
+        round_attempts: int,
+        shop_id: str,
+        result: AttemptResult,
+        now: datetime,
+    ) -> None:
+        state = after_failure(
+            BreakerState(endpoint.breaker_failures, endpoint.breaker_open_until), self._breaker, now
+        )
+        failing_since = endpoint.failing_since or now
+        changes: dict[str, Any] = {
+            "breaker_failures": state.failures,
+            "breaker_open_until": state.open_until,
+            "failing_since": failing_since,
+        }
+        reason = self._disable_reason(result, failing_since, now)
+        if reason is not None and endpoint.enabled:
+            changes.update(enabled=False, disabled_reason=reason[0], disabled_at=now)
+            await enqueue(
+                conn,
+                self._notify_topic,
+                make_event(
+                    "webhook.endpoint_disabled",
+                    SOURCE,
+                    EndpointDisabled(
+                        shop_id=shop_id, endpoint_id=endpoint.id, url=endpoint.url, reason=reason[0], at=now
+                    ),
+                    subject=endpoint.id,
+                ),
+            )
+            ENDPOINTS_DISABLED_TOTAL.labels(reason[1]).inc()
+            log.warning("notify: endpoint %s disabled: %s", endpoint.id, reason[0])
+        await repository.update_endpoint(conn, endpoint.id, now, **changes)
+
+        delay = next_delay(
+            self._config.retry_schedule_seconds,
+            round_attempts + 1,
+            self._config.retry_jitter,
+            self._unit_random(),
+        )
+        if delay is not None:
+            await repository.reschedule_delivery(
+                conn, delivery.id, now + timedelta(seconds=delay), result.status_code, result.error
+            )
+            return
+        await repository.finish_delivery(
+            conn, delivery.id, DeliveryStatus.DEAD, now, result.status_code, result.error
+        )
+        await enqueue(
+            conn,
+            self._notify_topic,
+            make_event(
+                "webhook.delivery_dead_lettered",
+                SOURCE,
+                DeliveryDeadLettered(
+                    shop_id=shop_id,
+                    endpoint_id=endpoint.id,
+                    delivery_id=delivery.id,
+                    webhook_id=delivery.webhook_id,
+                    event_type=delivery.event_type,
+                    attempts=round_attempts + 1,
+                    last_error=result.error or "",
+                    at=now,
+                ),
+                subject=endpoint.id,
+            ),
+        )
+        DELIVERIES.labels("dead_lettered", delivery.event_type).inc()
+
+    def _disable_reason(
+        self, result: AttemptResult, failing_since: datetime, now: datetime
+    ) -> tuple[str, str] | None:
+        """(message, metric label) if this failure disables the endpoint."""
+        if result.outcome is AttemptOutcome.GONE:
+            return "the receiver answered 410 Gone", "gone"
+        if now - failing_since >= timedelta(seconds=self._config.disable_after_seconds):
+            return f"failing continuously since {failing_since.isoformat()}", "failing"
+        return None
+
+    # -- gauges --------------------------------------------------------------------------------
+    async def measure(self) -> None:
+        async with self._db.pool.acquire() as conn:
+            stats = await repository.queue_stats(conn)
+        QUEUE_DEPTH.set(stats["depth"])
+        oldest = stats["oldest"]
+        OLDEST_PENDING_AGE.set(max(0.0, (self._now() - oldest).total_seconds()) if oldest else 0.0)
+        DLQ_SIZE.set(stats["dead"])
+        ENDPOINTS_DISABLED.set(stats["disabled"])

@@ -1,0 +1,267 @@
+"""Ready-to-send customer messages: Polish and English defaults per event type, overridable per shop.
+
+Rendered with Jinja's sandbox (no attribute tricks, no code execution) and without autoescaping,
+because the output is plain text for e-mail/SMS, not HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+LANGUAGES = ("pl", "en")
+MAX_TEMPLATE_CHARS = 10_000
+
+_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True)
+class MessageTemplate:
+    subject: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    locale: str
+    subject: str
+    text: str
+    source: str
+    """'default', 'shop' or 'default (shop template failed: …)': why the shop sees this text."""
+
+    def as_json(self) -> dict[str, str]:
+        return {"locale": self.locale, "subject": self.subject, "text": self.text, "template": self.source}
+
+
+_HELLO_PL = "Dzień dobry{% if customer.name %} {{ customer.name }}{% endif %},\n"
+_HELLO_EN = "Hello{% if customer.name %} {{ customer.name }}{% endif %},\n"
+_BYE_PL = "\n\nPozdrawiamy,\n{{ shop_name }}"
+_BYE_EN = "\n\nBest regards,\n{{ shop_name }}"
+
+
+def _pl(subject: str, body: str) -> MessageTemplate:
+    return MessageTemplate(subject, _HELLO_PL + body + _BYE_PL)
+
+
+def _en(subject: str, body: str) -> MessageTemplate:
+    return MessageTemplate(subject, _HELLO_EN + body + _BYE_EN)
+
+
+DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
+    "order.created": {
+        "pl": _pl(
+            "Przyjęliśmy zamówienie {{ order_id }}",
+            "dziękujemy za zamówienie {{ order_id }} "
+            "na kwotę {{ total }} {{ currency }}. Damy znać, gdy zostanie wysłane.",
+        ),
+        "en": _en(
+            "We received order {{ order_id }}",
+            "thank you for order {{ order_id }} "
+            "({{ total }} {{ currency }}). We will let you know when it ships.",
+        ),
+    },
+    "order.paid": {
+        "pl": _pl(
+            "Płatność za zamówienie {{ order_id }} zaksięgowana",
+            "otrzymaliśmy płatność {{ amount }} {{ currency }} za zamówienie {{ order_id }}.",
+        ),
+        "en": _en(
+            "Payment for order {{ order_id }} received",
+            "we received your payment of {{ amount }} {{ currency }} for order {{ order_id }}.",
+        ),
+    },
+    "order.shipped": {
+        "pl": _pl(
+            "Zamówienie {{ order_id }} zostało wysłane",
+            "Twoje zamówienie {{ order_id }} jest w drodze ({{ carrier }}, numer przesyłki "
+            "{{ tracking_number }}). Planowana dostawa: {{ promised_delivery_date }}."
+            "{% if tracking_url %}\nŚledzenie: {{ tracking_url }}{% endif %}",
+        ),
+        "en": _en(
+            "Order {{ order_id }} has shipped",
+            "your order {{ order_id }} is on its way ({{ carrier }}, tracking number "
+            "{{ tracking_number }}). Expected delivery: {{ promised_delivery_date }}."
+            "{% if tracking_url %}\nTrack it: {{ tracking_url }}{% endif %}",
+        ),
+    },
+    "order.out_for_delivery": {
+        "pl": _pl(
+            "Zamówienie {{ order_id }} jest dziś doręczane",
+            "kurier doręcza dziś Twoje zamówienie {{ order_id }}.",
+        ),
+        "en": _en(
+            "Order {{ order_id }} is out for delivery", "your order {{ order_id }} is out for delivery today."
+        ),
+    },
+    "order.delivered": {
+        "pl": _pl(
+            "Zamówienie {{ order_id }} zostało doręczone",
+            "Twoje zamówienie {{ order_id }} zostało doręczone. Miłego korzystania!",
+        ),
+        "en": _en("Order {{ order_id }} was delivered", "your order {{ order_id }} was delivered. Enjoy!"),
+    },
+    "order.delayed": {
+        "pl": _pl(
+            "Opóźnienie zamówienia {{ order_id }}",
+            "przepraszamy, Twoje zamówienie {{ order_id }} jest opóźnione: {{ reason }}."
+            "{% if new_promised_delivery_date %} Nowy termin dostawy: "
+            "{{ new_promised_delivery_date }}.{% endif %}",
+        ),
+        "en": _en(
+            "Order {{ order_id }} is delayed",
+            "we are sorry, your order {{ order_id }} is delayed: {{ reason }}."
+            "{% if new_promised_delivery_date %} New delivery date: "
+            "{{ new_promised_delivery_date }}.{% endif %}",
+        ),
+    },
+    "order.cancelled": {
+        "pl": _pl(
+            "Zamówienie {{ order_id }} anulowane",
+            "zamówienie {{ order_id }} zostało anulowane.{% if reason %} Powód: {{ reason }}.{% endif %}",
+        ),
+        "en": _en(
+            "Order {{ order_id }} cancelled",
+            "order {{ order_id }} was cancelled.{% if reason %} Reason: {{ reason }}.{% endif %}",
+        ),
+    },
+    "return.requested": {
+        "pl": _pl(
+            "Zgłoszenie zwrotu {{ return_id }}",
+            "przyjęliśmy zgłoszenie zwrotu {{ return_id }} do zamówienia {{ order_id }}.",
+        ),
+        "en": _en(
+            "Return {{ return_id }} requested",
+            "we registered return {{ return_id }} for order {{ order_id }}.",
+        ),
+    },
+    "return.received": {
+        "pl": _pl(
+            "Zwrot {{ return_id }} dotarł do nas",
+            "zwrot {{ return_id }} do zamówienia {{ order_id }} dotarł do nas; wkrótce go rozliczymy.",
+        ),
+        "en": _en(
+            "We received return {{ return_id }}",
+            "return {{ return_id }} for order {{ order_id }} arrived; we will settle it shortly.",
+        ),
+    },
+    "refund.issued": {
+        "pl": _pl(
+            "Zwrot środków za zamówienie {{ order_id }}",
+            "zleciliśmy zwrot {{ amount }} {{ currency }} za zamówienie {{ order_id }}.",
+        ),
+        "en": _en(
+            "Refund for order {{ order_id }}",
+            "we issued a refund of {{ amount }} {{ currency }} for order {{ order_id }}.",
+        ),
+    },
+    "repair.received": {
+        "pl": _pl(
+            "Reklamacja {{ repair_id }} przyjęta",
+            "otrzymaliśmy produkt do reklamacji {{ repair_id }}. Odpowiemy w ciągu "
+            "{{ turnaround_days }} dni.",
+        ),
+        "en": _en(
+            "Repair {{ repair_id }} received",
+            "we received your item for repair {{ repair_id }} and will answer within "
+            "{{ turnaround_days }} days.",
+        ),
+    },
+    "repair.completed": {
+        "pl": _pl(
+            "Reklamacja {{ repair_id }} zakończona",
+            "reklamacja {{ repair_id }} została rozpatrzona (wynik: {{ outcome }}).",
+        ),
+        "en": _en(
+            "Repair {{ repair_id }} completed", "repair {{ repair_id }} is complete (outcome: {{ outcome }})."
+        ),
+    },
+    "order.promise_breached": {
+        "pl": _pl(
+            "Przepraszamy za opóźnienie zamówienia {{ order_id }}",
+            "nie dotrzymaliśmy obiecanego terminu dla zamówienia {{ order_id }}. Pracujemy nad tym "
+            "i odezwiemy się, gdy tylko będzie nowy termin.",
+        ),
+        "en": _en(
+            "Sorry, order {{ order_id }} is running late",
+            "we missed the date we promised for order {{ order_id }}. We are on it and will get back "
+            "to you as soon as we have a new date.",
+        ),
+    },
+    "survey.invited": {
+        "pl": _pl("Jak nam poszło?", "będziemy wdzięczni za krótką opinię: {{ link }}"),
+        "en": _en("How did we do?", "we would appreciate your quick feedback: {{ link }}"),
+    },
+    "ticket.created": {
+        "pl": _pl(
+            "Otrzymaliśmy Twoją wiadomość ({{ ticket_id }})",
+            "dziękujemy za kontakt. Twoje zgłoszenie ma numer {{ ticket_id }}; odpowiemy wkrótce.",
+        ),
+        "en": _en(
+            "We received your message ({{ ticket_id }})",
+            "thank you for reaching out. Your request number is {{ ticket_id }}; we will reply soon.",
+        ),
+    },
+    "ticket.solved": {
+        "pl": _pl(
+            "Zgłoszenie {{ ticket_id }} rozwiązane",
+            "Twoje zgłoszenie {{ ticket_id }} zostało rozwiązane. Wystarczy odpowiedzieć, "
+            "jeśli potrzebujesz dalszej pomocy.",
+        ),
+        "en": _en(
+            "Request {{ ticket_id }} solved",
+            "your request {{ ticket_id }} has been solved. Just reply if you need anything else.",
+        ),
+    },
+}
+
+
+def language(customer_locale: str | None, shop_locale: str | None) -> str:
+    """The first shipped language among the customer's locale, then the shop's; English otherwise."""
+    for locale in (customer_locale, shop_locale):
+        if locale:
+            primary = locale.replace("_", "-").split("-")[0].lower()
+            if primary in LANGUAGES:
+                return primary
+    return "en"
+
+
+def template_problem(source: str) -> str | None:
+    """Why `source` cannot be a shop template (None if it compiles within the size limit)."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        return f"template longer than {MAX_TEMPLATE_CHARS} characters"
+    try:
+        _env.parse(source)
+    except TemplateError as exc:
+        return f"template syntax error: {exc}"
+    return None
+
+
+def _render(template: MessageTemplate, context: Mapping[str, Any]) -> tuple[str, str]:
+    subject = _env.from_string(template.subject).render(context)
+    text = _env.from_string(template.text).render(context)
+    return " ".join(subject.split()), text.strip()
+
+
+def render_message(
+    event_type: str, lang: str, context: Mapping[str, Any], override: MessageTemplate | None
+) -> CustomerMessage | None:
+    """The customer message for this event, or None for an event type without a customer message.
+    A shop template that fails to render falls back to the default instead of losing the event."""
+    default = DEFAULT_TEMPLATES.get(event_type, {}).get(lang)
+    if override is not None:
+        try:
+            subject, text = _render(override, context)
+            return CustomerMessage(lang, subject, text, "shop")
+        except Exception as exc:  # a shop's template must never stop its events
+            if default is None:
+                return None
+            subject, text = _render(default, context)
+            return CustomerMessage(lang, subject, text, f"default (shop template failed: {exc})"[:300])
+    if default is None:
+        return None
+    subject, text = _render(default, context)
+    return CustomerMessage(lang, subject, text, "default")

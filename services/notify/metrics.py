@@ -1,0 +1,44 @@
+"""The notify service's Prometheus collectors (process-wide registry, served on /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+DELIVERIES = Counter(
+    "careloop_notify_deliveries_total",
+    "Deliveries finished, by outcome (succeeded, dead_lettered) and event type",
+    ["outcome", "event_type"],
+)
+DELIVERIES_QUEUED = Counter(
+    "careloop_notify_deliveries_queued_total",
+    "Deliveries written to the queue, by event type",
+    ["event_type"],
+)
+ATTEMPTS = Counter(
+    "careloop_notify_attempts_total",
+    "HTTP attempts, by outcome (success, http_error, gone, timeout, connect_error, network_error, refused)",
+    ["outcome"],
+)
+ATTEMPT_SECONDS = Histogram(
+    "careloop_notify_attempt_seconds",
+    "Duration of one HTTP attempt",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+)
+DELIVERY_LATENCY = Histogram(
+    "careloop_notify_delivery_latency_seconds",
+    "Event time to the receiver's 2xx, retries included",
+    ["event_type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 86400),
+)
+QUEUE_DEPTH = Gauge("careloop_notify_queue_depth", "Deliveries not yet finished (pending or in flight)")
+OLDEST_PENDING_AGE = Gauge(
+    "careloop_notify_oldest_pending_age_seconds", "Age of the oldest unfinished delivery (domain time)"
+)
+DLQ_SIZE = Gauge("careloop_notify_dead_letter_deliveries", "Deliveries dead-lettered and not replayed")
+ENDPOINTS_DISABLED = Gauge("careloop_notify_endpoints_disabled", "Endpoints currently disabled")
+ENDPOINTS_DISABLED_TOTAL = Counter(
+    "careloop_notify_endpoints_disabled_total",
+    "Endpoints disabled by the service, by reason (gone, failing)",
+    ["reason"],
+)
+IN_FLIGHT = Gauge("careloop_notify_in_flight", "HTTP attempts under way in this process")

@@ -1,0 +1,458 @@
+"""The notify service's SQL: endpoints, the delivery queue, attempts and template overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from runtime.db import Connection
+from services.notify.domain.queue import DeliveryStatus, QueuedDelivery
+from services.notify.domain.templates import MessageTemplate
+
+WAKE_CHANNEL = "careloop_notify_deliveries"
+
+ENDPOINT_COLUMNS = (
+    "id, shop_id, url, description, event_types, rate_limit_per_second, enabled, disabled_reason,"
+    " disabled_at, secret, previous_secret, previous_secret_expires_at, failing_since, breaker_failures,"
+    " breaker_open_until, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    shop_id: str
+    url: str
+    description: str
+    event_types: list[str]
+    rate_limit_per_second: float | None
+    enabled: bool
+    disabled_reason: str | None
+    disabled_at: datetime | None
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    failing_since: datetime | None
+    breaker_failures: int
+    breaker_open_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: asyncpg.Record) -> Endpoint:
+        return cls(**dict(row))
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+async def insert_endpoint(conn: Connection, endpoint: Endpoint) -> None:
+    await conn.execute(
+        f"INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES "
+        "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        endpoint.id,
+        endpoint.shop_id,
+        endpoint.url,
+        endpoint.description,
+        endpoint.event_types,
+        endpoint.rate_limit_per_second,
+        endpoint.enabled,
+        endpoint.disabled_reason,
+        endpoint.disabled_at,
+        endpoint.secret,
+        endpoint.previous_secret,
+        endpoint.previous_secret_expires_at,
+        endpoint.failing_since,
+        endpoint.breaker_failures,
+        endpoint.breaker_open_until,
+        endpoint.created_at,
+        endpoint.updated_at,
+    )
+
+
+async def list_endpoints(conn: Connection, shop_id: str) -> list[Endpoint]:
+    rows = await conn.fetch(
+        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE shop_id = $1 ORDER BY created_at, id", shop_id
+    )
+    return [Endpoint.from_row(r) for r in rows]
+
+
+async def get_endpoint(
+    conn: Connection, shop_id: str, endpoint_id: str, *, for_update: bool = False
+) -> Endpoint | None:
+    lock = " FOR NO KEY UPDATE" if for_update else ""
+    row = await conn.fetchrow(
+        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE shop_id = $1 AND id = $2{lock}", shop_id, endpoint_id
+    )
+    return Endpoint.from_row(row) if row else None
+
+
+async def lock_endpoint(conn: Connection, endpoint_id: str) -> Endpoint | None:
+    row = await conn.fetchrow(
+        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = $1 FOR NO KEY UPDATE", endpoint_id
+    )
+    return Endpoint.from_row(row) if row else None
+
+
+async def endpoints_by_id(conn: Connection, ids: list[str]) -> dict[str, Endpoint]:
+    rows = await conn.fetch(f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ANY($1)", ids)
+    return {r["id"]: Endpoint.from_row(r) for r in rows}
+
+
+_UPDATABLE = frozenset(
+    {
+        "url",
+        "description",
+        "event_types",
+        "rate_limit_per_second",
+        "enabled",
+        "disabled_reason",
+        "disabled_at",
+        "secret",
+        "previous_secret",
+        "previous_secret_expires_at",
+        "failing_since",
+        "breaker_failures",
+        "breaker_open_until",
+    }
+)
+
+
+async def update_endpoint(conn: Connection, endpoint_id: str, now: datetime, **changes: Any) -> None:
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    columns = [*changes, "updated_at"]
+    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
+    await conn.execute(
+        f"UPDATE endpoints SET {assignments} WHERE id = $1", endpoint_id, *changes.values(), now
+    )
+
+
+async def delete_endpoint(conn: Connection, shop_id: str, endpoint_id: str) -> bool:
+    deleted = await conn.fetchval(
+        "DELETE FROM endpoints WHERE shop_id = $1 AND id = $2 RETURNING true", shop_id, endpoint_id
+    )
+    return bool(deleted)
+
+
+async def subscribed_endpoints(conn: Connection, shop_id: str) -> list[tuple[str, list[str]]]:
+    """(id, event-type filter) of the shop's enabled endpoints."""
+    rows = await conn.fetch(
+        "SELECT id, event_types FROM endpoints WHERE shop_id = $1 AND enabled ORDER BY id", shop_id
+    )
+    return [(r["id"], list(r["event_types"])) for r in rows]
+
+
+# -- templates -----------------------------------------------------------------------------------
+async def template_override(
+    conn: Connection, shop_id: str, event_type: str, language: str
+) -> MessageTemplate | None:
+    row = await conn.fetchrow(
+        "SELECT subject, body FROM template_overrides"
+        " WHERE shop_id = $1 AND event_type = $2 AND language = $3",
+        shop_id,
+        event_type,
+        language,
+    )
+    return MessageTemplate(row["subject"], row["body"]) if row else None
+
+
+async def put_template_override(
+    conn: Connection, shop_id: str, event_type: str, language: str, template: MessageTemplate, now: datetime
+) -> None:
+    await conn.execute(
+        """INSERT INTO template_overrides (shop_id, event_type, language, subject, body, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (shop_id, event_type, language)
+           DO UPDATE SET subject = EXCLUDED.subject, body = EXCLUDED.body,
+                         updated_at = EXCLUDED.updated_at""",
+        shop_id,
+        event_type,
+        language,
+        template.subject,
+        template.text,
+        now,
+    )
+
+
+async def delete_template_override(conn: Connection, shop_id: str, event_type: str, language: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "DELETE FROM template_overrides WHERE shop_id = $1 AND event_type = $2 AND language = $3"
+            " RETURNING true",
+            shop_id,
+            event_type,
+            language,
+        )
+    )
+
+
+async def list_template_overrides(conn: Connection, shop_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT event_type, language, subject, body, updated_at FROM template_overrides"
+        " WHERE shop_id = $1 ORDER BY event_type, language",
+        shop_id,
+    )
+
+
+# -- the delivery queue ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NewDelivery:
+    id: str
+    shop_id: str
+    endpoint_id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    event_time: datetime
+    order_key: str
+    body: bytes
+    created_at: datetime
+
+
+async def insert_delivery(conn: Connection, d: NewDelivery) -> bool:
+    inserted = await conn.fetchval(
+        """INSERT INTO deliveries (id, shop_id, endpoint_id, webhook_id, event_id, event_type, event_time,
+                                   order_key, body, next_attempt_at, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+           ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING true""",
+        d.id,
+        d.shop_id,
+        d.endpoint_id,
+        d.webhook_id,
+        d.event_id,
+        d.event_type,
+        d.event_time,
+        d.order_key,
+        d.body,
+        d.created_at,
+    )
+    return bool(inserted)
+
+
+async def wake_workers(conn: Connection) -> None:
+    await conn.execute(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
+
+
+async def ready_heads(conn: Connection, now: datetime, limit: int) -> list[QueuedDelivery]:
+    """Per (endpoint, order key), the earliest unfinished delivery, if it is due and claimable."""
+    rows = await conn.fetch(
+        """SELECT h.id, h.endpoint_id, h.order_key, h.seq, h.status, h.next_attempt_at,
+                  (h.status = 'delivering' AND h.lease_until < clock_timestamp()) AS lease_expired
+           FROM (SELECT DISTINCT ON (endpoint_id, order_key)
+                        id, endpoint_id, order_key, seq, status, next_attempt_at, lease_until
+                 FROM deliveries WHERE status IN ('pending', 'delivering')
+                 ORDER BY endpoint_id, order_key, seq) h
+           JOIN endpoints e ON e.id = h.endpoint_id
+           WHERE e.enabled AND h.next_attempt_at <= $1
+             AND (h.status = 'pending' OR h.lease_until < clock_timestamp())
+           ORDER BY h.next_attempt_at, h.seq
+           LIMIT $2""",
+        now,
+        limit,
+    )
+    return [
+        QueuedDelivery(
+            r["id"],
+            r["endpoint_id"],
+            r["order_key"],
+            r["seq"],
+            DeliveryStatus(r["status"]),
+            r["next_attempt_at"],
+            bool(r["lease_expired"]),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: str
+    endpoint_id: str
+    webhook_id: str
+    event_type: str
+    event_time: datetime
+    body: bytes
+    round_attempts: int
+    claim_token: str
+
+
+async def claim(
+    conn: Connection, ids: list[str], claim_token: str, lease_seconds: float
+) -> list[ClaimedDelivery]:
+    rows = await conn.fetch(
+        """UPDATE deliveries d
+           SET status = 'delivering', claim_token = $2,
+               lease_until = clock_timestamp() + make_interval(secs => $3)
+           FROM (SELECT id FROM deliveries
+                 WHERE id = ANY($1)
+                   AND (status = 'pending' OR (status = 'delivering' AND lease_until < clock_timestamp()))
+                 FOR UPDATE SKIP LOCKED) c
+           WHERE d.id = c.id
+           RETURNING d.id, d.endpoint_id, d.webhook_id, d.event_type, d.event_time, d.body,
+                     d.round_attempts""",
+        ids,
+        claim_token,
+        lease_seconds,
+    )
+    return [
+        ClaimedDelivery(
+            r["id"],
+            r["endpoint_id"],
+            r["webhook_id"],
+            r["event_type"],
+            r["event_time"],
+            bytes(r["body"]),
+            r["round_attempts"],
+            claim_token,
+        )
+        for r in rows
+    ]
+
+
+async def lock_claimed(conn: Connection, delivery_id: str, claim_token: str) -> asyncpg.Record | None:
+    """The delivery if this worker still holds it (its lease was not taken over)."""
+    return await conn.fetchrow(
+        "SELECT id, shop_id, endpoint_id, webhook_id, event_type, event_time, round_attempts, total_attempts"
+        " FROM deliveries WHERE id = $1 AND claim_token = $2 AND status = 'delivering' FOR UPDATE",
+        delivery_id,
+        claim_token,
+    )
+
+
+async def insert_attempt(
+    conn: Connection,
+    delivery_id: str,
+    at: datetime,
+    outcome: str,
+    status_code: int | None,
+    latency_ms: float,
+    response_body: str | None,
+    error: str | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO attempts
+                  (delivery_id, attempted_at, outcome, status_code, latency_ms, response_body, error)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        delivery_id,
+        at,
+        outcome,
+        status_code,
+        latency_ms,
+        response_body,
+        error,
+    )
+
+
+async def finish_delivery(
+    conn: Connection,
+    delivery_id: str,
+    status: DeliveryStatus,
+    now: datetime,
+    status_code: int | None,
+    error: str | None,
+) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET status = $2, finished_at = $3, last_status_code = $4, last_error = $5,
+                  round_attempts = round_attempts + 1, total_attempts = total_attempts + 1,
+                  claim_token = NULL, lease_until = NULL
+           WHERE id = $1""",
+        delivery_id,
+        status.value,
+        now,
+        status_code,
+        error,
+    )
+
+
+async def reschedule_delivery(
+    conn: Connection, delivery_id: str, next_attempt_at: datetime, status_code: int | None, error: str | None
+) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET status = 'pending', next_attempt_at = $2, last_status_code = $3,
+                  last_error = $4, round_attempts = round_attempts + 1, total_attempts = total_attempts + 1,
+                  claim_token = NULL, lease_until = NULL
+           WHERE id = $1""",
+        delivery_id,
+        next_attempt_at,
+        status_code,
+        error,
+    )
+
+
+DELIVERY_COLUMNS = (
+    "id, endpoint_id, webhook_id, event_id, event_type, event_time, order_key, status, total_attempts,"
+    " next_attempt_at, last_status_code, last_error, created_at, finished_at"
+)
+
+
+async def list_deliveries(
+    conn: Connection, shop_id: str, endpoint_id: str, status: str | None, limit: int
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE shop_id = $1 AND endpoint_id = $2"
+        " AND ($3::text IS NULL OR status = $3) ORDER BY seq DESC LIMIT $4",
+        shop_id,
+        endpoint_id,
+        status,
+        limit,
+    )
+
+
+async def get_delivery(conn: Connection, shop_id: str, delivery_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {DELIVERY_COLUMNS}, body FROM deliveries WHERE shop_id = $1 AND id = $2",
+        shop_id,
+        delivery_id,
+    )
+
+
+async def list_attempts(conn: Connection, delivery_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT attempted_at, outcome, status_code, latency_ms, response_body, error"
+        " FROM attempts WHERE delivery_id = $1 ORDER BY id",
+        delivery_id,
+    )
+
+
+async def replay_delivery(conn: Connection, shop_id: str, delivery_id: str, now: datetime) -> bool:
+    """Queue a finished delivery again (same webhook-id), starting the retry schedule afresh."""
+    replayed = await conn.fetchval(
+        """UPDATE deliveries SET status = 'pending', next_attempt_at = $3, round_attempts = 0,
+                  finished_at = NULL
+           WHERE shop_id = $1 AND id = $2 AND status IN ('succeeded', 'dead') RETURNING true""",
+        shop_id,
+        delivery_id,
+        now,
+    )
+    return bool(replayed)
+
+
+async def replay_failed_since(
+    conn: Connection, shop_id: str, endpoint_id: str, since: datetime, now: datetime
+) -> int:
+    rows = await conn.fetch(
+        """UPDATE deliveries SET status = 'pending', next_attempt_at = $4, round_attempts = 0,
+                  finished_at = NULL
+           WHERE shop_id = $1 AND endpoint_id = $2 AND status = 'dead' AND created_at >= $3
+           RETURNING id""",
+        shop_id,
+        endpoint_id,
+        since,
+        now,
+    )
+    return len(rows)
+
+
+async def queue_stats(conn: Connection) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status IN ('pending', 'delivering')) AS depth,
+                  min(created_at) FILTER (WHERE status IN ('pending', 'delivering')) AS oldest,
+                  count(*) FILTER (WHERE status = 'dead') AS dead,
+                  (SELECT count(*) FROM endpoints WHERE NOT enabled) AS disabled
+           FROM deliveries"""
+    )
+    assert row is not None
+    return row
