@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,16 @@ def _bind(handler: ContextHandler, ctx: handlers.Context) -> Handler:
 def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
     config = config or SurveyConfig()
     runtime = ServiceRuntime(settings, MIGRATIONS)
+
+    def now() -> datetime:
+        return runtime.clock.now()  # read at call time: tests swap in a ManualClock after build
+
     ctx = handlers.Context(
         shops=runtime.shops,
         config=config,
         topic=runtime.topic(topics.SURVEYS),
         public_base_url=settings.public_base_url,
+        now=now,
     )
     runtime.consume(
         topics.ORDERS,
@@ -63,9 +69,6 @@ def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
             },
         ),
     )
-
-    def now() -> Any:
-        return runtime.clock.now()  # read at call time: tests swap in a ManualClock after build
 
     async def send_due() -> None:
         await sweeps.send_due(runtime.db, ctx, runtime.clock)

@@ -38,6 +38,7 @@ from schemas.v1.tickets import (
     TicketStatusChanged,
 )
 from services.survey import repository
+from services.survey.clocked import NowFn
 from services.survey.config import SurveyConfig
 from services.survey.domain.kinds import SUB_RATING_SCALE, SurveyKind, is_detractor, scale_of
 from services.survey.domain.locale import page_language
@@ -67,6 +68,8 @@ class Context:
     topic: str
     """The (prefixed) survey.events topic."""
     public_base_url: str
+    now: NowFn
+    """Domain time (runtime.clock, read at call time)."""
 
 
 def _known_shop(ctx: Context, shop_id: str) -> None:
@@ -126,13 +129,14 @@ async def on_return_closed(event: CloudEvent[Any], conn: Connection, ctx: Contex
     data: ReturnReceived | RefundIssued = event.data
     _known_shop(ctx, data.shop_id)
     origin = f"return:{data.return_id}" if data.return_id else f"refund:{data.order_id}"
-    await _schedule_for_order(data, conn, ctx, SurveyKind.CES, origin, event.time)
+    # Return/refund events carry no business time of their own: the survey is timed from receipt.
+    await _schedule_for_order(data, conn, ctx, SurveyKind.CES, origin, ctx.now())
 
 
 async def on_repair_completed(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: RepairCompleted = event.data
     _known_shop(ctx, data.shop_id)
-    await _schedule_for_order(data, conn, ctx, SurveyKind.CES, f"repair:{data.repair_id}", event.time)
+    await _schedule_for_order(data, conn, ctx, SurveyKind.CES, f"repair:{data.repair_id}", ctx.now())
 
 
 # -- tickets ---------------------------------------------------------------------------------------
