@@ -2,14 +2,75 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from runtime.consumer import Consumer, Handler
+from runtime.db import Connection
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
+from schemas import topics
+from schemas.envelope import CloudEvent
+from schemas.v1.orders import ORDER_EVENT_TYPES
+
+from . import handlers, metrics
+from . import repository as repo
+from .api import build_api
+from .domain.lifecycle import ACTIVE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+GAUGE_SECONDS = 10.0
+FCR_PERIOD = timedelta(days=30)
 
 
 def build(settings: Settings) -> ServiceApp:
     runtime = ServiceRuntime(settings, MIGRATIONS)
+    intake = handlers.Intake(
+        now=lambda: runtime.clock.now(),  # read at call time: tests swap the clock after build
+        tickets_topic=runtime.topic(topics.TICKETS),
+        shops=runtime.shops,
+    )
+
+    def bound(handler: Any) -> Handler:
+        async def handle(event: CloudEvent[Any], conn: Connection) -> None:
+            await handler(event, conn, intake)
+
+        return handle
+
+    runtime.consume(
+        topics.CONTACTS, Consumer("intake-contacts", {"contact.received": bound(handlers.on_contact_event)})
+    )
+    runtime.consume(
+        topics.ORDERS,
+        Consumer("intake-orders", {t: bound(handlers.on_order_event) for t in ORDER_EVENT_TYPES}),
+    )
+    runtime.consume(
+        topics.SURVEYS, Consumer("intake-surveys", {"survey.detractor": bound(handlers.on_survey_detractor)})
+    )
+    runtime.consume(
+        topics.SLA,
+        Consumer(
+            "intake-sla",
+            {
+                "sla.breached": bound(handlers.on_sla_breached),
+                "order.promise_breached": bound(handlers.on_promise_breached),
+            },
+        ),
+    )
+
+    async def refresh_gauges() -> None:
+        async with runtime.db.pool.acquire() as conn:
+            counts = await repo.open_ticket_counts(conn)
+            ratio = await repo.fcr_ratio(conn, runtime.clock.now() - FCR_PERIOD)
+        # every shop and status is set, so a status that emptied out drops to 0 instead of lingering
+        found = {(r["shop_id"], r["status"]): r["n"] for r in counts}
+        for shop in runtime.shops:
+            for status in ACTIVE:
+                metrics.OPEN_TICKETS.labels(shop.id, status.value).set(found.get((shop.id, status.value), 0))
+        if ratio is not None:
+            metrics.FCR_RATIO.set(ratio)
+
+    runtime.every("intake-gauges", GAUGE_SECONDS, refresh_gauges)
+    runtime.api = build_api(runtime, intake)
     return runtime.asgi()

@@ -1,0 +1,53 @@
+"""Intake's Prometheus collectors (process-wide registry; exposed on /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONTACTS = Counter(
+    "careloop_intake_contacts_total",
+    "Customer contacts received, by channel and what became of them",
+    ["channel", "outcome"],
+)
+TICKETS_CREATED = Counter(
+    "careloop_intake_tickets_created_total",
+    "Tickets opened, by channel, category, priority and source",
+    ["channel", "category", "priority", "source"],
+)
+OPEN_TICKETS = Gauge(
+    "careloop_intake_open_tickets", "Tickets not yet solved or closed, by shop and status", ["shop", "status"]
+)
+_HOURS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 8 * 3600.0, 24 * 3600.0, 72 * 3600.0, 7 * 86400.0)
+FIRST_RESPONSE_SECONDS = Histogram(
+    "careloop_intake_first_response_seconds",
+    "Ticket creation to the first public agent reply (domain time)",
+    ["channel"],
+    buckets=_HOURS,
+)
+RESOLUTION_SECONDS = Histogram(
+    "careloop_intake_resolution_seconds",
+    "Ticket creation to solved (domain time)",
+    ["channel", "category"],
+    buckets=_HOURS,
+)
+SOLVED = Counter(
+    "careloop_intake_tickets_solved_total",
+    "Tickets solved, by whether they were first-contact resolutions",
+    ["fcr"],
+)
+FCR_RATIO = Gauge(
+    "careloop_intake_fcr_ratio",
+    "Share of tickets solved in the last 30 days with one agent reply and no reopen",
+)
+REPEAT_CONTACTS = Counter(
+    "careloop_intake_repeat_contacts_total",
+    "New tickets from a customer who opened one about the same order within 7 days",
+    ["channel"],
+)
+REOPENED = Counter("careloop_intake_tickets_reopened_total", "Tickets reopened", ["by"])
+MERGED = Counter("careloop_intake_tickets_merged_total", "Tickets merged into another ticket")
+REJECTED = Counter(
+    "careloop_intake_rejected_inputs_total",
+    "Inputs intake refused, by where they came from and why",
+    ["source", "reason"],
+)
