@@ -3,6 +3,7 @@ recorded reasons, CSAT after a solved ticket, CES after a return or repair, bad 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -215,6 +216,4 @@ async def test_events_for_unknown_shops_are_dead_lettered_and_nothing_is_stored(
 
 async def _sweeps_pass(app: ServiceApp) -> None:
     """Let a few sweep intervals (0.1 s each) go by: proof by absence needs the sweep to have run."""
-    import asyncio
-
     await asyncio.sleep(0.5)
