@@ -1,6 +1,8 @@
-"""The survey HTTP API: the public answer page, a JSON answer endpoint, and the shops' reports."""
+"""The survey HTTP API: the public answer page, a JSON answer endpoint, and the shops' reports.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI must see the route annotations as objects, and the
+shop dependency is local to build_api (it closes over the shop registry).
+"""
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -57,7 +59,7 @@ class FiguresOut(BaseModel):
     distribution: dict[int, int]
 
     @classmethod
-    def of(cls, f: Figures) -> FiguresOut:
+    def of(cls, f: Figures) -> "FiguresOut":
         return cls(
             answers=f.answers,
             score=f.score,
@@ -118,7 +120,7 @@ def build_api(db: Database, ctx: handlers.Context, now: NowFn) -> FastAPI:
     )
     api.include_router(page_router(db, ctx, now))
     current_shop = shop_auth(ctx.shops, "survey")
-    ShopDep_ = Annotated[Shop, Depends(current_shop)]  # noqa: N806 - a type alias, named as one
+    ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 - a type alias, named as one
 
     @api.post(
         "/v1/answers",
@@ -165,7 +167,7 @@ def build_api(db: Database, ctx: handlers.Context, now: NowFn) -> FastAPI:
             # Another shop's id: answer as if it did not exist, revealing nothing about it.
             return _error(404, "unknown_shop", f"no shop {shop_param!r} for this API key")
         try:
-            until = _instant(end) if end else now()
+            until = _instant(end) if end else now() + timedelta(microseconds=1)  # include "now"
             since = _instant(start) if start else until - DEFAULT_PERIOD
         except ValueError as exc:
             return _error(422, "invalid_request", f"from/to must be ISO dates or date-times: {exc}")
@@ -192,19 +194,19 @@ def build_api(db: Database, ctx: handlers.Context, now: NowFn) -> FastAPI:
 
     @api.get("/v1/reports/nps", tags=["reports"], summary="NPS report", responses=report_responses)
     async def nps_report(
-        shop: ShopDep_, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+        shop: ShopDep, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
     ) -> Any:
         return await _report(shop, SurveyKind.NPS, start, end, shop_id)
 
     @api.get("/v1/reports/csat", tags=["reports"], summary="CSAT report", responses=report_responses)
     async def csat_report(
-        shop: ShopDep_, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+        shop: ShopDep, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
     ) -> Any:
         return await _report(shop, SurveyKind.CSAT, start, end, shop_id)
 
     @api.get("/v1/reports/ces", tags=["reports"], summary="CES report", responses=report_responses)
     async def ces_report(
-        shop: ShopDep_, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+        shop: ShopDep, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
     ) -> Any:
         return await _report(shop, SurveyKind.CES, start, end, shop_id)
 
@@ -214,7 +216,7 @@ def build_api(db: Database, ctx: handlers.Context, now: NowFn) -> FastAPI:
         tags=["reports"],
         summary="Recent send/suppress decisions with their reasons (throttling audit)",
     )
-    async def decisions(shop: ShopDep_, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    async def decisions(shop: ShopDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
         async with db.pool.acquire() as conn:
             rows = await repository.decisions(conn, shop.id, limit)
         return [DecisionOut.model_validate(dict(r)) for r in rows]

@@ -57,7 +57,7 @@ async def send_due(db: Database, ctx: handlers.Context, clock: Clock) -> int:
 
 
 async def refresh_score_gauges(db: Database, ctx: handlers.Context, clock: Clock) -> None:
-    end = clock.now()
+    end = clock.now() + timedelta(microseconds=1)  # reports are [from, to): include this very instant
     start = end - timedelta(days=ctx.config.score_gauge_days)
     async with db.pool.acquire() as conn:
         for shop in ctx.shops:
