@@ -1,7 +1,8 @@
 """The subscriptions API: endpoints, secrets, deliveries and their attempts, replay, templates.
 Every query is scoped to the caller's shop, so another shop's ids answer 404."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` in this module: FastAPI must resolve the per-app
+# `ShopDep` alias, which lives inside build_api, from real annotation objects.
 
 import asyncio
 import json
@@ -85,7 +86,7 @@ class EndpointOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, e: Endpoint) -> EndpointOut:
+    def of(cls, e: Endpoint) -> "EndpointOut":
         return cls(
             id=e.id,
             url=e.url,
@@ -138,7 +139,7 @@ class DeliveryOut(BaseModel):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, row: Any) -> DeliveryOut:
+    def of(cls, row: Any) -> "DeliveryOut":
         return cls(
             id=row["id"],
             endpoint_id=row["endpoint_id"],

@@ -35,9 +35,9 @@ OLDEST_PENDING_AGE = Gauge(
     "careloop_notify_oldest_pending_age_seconds", "Age of the oldest unfinished delivery (domain time)"
 )
 DLQ_SIZE = Gauge("careloop_notify_dead_letter_deliveries", "Deliveries dead-lettered and not replayed")
-ENDPOINTS_DISABLED = Gauge("careloop_notify_endpoints_disabled", "Endpoints currently disabled")
+ENDPOINTS_DISABLED = Gauge("careloop_notify_disabled_endpoints", "Endpoints currently disabled")
 ENDPOINTS_DISABLED_TOTAL = Counter(
-    "careloop_notify_endpoints_disabled_total",
+    "careloop_notify_endpoint_disablements_total",
     "Endpoints disabled by the service, by reason (gone, failing)",
     ["reason"],
 )
