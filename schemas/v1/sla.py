@@ -27,6 +27,9 @@ class SlaClockEventData(EventData):
     priority: str
     target_seconds: int = Field(ge=0)
     deadline: datetime
+    category: str | None = None
+    business_hours: bool | None = None
+    """Whether the target counts only the shop calendar's opening hours."""
 
 
 class SlaWarning(SlaClockEventData):

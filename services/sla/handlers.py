@@ -1,0 +1,369 @@
+"""Ticket and order events applied to clocks and promises, inside the consumer's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from runtime.consumer import Unprocessable
+from runtime.db import Connection
+from runtime.outbox import enqueue
+from runtime.shops import Shop, ShopRegistry
+from schemas.envelope import CloudEvent
+from schemas.v1.orders import (
+    OrderCancelled,
+    OrderDelayed,
+    OrderDelivered,
+    OrderEventData,
+    OrderPaid,
+    OrderShipped,
+    RepairCompleted,
+    RepairReceived,
+)
+from schemas.v1.sla import PromiseKind, SlaMetric
+from schemas.v1.tickets import (
+    Author,
+    TicketCreated,
+    TicketEventData,
+    TicketFirstResponse,
+    TicketMerged,
+    TicketMessageAdded,
+    TicketReopened,
+    TicketSolved,
+    TicketStatus,
+    TicketStatusChanged,
+)
+from services.sla import repository as repo
+from services.sla.domain import clocks
+from services.sla.domain.calendar import BusinessCalendar
+from services.sla.domain.clocks import Crossed, Met
+from services.sla.domain.promises import (
+    PromiseStatus,
+    end_of_local_day,
+    promise_id,
+    repair_deadline,
+    settled_status,
+    ship_by_deadline,
+)
+from services.sla.events import Outgoing, crossed_event, met_event, promise_breached_event
+
+PAUSING = frozenset({TicketStatus.PENDING, TicketStatus.ON_HOLD})
+FINISHED = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
+RESPONSE_METRICS = frozenset({SlaMetric.FIRST_RESPONSE, SlaMetric.NEXT_RESPONSE})
+CLOCK_NAMESPACE = uuid.UUID("5b1a0c1e-6c1f-4a53-9d0e-3f1f5a0c5a11")
+
+
+@dataclass(frozen=True)
+class SlaContext:
+    shops: ShopRegistry
+    now: Callable[[], datetime]
+    """Domain time (the runtime's clock, which tests swap for a ManualClock)."""
+    out_topic: str
+
+    def shop(self, shop_id: str) -> Shop:
+        shop = self.shops.get(shop_id)
+        if shop is None:
+            raise Unprocessable(f"unknown shop {shop_id}")
+        return shop
+
+
+async def emit(conn: Connection, ctx: SlaContext, outgoing: Iterable[Outgoing]) -> None:
+    for item in outgoing:
+        await enqueue(conn, ctx.out_topic, item.event, key=item.key)
+        # Counted inside the transaction: a rolled-back, retried event may count twice (rare, bounded).
+        item.observe()
+
+
+async def _calendar(conn: Connection, shop: Shop) -> BusinessCalendar:
+    return (await repo.load_calendar(conn, shop.id, shop.timezone)).to_calendar()
+
+
+# -- tickets ----------------------------------------------------------------------------------
+
+
+async def _start_clocks(
+    conn: Connection,
+    event_id: str,
+    data: TicketEventData,
+    metrics: Iterable[SlaMetric],
+    at: datetime,
+    paused: bool,
+    calendar: BusinessCalendar,
+) -> None:
+    policies = await repo.load_policies(conn, data.shop_id)
+    records = []
+    for metric in metrics:
+        resolved = policies.resolve(metric, data.priority, data.channel, data.category)
+        if resolved is None:
+            continue  # no policy of the shop sets this target for such tickets
+        clock_id = str(uuid.uuid5(CLOCK_NAMESPACE, f"{event_id}:{metric.value}"))
+        clock = clocks.start(
+            clock_id,
+            metric,
+            resolved.target,
+            resolved.business_hours,
+            resolved.stages,
+            at,
+            calendar,
+            paused=paused,
+        )
+        records.append(
+            repo.ClockRecord(
+                clock,
+                data.shop_id,
+                data.ticket_id,
+                resolved.policy_id,
+                data.channel.value,
+                data.category.value,
+                data.priority.value,
+            )
+        )
+    await repo.insert_clocks(conn, records)
+
+
+async def _ticket(conn: Connection, data: TicketEventData) -> repo.TicketState:
+    """The ticket's state; one first seen mid-life (events before SLA existed) starts as open."""
+    found = await repo.lock_ticket(conn, data.ticket_id)
+    if found is not None:
+        if found.shop_id != data.shop_id:
+            raise Unprocessable(f"ticket {data.ticket_id} belongs to another shop")
+        return found
+    return repo.TicketState(data.ticket_id, data.shop_id, TicketStatus.OPEN.value, False)
+
+
+async def _stop(
+    conn: Connection,
+    ctx: SlaContext,
+    records: list[repo.ClockRecord],
+    at: datetime,
+    calendar: BusinessCalendar,
+    *,
+    cancel: bool = False,
+) -> None:
+    now = ctx.now()
+    updated, outgoing = [], []
+    for record in records:
+        if cancel:
+            updated.append(clocks.cancel(record.clock, at))
+            continue
+        deadline = record.clock.projected_deadline(at, calendar)
+        stopped, result = clocks.stop(record.clock, at, calendar)
+        updated.append(stopped)
+        done = replace(record, clock=stopped)
+        if isinstance(result, Met):
+            outgoing.append(met_event(done, result, deadline, at, now))
+        elif isinstance(result, Crossed):
+            outgoing.append(crossed_event(done, result, deadline, at, now))
+    await repo.update_clocks(conn, updated)
+    await emit(conn, ctx, outgoing)
+
+
+async def _pause(
+    conn: Connection,
+    ctx: SlaContext,
+    records: list[repo.ClockRecord],
+    at: datetime,
+    calendar: BusinessCalendar,
+) -> None:
+    now = ctx.now()
+    updated, outgoing = [], []
+    for record in records:
+        deadline = record.clock.deadline
+        paused, crossed = clocks.pause(record.clock, at, calendar)
+        updated.append(paused)
+        if deadline is not None:
+            outgoing += [crossed_event(record, c, deadline, at, now) for c in crossed]
+    await repo.update_clocks(conn, updated)
+    await emit(conn, ctx, outgoing)
+
+
+async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketCreated = event.data
+    shop = ctx.shop(data.shop_id)
+    if await repo.lock_ticket(conn, data.ticket_id) is not None:
+        return  # the same ticket announced twice under two event ids: its clocks already run
+    calendar = await _calendar(conn, shop)
+    ticket = repo.TicketState(data.ticket_id, data.shop_id, data.status.value, False)
+    await repo.save_ticket(conn, ticket, event.time)
+    if data.status in FINISHED:
+        return
+    metrics = (SlaMetric.FIRST_RESPONSE, SlaMetric.RESOLUTION)
+    await _start_clocks(conn, event.id, data, metrics, event.time, data.status in PAUSING, calendar)
+
+
+async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketMessageAdded = event.data
+    if data.internal or data.author is Author.SYSTEM:
+        return  # internal notes and automatic messages are not responses
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    calendar = await _calendar(conn, shop)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    if data.author is Author.AGENT:
+        answered = [r for r in active if r.clock.metric in RESPONSE_METRICS]
+        await _stop(conn, ctx, answered, data.at, calendar)
+        ticket = replace(ticket, agent_replied=True)
+    elif ticket.agent_replied and not any(r.clock.metric is SlaMetric.NEXT_RESPONSE for r in active):
+        paused = TicketStatus(ticket.status) in PAUSING
+        await _start_clocks(conn, event.id, data, (SlaMetric.NEXT_RESPONSE,), data.at, paused, calendar)
+    await repo.save_ticket(conn, ticket, data.at)
+
+
+async def on_first_response(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketFirstResponse = event.data
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    first = [r for r in active if r.clock.metric is SlaMetric.FIRST_RESPONSE]
+    await _stop(conn, ctx, first, data.at, await _calendar(conn, shop))
+    await repo.save_ticket(conn, replace(ticket, agent_replied=True), data.at)
+
+
+async def on_status_changed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketStatusChanged = event.data
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    calendar = await _calendar(conn, shop)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    if data.status in PAUSING:
+        await _pause(conn, ctx, active, data.at, calendar)
+    elif data.status in FINISHED:
+        await _stop(conn, ctx, active, data.at, calendar)
+    else:
+        await repo.update_clocks(conn, [clocks.resume(r.clock, data.at, calendar) for r in active])
+    await repo.save_ticket(conn, replace(ticket, status=data.status.value), data.at)
+
+
+async def on_solved(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketSolved = event.data
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    await _stop(conn, ctx, active, data.at, await _calendar(conn, shop))
+    await repo.save_ticket(conn, replace(ticket, status=TicketStatus.SOLVED.value), data.at)
+
+
+async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketReopened = event.data
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    if not any(r.clock.metric is SlaMetric.RESOLUTION for r in active):
+        calendar = await _calendar(conn, shop)
+        await _start_clocks(conn, event.id, data, (SlaMetric.RESOLUTION,), data.at, False, calendar)
+    await repo.save_ticket(conn, replace(ticket, status=TicketStatus.OPEN.value), data.at)
+
+
+async def on_merged(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: TicketMerged = event.data
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    await _stop(conn, ctx, active, data.at, await _calendar(conn, shop), cancel=True)
+    await repo.save_ticket(conn, replace(ticket, status=TicketStatus.CLOSED.value), data.at)
+
+
+# -- order promises ---------------------------------------------------------------------------
+
+
+def _customer(data: OrderEventData) -> dict[str, Any]:
+    return data.customer.model_dump(mode="json", exclude_none=True)
+
+
+async def _open(
+    conn: Connection,
+    data: OrderEventData,
+    kind: PromiseKind,
+    promised_at: datetime,
+    repair_id: str | None = None,
+) -> None:
+    promise = repo.PromiseRecord(
+        promise_id(data.order_id, kind, repair_id),
+        data.shop_id,
+        data.order_id,
+        kind,
+        _customer(data),
+        promised_at,
+        PromiseStatus.RUNNING,
+        repair_id,
+    )
+    await repo.open_promise(conn, promise)
+
+
+async def _settle(
+    conn: Connection,
+    ctx: SlaContext,
+    order_id: str,
+    kind: PromiseKind,
+    at: datetime,
+    repair_id: str | None = None,
+) -> None:
+    """The promise was fulfilled at `at`: kept, or breached if that was too late and not yet reported."""
+    for promise in await repo.lock_running_promises(conn, order_id):
+        if promise.kind is not kind or promise.repair_id != repair_id:
+            continue
+        status = settled_status(at, promise.promised_at)
+        breached_at = None
+        if status is PromiseStatus.BREACHED:
+            breached_at = promise.promised_at
+            await emit(conn, ctx, [promise_breached_event(promise, at, ctx.now())])
+        await repo.settle_promise(conn, promise.id, status, at, breached_at)
+
+
+async def on_order_paid(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: OrderPaid = event.data
+    shop = ctx.shop(data.shop_id)
+    policies = await repo.load_policies(conn, shop.id)
+    deadline = ship_by_deadline(
+        event.time, data.ship_by, await _calendar(conn, shop), policies.default_ship_by_business_hours
+    )
+    await _open(conn, data, PromiseKind.SHIP_BY, deadline)
+
+
+async def on_order_shipped(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: OrderShipped = event.data
+    shop = ctx.shop(data.shop_id)
+    await _settle(conn, ctx, data.order_id, PromiseKind.SHIP_BY, event.time)
+    deadline = end_of_local_day(data.promised_delivery_date, shop.timezone)
+    await _open(conn, data, PromiseKind.DELIVERY_DATE, deadline)
+
+
+async def on_order_delayed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    """A shop that announces a new delivery date is held to the new date from then on."""
+    data: OrderDelayed = event.data
+    shop = ctx.shop(data.shop_id)
+    if data.new_promised_delivery_date is None:
+        return
+    for promise in await repo.lock_running_promises(conn, data.order_id):
+        if promise.kind is PromiseKind.DELIVERY_DATE:
+            deadline = end_of_local_day(data.new_promised_delivery_date, shop.timezone)
+            await repo.open_promise(conn, replace(promise, promised_at=deadline))
+
+
+async def on_order_delivered(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: OrderDelivered = event.data
+    ctx.shop(data.shop_id)
+    await _settle(conn, ctx, data.order_id, PromiseKind.DELIVERY_DATE, data.delivered_at)
+
+
+async def on_order_cancelled(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: OrderCancelled = event.data
+    ctx.shop(data.shop_id)
+    for promise in await repo.lock_running_promises(conn, data.order_id):
+        await repo.settle_promise(conn, promise.id, PromiseStatus.CANCELLED, event.time, None)
+
+
+async def on_repair_received(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: RepairReceived = event.data
+    shop = ctx.shop(data.shop_id)
+    deadline = repair_deadline(event.time, data.turnaround_days, shop.timezone)
+    await _open(conn, data, PromiseKind.REPAIR_TURNAROUND, deadline, data.repair_id)
+
+
+async def on_repair_completed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    data: RepairCompleted = event.data
+    ctx.shop(data.shop_id)
+    await _settle(conn, ctx, data.order_id, PromiseKind.REPAIR_TURNAROUND, event.time, data.repair_id)

@@ -1,0 +1,332 @@
+"""The SLA service's SQL: policies, calendars, tickets, clocks and order promises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from runtime.db import Connection
+from schemas.v1.sla import PromiseKind, SlaMetric
+from services.sla.domain.calendar_document import CalendarDocument, default_calendar_document
+from services.sla.domain.clocks import Clock, ClockStatus, Outcome, Stage, StageKind
+from services.sla.domain.policies import DEFAULT_POLICIES, PolicySet
+from services.sla.domain.promises import PromiseStatus
+
+# -- policies and calendars -------------------------------------------------------------------
+
+
+async def load_policies(conn: Connection, shop_id: str) -> PolicySet:
+    document = await conn.fetchval("SELECT document FROM sla_policies WHERE shop_id = $1", shop_id)
+    return DEFAULT_POLICIES if document is None else PolicySet.model_validate(document)
+
+
+async def save_policies(conn: Connection, shop_id: str, policies: PolicySet) -> None:
+    await conn.execute(
+        "INSERT INTO sla_policies (shop_id, document) VALUES ($1, $2) "
+        "ON CONFLICT (shop_id) DO UPDATE SET document = EXCLUDED.document, updated_at = now()",
+        shop_id,
+        policies.model_dump(mode="json"),
+    )
+
+
+async def load_calendar(conn: Connection, shop_id: str, shop_timezone: str) -> CalendarDocument:
+    document = await conn.fetchval("SELECT document FROM sla_calendars WHERE shop_id = $1", shop_id)
+    if document is None:
+        return default_calendar_document(shop_timezone)
+    return CalendarDocument.model_validate(document)
+
+
+async def save_calendar(conn: Connection, shop_id: str, calendar: CalendarDocument) -> None:
+    await conn.execute(
+        "INSERT INTO sla_calendars (shop_id, document) VALUES ($1, $2) "
+        "ON CONFLICT (shop_id) DO UPDATE SET document = EXCLUDED.document, updated_at = now()",
+        shop_id,
+        calendar.model_dump(mode="json"),
+    )
+
+
+# -- tickets ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketState:
+    ticket_id: str
+    shop_id: str
+    status: str
+    agent_replied: bool
+
+
+async def lock_ticket(conn: Connection, ticket_id: str) -> TicketState | None:
+    row = await conn.fetchrow(
+        "SELECT ticket_id, shop_id, status, agent_replied FROM tickets WHERE ticket_id = $1 FOR UPDATE",
+        ticket_id,
+    )
+    return None if row is None else TicketState(**dict(row))
+
+
+async def save_ticket(conn: Connection, ticket: TicketState, at: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO tickets (ticket_id, shop_id, status, agent_replied, updated_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (ticket_id) DO UPDATE SET status = EXCLUDED.status,
+               agent_replied = EXCLUDED.agent_replied, updated_at = EXCLUDED.updated_at""",
+        ticket.ticket_id,
+        ticket.shop_id,
+        ticket.status,
+        ticket.agent_replied,
+        at,
+    )
+
+
+# -- clocks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClockRecord:
+    """A clock with what it belongs to; the domain clock is the part that changes."""
+
+    clock: Clock
+    shop_id: str
+    ticket_id: str
+    policy_id: str
+    channel: str
+    category: str
+    priority: str
+
+
+_CLOCK_COLUMNS = (
+    "id, shop_id, ticket_id, metric, policy_id, channel, category, priority, target_seconds,"
+    " business_hours, stages, status, outcome, started_at, running_since, consumed, stages_done,"
+    " stage_at, due_at, breached_at, stopped_at, elapsed"
+)
+
+
+def _stages_json(stages: Sequence[Stage]) -> list[dict[str, Any]]:
+    return [
+        {"kind": s.kind.value, "share": s.share, "level": s.level, "escalate_to": s.escalate_to}
+        for s in stages
+    ]
+
+
+def _record(row: asyncpg.Record) -> ClockRecord:
+    clock = Clock(
+        id=row["id"],
+        metric=SlaMetric(row["metric"]),
+        target=timedelta(seconds=row["target_seconds"]),
+        business_hours=row["business_hours"],
+        stages=tuple(
+            Stage(StageKind(s["kind"]), s["share"], s["level"], s["escalate_to"]) for s in row["stages"]
+        ),
+        status=ClockStatus(row["status"]),
+        started_at=row["started_at"],
+        running_since=row["running_since"],
+        consumed=row["consumed"],
+        stages_done=row["stages_done"],
+        stage_at=tuple(row["stage_at"]),
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        breached_at=row["breached_at"],
+        stopped_at=row["stopped_at"],
+        elapsed=row["elapsed"],
+    )
+    return ClockRecord(
+        clock,
+        row["shop_id"],
+        row["ticket_id"],
+        row["policy_id"],
+        row["channel"],
+        row["category"],
+        row["priority"],
+    )
+
+
+def _insert_args(record: ClockRecord) -> tuple[Any, ...]:
+    c = record.clock
+    return (
+        c.id,
+        record.shop_id,
+        record.ticket_id,
+        c.metric.value,
+        record.policy_id,
+        record.channel,
+        record.category,
+        record.priority,
+        c.target.total_seconds(),
+        c.business_hours,
+        _stages_json(c.stages),
+        c.status.value,
+        c.outcome.value if c.outcome else None,
+        c.started_at,
+        c.running_since,
+        c.consumed,
+        c.stages_done,
+        list(c.stage_at),
+        c.due_at,
+        c.breached_at,
+        c.stopped_at,
+        c.elapsed,
+    )
+
+
+_INSERT_CLOCK = (
+    f"INSERT INTO clocks ({_CLOCK_COLUMNS}) VALUES "
+    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+    " ON CONFLICT (id) DO NOTHING"
+)
+
+
+async def insert_clocks(conn: Connection, records: Sequence[ClockRecord]) -> None:
+    await conn.executemany(_INSERT_CLOCK, [_insert_args(r) for r in records])
+
+
+_UPDATE_CLOCK = """UPDATE clocks SET status = $2, outcome = $3, running_since = $4, consumed = $5,
+    stages_done = $6, stage_at = $7, due_at = $8, breached_at = $9, stopped_at = $10, elapsed = $11
+    WHERE id = $1"""
+
+
+def _update_args(c: Clock) -> tuple[Any, ...]:
+    return (
+        c.id,
+        c.status.value,
+        c.outcome.value if c.outcome else None,
+        c.running_since,
+        c.consumed,
+        c.stages_done,
+        list(c.stage_at),
+        c.due_at,
+        c.breached_at,
+        c.stopped_at,
+        c.elapsed,
+    )
+
+
+async def update_clocks(conn: Connection, clocks: Sequence[Clock]) -> None:
+    if clocks:
+        await conn.executemany(_UPDATE_CLOCK, [_update_args(c) for c in clocks])
+
+
+async def lock_active_clocks(conn: Connection, ticket_id: str) -> list[ClockRecord]:
+    rows = await conn.fetch(
+        f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE ticket_id = $1 AND status IN ('running', 'paused')"
+        " ORDER BY started_at, id FOR UPDATE",
+        ticket_id,
+    )
+    return [_record(r) for r in rows]
+
+
+async def claim_due_clocks(conn: Connection, now: datetime, limit: int) -> list[ClockRecord]:
+    """Lock a bounded batch of due clocks; rows another instance holds are skipped, not waited for."""
+    rows = await conn.fetch(
+        f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE status = 'running' AND due_at <= $1"
+        " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [_record(r) for r in rows]
+
+
+async def ticket_clocks(conn: Connection, shop_id: str, ticket_id: str) -> list[ClockRecord]:
+    rows = await conn.fetch(
+        f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE shop_id = $1 AND ticket_id = $2 ORDER BY started_at, id",
+        shop_id,
+        ticket_id,
+    )
+    return [_record(r) for r in rows]
+
+
+async def clock_statistics(conn: Connection, since: datetime) -> tuple[dict[str, int], dict[str, float]]:
+    """Open clocks per metric, and the share of finished targets met per metric since `since`."""
+    open_rows = await conn.fetch(
+        "SELECT metric, count(*) AS n FROM clocks WHERE status IN ('running', 'paused') GROUP BY metric"
+    )
+    ratio_rows = await conn.fetch(
+        "SELECT metric, avg(CASE WHEN outcome = 'met' THEN 1.0 ELSE 0.0 END) AS ratio FROM clocks"
+        " WHERE outcome IS NOT NULL AND started_at >= $1 GROUP BY metric",
+        since,
+    )
+    return (
+        {r["metric"]: r["n"] for r in open_rows},
+        {r["metric"]: float(r["ratio"]) for r in ratio_rows},
+    )
+
+
+# -- order promises ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromiseRecord:
+    id: str
+    shop_id: str
+    order_id: str
+    kind: PromiseKind
+    customer: dict[str, Any]
+    promised_at: datetime
+    status: PromiseStatus
+    repair_id: str | None = None
+
+
+_PROMISE_COLUMNS = "id, shop_id, order_id, kind, customer, promised_at, status, repair_id"
+
+
+def _promise(row: asyncpg.Record) -> PromiseRecord:
+    values = dict(row)
+    values["kind"] = PromiseKind(values["kind"])
+    values["status"] = PromiseStatus(values["status"])
+    return PromiseRecord(**values)
+
+
+async def open_promise(conn: Connection, promise: PromiseRecord) -> None:
+    """Start watching a promise; a running one with the same id gets the new promised instant."""
+    await conn.execute(
+        f"INSERT INTO promises ({_PROMISE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)"
+        " ON CONFLICT (id) DO UPDATE SET promised_at = EXCLUDED.promised_at"
+        " WHERE promises.status = 'running'",
+        promise.id,
+        promise.shop_id,
+        promise.order_id,
+        promise.kind.value,
+        promise.customer,
+        promise.promised_at,
+        promise.repair_id,
+    )
+
+
+async def lock_running_promises(conn: Connection, order_id: str) -> list[PromiseRecord]:
+    rows = await conn.fetch(
+        f"SELECT {_PROMISE_COLUMNS} FROM promises WHERE order_id = $1 AND status = 'running'"
+        " ORDER BY id FOR UPDATE",
+        order_id,
+    )
+    return [_promise(r) for r in rows]
+
+
+async def settle_promise(
+    conn: Connection, promise_id: str, status: PromiseStatus, at: datetime, breached_at: datetime | None
+) -> None:
+    await conn.execute(
+        "UPDATE promises SET status = $2, settled_at = $3, breached_at = coalesce(breached_at, $4)"
+        " WHERE id = $1",
+        promise_id,
+        status.value,
+        at,
+        breached_at,
+    )
+
+
+async def claim_due_promises(conn: Connection, now: datetime, limit: int) -> list[PromiseRecord]:
+    rows = await conn.fetch(
+        f"SELECT {_PROMISE_COLUMNS} FROM promises WHERE status = 'running' AND promised_at < $1"
+        " ORDER BY promised_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        now,
+        limit,
+    )
+    return [_promise(r) for r in rows]
+
+
+async def breach_promises(conn: Connection, ids: Sequence[str], at: datetime) -> None:
+    await conn.execute(
+        "UPDATE promises SET status = 'breached', breached_at = $2 WHERE id = ANY($1::text[])", list(ids), at
+    )

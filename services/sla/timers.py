@@ -1,0 +1,112 @@
+"""The timer sweep: claim due clocks and promises in bounded batches, fire them, commit once.
+
+Each batch is one transaction: the rows are locked with FOR UPDATE SKIP LOCKED (another instance
+takes the next rows instead of waiting), the events go to the outbox and the rows are marked in the
+same commit, so a crash before the commit fires nothing and a crash after it fires nothing twice.
+One item that cannot be processed is deferred on its own; the rest of the batch goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from runtime.db import Connection, Database
+from runtime.outbox import enqueue
+from services.sla import metrics
+from services.sla import repository as repo
+from services.sla.domain import clocks
+from services.sla.events import Outgoing, crossed_event, promise_breached_event
+from services.sla.handlers import SlaContext
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER = timedelta(seconds=30)
+"""How long a timer that failed to process waits before the sweep tries it again."""
+
+
+class TimerSweep:
+    def __init__(self, db: Database, ctx: SlaContext, batch_size: int = 500, max_batches: int = 20) -> None:
+        self._db = db
+        self._ctx = ctx
+        self._batch_size = batch_size
+        self._max_batches = max_batches
+        """Per run, so one sweep never monopolises the loop; the next run continues."""
+
+    async def run(self) -> None:
+        for _ in range(self._max_batches):
+            if await self.fire_clocks() < self._batch_size:
+                break
+        for _ in range(self._max_batches):
+            if await self.fire_promises() < self._batch_size:
+                break
+
+    async def fire_clocks(self) -> int:
+        started = time.perf_counter()
+        now = self._ctx.now()
+        outgoing: list[Outgoing] = []
+        async with self._db.transaction() as conn:
+            claimed = await repo.claim_due_clocks(conn, now, self._batch_size)
+            updated, deferred = [], []
+            for record in claimed:
+                try:
+                    deadline = record.clock.deadline
+                    clock, crossed = clocks.fire_due(record.clock, now)
+                    assert deadline is not None, "a running clock always has a deadline"
+                    fired = replace(record, clock=clock)
+                    outgoing += [crossed_event(fired, c, deadline, now, now) for c in crossed]
+                    updated.append(clock)
+                except Exception:
+                    log.exception("sla: clock %s could not be fired; retrying later", record.clock.id)
+                    metrics.TIMER_FAILURES.labels("clock").inc()
+                    deferred.append(record.clock.id)
+            await repo.update_clocks(conn, updated)
+            if deferred:
+                await conn.execute(
+                    "UPDATE clocks SET due_at = $2 WHERE id = ANY($1::text[])", deferred, now + RETRY_AFTER
+                )
+            await self._enqueue(conn, outgoing)
+        self._observe(outgoing)
+        metrics.SWEEP_SECONDS.labels("clock").observe(time.perf_counter() - started)
+        return len(claimed)
+
+    async def fire_promises(self) -> int:
+        started = time.perf_counter()
+        now: datetime = self._ctx.now()
+        outgoing: list[Outgoing] = []
+        async with self._db.transaction() as conn:
+            claimed = await repo.claim_due_promises(conn, now, self._batch_size)
+            breached = []
+            for promise in claimed:
+                try:
+                    outgoing.append(promise_breached_event(promise, now, now))
+                    breached.append(promise.id)
+                except Exception:
+                    log.exception("sla: promise %s could not be fired; retrying later", promise.id)
+                    metrics.TIMER_FAILURES.labels("promise").inc()
+            await repo.breach_promises(conn, breached, now)
+            await self._enqueue(conn, outgoing)
+        self._observe(outgoing)
+        metrics.SWEEP_SECONDS.labels("promise").observe(time.perf_counter() - started)
+        return len(claimed)
+
+    async def _enqueue(self, conn: Connection, outgoing: list[Outgoing]) -> None:
+        for item in outgoing:
+            await enqueue(conn, self._ctx.out_topic, item.event, key=item.key)
+
+    @staticmethod
+    def _observe(outgoing: list[Outgoing]) -> None:
+        for item in outgoing:
+            item.observe()
+
+
+async def measure_clocks(db: Database, ctx: SlaContext) -> None:
+    """Refresh the open-clock and compliance gauges (shared state, so read from the database)."""
+    async with db.pool.acquire() as conn:
+        open_by_metric, compliance = await repo.clock_statistics(conn, ctx.now() - timedelta(days=7))
+    for metric in ("first_response", "next_response", "resolution"):
+        metrics.OPEN_CLOCKS.labels(metric).set(open_by_metric.get(metric, 0))
+        if metric in compliance:
+            metrics.COMPLIANCE.labels(metric).set(compliance[metric])
