@@ -252,8 +252,9 @@ class DeliveryWorker:
     # -- one attempt ---------------------------------------------------------------------------
     async def _attempt(self, delivery: ClaimedDelivery, endpoint: Endpoint) -> None:
         assert self._client is not None
+        started_at = self._now()
         secrets = active_secrets(
-            endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at, self._now()
+            endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at, started_at
         )
         headers = webhook_headers(secrets, delivery.webhook_id, int(self._wall_seconds()), delivery.body)
         result = await post_webhook(
@@ -267,12 +268,12 @@ class DeliveryWorker:
         ATTEMPTS.labels(result.outcome.value).inc()
         ATTEMPT_SECONDS.observe(result.seconds)
         try:
-            await self.record(delivery, result)
+            await self.record(delivery, result, started_at)
         except Exception:
             # The lease runs out and the delivery is attempted again: at-least-once, same webhook-id.
             log.exception("notify: recording attempt of %s failed", delivery.id)
 
-    async def record(self, delivery: ClaimedDelivery, result: AttemptResult) -> None:
+    async def record(self, delivery: ClaimedDelivery, result: AttemptResult, started_at: datetime) -> None:
         async with self._db.transaction() as conn:
             now = self._now()
             endpoint = await repository.lock_endpoint(conn, delivery.endpoint_id)
@@ -282,7 +283,7 @@ class DeliveryWorker:
             await repository.insert_attempt(
                 conn,
                 delivery.id,
-                now,
+                started_at,
                 result.outcome.value,
                 result.status_code,
                 result.seconds * 1000.0,
