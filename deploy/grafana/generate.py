@@ -41,6 +41,11 @@ PLATFORM = Dashboard(
             description="1 = scraped; 0 for a minute = CareLoopServiceDown.",
         ),
         series(
+            "Consumer lag (records)",
+            Query("careloop:consumer_lag_records:sum", "{{service}} {{topic}}"),
+            description="Records not yet consumed and committed by the service's consumer groups.",
+        ),
+        series(
             "Events consumed by outcome",
             Query("sum by (service, outcome) (careloop:events_consumed:rate5m)", "{{service}} {{outcome}}"),
             unit="ops",
@@ -100,7 +105,235 @@ PLATFORM = Dashboard(
     ),
 )
 
-DASHBOARDS: tuple[Dashboard, ...] = (PLATFORM,)
+CARE = Dashboard(
+    uid="careloop-care-overview",
+    title="CareLoop / Care overview",
+    description="Contacts and tickets by channel and category, first response and resolution times, "
+    "SLA compliance, first-contact resolution, repeat contacts and the backlog. Durations are domain time.",
+    panels=(
+        stat("Open tickets", "sum(careloop:open_tickets:max)", description="Not yet solved or closed."),
+        stat(
+            "First response p90 (1h)",
+            "max(careloop:first_response_seconds:p90_1h)",
+            unit="s",
+            description="Slowest channel's 90th percentile over the last hour.",
+        ),
+        stat(
+            "First response SLA compliance (7d)",
+            'careloop:sla_compliance:ratio7d{metric="first_response"}',
+            unit="percentunit",
+        ),
+        stat("First-contact resolution (30d)", "careloop:fcr:ratio30d", unit="percentunit"),
+        series(
+            "Contacts by channel",
+            Query("sum by (channel) (careloop:contacts:rate5m)", "{{channel}}"),
+            unit="ops",
+        ),
+        series(
+            "Tickets created by category",
+            Query("sum by (category) (careloop:tickets_created:rate5m)", "{{category}}"),
+            unit="ops",
+        ),
+        series(
+            "First response time by channel (p50, p90)",
+            Query("careloop:first_response_seconds:p50_1h", "{{channel}} p50"),
+            Query("careloop:first_response_seconds:p90_1h", "{{channel}} p90"),
+            unit="s",
+        ),
+        series(
+            "Resolution time by channel (p50, p90)",
+            Query("careloop:resolution_seconds:p50_1h", "{{channel}} p50"),
+            Query("careloop:resolution_seconds:p90_1h", "{{channel}} p90"),
+            unit="s",
+        ),
+        series(
+            "SLA compliance by metric (7d)",
+            Query("careloop:sla_compliance:ratio7d", "{{metric}}"),
+            unit="percentunit",
+        ),
+        series(
+            "First-contact resolution",
+            Query("careloop:fcr:ratio30d", "last 30 days"),
+            Query("careloop:fcr:ratio1d", "solved in the last day"),
+            unit="percentunit",
+        ),
+        series(
+            "Repeat contacts by channel (1d)",
+            Query("careloop:repeat_contacts:increase1d", "{{channel}}"),
+            description="New tickets from a customer who opened one about the same order within 7 days.",
+        ),
+        series("Backlog by status", Query("careloop:open_tickets:max", "{{status}}")),
+        series(
+            "Tickets created by priority",
+            Query("sum by (priority) (careloop:tickets_created:rate5m)", "{{priority}}"),
+            unit="ops",
+        ),
+        series(
+            "Inputs refused by intake",
+            Query("careloop:intake_rejected:rate5m", "{{source}} {{reason}}"),
+            unit="ops",
+        ),
+    ),
+)
+
+SLA = Dashboard(
+    uid="careloop-sla",
+    title="CareLoop / SLA",
+    description="SLA clocks: breaches by policy and metric, time to breach, warnings, escalations, order "
+    "promises, and how punctually the timers fire.",
+    panels=(
+        stat("Open clocks", "sum(careloop:sla_open_clocks:max)"),
+        stat(
+            "Breaches (1h)",
+            "sum(careloop:sla_breaches:increase1h)",
+            description="Targets breached in the last hour, all metrics.",
+        ),
+        stat(
+            "Resolution SLA compliance (7d)",
+            'careloop:sla_compliance:ratio7d{metric="resolution"}',
+            unit="percentunit",
+        ),
+        stat("Timer lag p99", "max(careloop:sla_timer_lag_seconds:p99_5m)", unit="s"),
+        series(
+            "Breaches by policy and metric (1h)",
+            Query("careloop:sla_breaches:increase1h", "{{policy}} {{metric}} {{channel}}"),
+        ),
+        series(
+            "Breached share of finished targets",
+            Query("careloop:sla_breach:ratio1h", "{{metric}} 1h"),
+            Query("careloop:sla_breach:ratio1d", "{{metric}} 1d"),
+            unit="percentunit",
+        ),
+        series(
+            "Time to breach p50 by metric",
+            Query("careloop:sla_time_to_breach_seconds:p50_1d", "{{metric}}"),
+            unit="s",
+            description="Wall time from a clock's start to its breach (pauses included).",
+        ),
+        series(
+            "Targets met by metric (1h)",
+            Query("sum by (metric) (careloop:sla_met:increase1h)", "{{metric}}"),
+        ),
+        series("Warnings by metric (30m)", Query("careloop:sla_warnings:increase30m", "{{metric}}")),
+        series(
+            "Escalations by metric and level (1h)",
+            Query(
+                "sum by (metric, level) (increase(careloop_sla_escalations_total[1h]))",
+                "{{metric}} {{level}}",
+            ),
+        ),
+        series("Open clocks by metric", Query("careloop:sla_open_clocks:max", "{{metric}}")),
+        series(
+            "Order promises broken (1h)",
+            Query("sum by (promise) (increase(careloop_sla_promise_breaches_total[1h]))", "{{promise}}"),
+        ),
+        series(
+            "Timer lag p99 and sweep batch time p95",
+            Query("careloop:sla_timer_lag_seconds:p99_5m", "lag {{timer}}"),
+            Query("careloop:sla_sweep_batch_seconds:p95_5m", "batch {{timer}}"),
+            unit="s",
+        ),
+    ),
+)
+
+WEBHOOKS = Dashboard(
+    uid="careloop-webhooks",
+    title="CareLoop / Webhooks",
+    description="Signed webhook deliveries to the shops: outcomes, latency, failing and disabled endpoints, "
+    "the delivery queue and its dead letters.",
+    panels=(
+        stat("Attempt success (5m)", "careloop:webhook_success:ratio5m", unit="percentunit"),
+        stat("Delivery queue", "careloop:webhook_queue_depth:max", description="Pending or in flight."),
+        stat("Oldest pending delivery", "careloop:webhook_oldest_pending_age_seconds:max", unit="s"),
+        stat(
+            "Dead-lettered deliveries",
+            "max(careloop_notify_dead_letter_deliveries)",
+            description="Failed every retry and not replayed yet.",
+        ),
+        series(
+            "Deliveries by outcome and event type",
+            Query("careloop:webhook_deliveries:rate5m", "{{outcome}} {{event_type}}"),
+            unit="ops",
+        ),
+        series("Attempts by outcome", Query("careloop:webhook_attempts:rate5m", "{{outcome}}"), unit="ops"),
+        series(
+            "Delivery latency (event time to 2xx)",
+            Query("careloop:webhook_delivery_latency_seconds:p50_5m", "p50"),
+            Query("careloop:webhook_delivery_latency_seconds:p95_5m", "p95"),
+            unit="s",
+        ),
+        series(
+            "Attempt duration p95 and attempts in flight",
+            Query("careloop:webhook_attempt_seconds:p95_5m", "attempt p95 (s)"),
+            Query("sum(careloop_notify_in_flight)", "in flight"),
+        ),
+        series(
+            "Delivery queue and oldest pending",
+            Query("careloop:webhook_queue_depth:max", "queued"),
+            Query("careloop:webhook_oldest_pending_age_seconds:max", "oldest pending (s)"),
+        ),
+        series(
+            "Failing and disabled endpoints",
+            Query("max(careloop_notify_endpoints_disabled)", "disabled now"),
+            Query(
+                'sum(rate(careloop_notify_attempts_total{outcome!="success"}[5m]))',
+                "failed attempts/s",
+            ),
+        ),
+        series(
+            "Deliveries queued by event type",
+            Query(
+                "sum by (event_type) (rate(careloop_notify_deliveries_queued_total[5m]))", "{{event_type}}"
+            ),
+            unit="ops",
+        ),
+    ),
+)
+
+SATISFACTION = Dashboard(
+    uid="careloop-satisfaction",
+    title="CareLoop / Satisfaction",
+    description="Post-purchase and post-ticket surveys: NPS, CSAT and CES per shop over the trailing window, "
+    "response rate, answers and detractors.",
+    panels=(
+        stat("NPS", 'avg(careloop:survey_score:max{kind="nps"})', decimals=0, description="-100..100"),
+        stat("CSAT", 'avg(careloop:survey_score:max{kind="csat"})', unit="percent", description="% of 4-5"),
+        stat("CES", 'avg(careloop:survey_score:max{kind="ces"})', decimals=2, description="mean effort 1-7"),
+        stat(
+            "Response rate",
+            "avg(careloop:survey_response_rate_percent:max)",
+            unit="percent",
+        ),
+        series("NPS by shop", Query('careloop:survey_score:max{kind="nps"}', "{{shop}}")),
+        series("CSAT by shop", Query('careloop:survey_score:max{kind="csat"}', "{{shop}}"), unit="percent"),
+        series("CES by shop", Query('careloop:survey_score:max{kind="ces"}', "{{shop}}")),
+        series(
+            "Response rate by survey",
+            Query("careloop:survey_response_rate_percent:max", "{{shop}} {{kind}}"),
+            unit="percent",
+        ),
+        series(
+            "Answers by survey and channel (1h)",
+            Query("careloop:survey_answers:increase1h", "{{kind}} {{via}}"),
+        ),
+        series("Detractors by survey (1d)", Query("careloop:survey_detractors:increase1d", "{{kind}}")),
+        series(
+            "Invitations scheduled and send decisions (1h)",
+            Query("sum by (kind) (increase(careloop_survey_scheduled_total[1h]))", "scheduled {{kind}}"),
+            Query(
+                "sum by (kind, reason) (increase(careloop_survey_decisions_total[1h]))",
+                "{{kind}} {{reason}}",
+            ),
+        ),
+        series(
+            "Answer page latency p95",
+            Query("careloop:survey_page_seconds:p95_5m", "{{method}}"),
+            unit="s",
+        ),
+    ),
+)
+
+DASHBOARDS: tuple[Dashboard, ...] = (CARE, SLA, WEBHOOKS, SATISFACTION, PLATFORM)
 
 
 def rendered() -> dict[str, str]:

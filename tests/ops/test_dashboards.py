@@ -25,6 +25,10 @@ from tests.ops.support import (
 )
 
 EXPECTED_DASHBOARDS = {
+    "careloop-care-overview",
+    "careloop-sla",
+    "careloop-webhooks",
+    "careloop-satisfaction",
     "careloop-platform",
 }
 
