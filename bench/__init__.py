@@ -1,0 +1,1 @@
+"""Benchmarks: standalone scripts that measure one thing each and print JSON."""
