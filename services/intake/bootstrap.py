@@ -20,7 +20,7 @@ from .api import build_api
 from .domain.lifecycle import ACTIVE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-GAUGE_SECONDS = 10.0
+GAUGE_SECONDS = 2.0
 FCR_PERIOD = timedelta(days=30)
 
 

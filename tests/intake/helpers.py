@@ -72,3 +72,28 @@ async def all_ticket_events(intake: Intake, at_least: int) -> list[CloudEvent[An
 
 def types_of(events: list[CloudEvent[Any]]) -> list[str]:
     return [e.type for e in events]
+
+
+async def fetchval(intake: Intake, query: str, *args: Any) -> Any:
+    async with intake.app.runtime.db.pool.acquire() as conn:
+        return await conn.fetchval(query, *args)
+
+
+async def get_ticket(intake: Intake, ticket_id: str, key: str = KEY_A) -> dict[str, Any]:
+    response = await intake.client.get(f"/v1/tickets/{ticket_id}", headers=auth(key))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    """The sample `name{labels}` in a Prometheus text exposition (0.0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        sample, _, value = line.rpartition(" ")
+        if sample.split("{")[0] != name:
+            continue
+        if all(f'{k}="{v}"' in sample for k, v in labels.items()):
+            return float(value)
+    return 0.0
