@@ -37,7 +37,7 @@ Authenticate with `Authorization: Bearer <shop API key>`."""
 
 
 class EndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     url: str = Field(min_length=1, max_length=2000, examples=["https://shop.example/hooks/careloop"])
     description: str = Field(default="", max_length=500)
@@ -55,7 +55,7 @@ class EndpointCreate(BaseModel):
 
 
 class EndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     url: str | None = Field(default=None, min_length=1, max_length=2000)
     description: str | None = Field(default=None, max_length=500)
@@ -71,6 +71,8 @@ class EndpointUpdate(BaseModel):
 
 
 class EndpointOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
     url: str
     description: str
@@ -109,13 +111,15 @@ class EndpointCreated(EndpointOut):
 
 
 class RotateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     overlap_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
     """How long the old secret keeps signing beside the new one (default: the service's setting)."""
 
 
 class RotatedSecret(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     secret: str
     previous_secret_expires_at: datetime
 
@@ -124,6 +128,8 @@ DeliveryStatusName = Literal["pending", "delivering", "succeeded", "dead"]
 
 
 class DeliveryOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     id: str
     endpoint_id: str
     webhook_id: str
@@ -158,6 +164,8 @@ class DeliveryOut(BaseModel):
 
 
 class AttemptOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     attempted_at: datetime
     outcome: str
     status_code: int | None
@@ -173,24 +181,28 @@ class DeliveryDetail(DeliveryOut):
 
 
 class ReplayFailedRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     since: AwareDatetime
     """Replay every dead-lettered delivery of the endpoint created at or after this instant."""
 
 
 class ReplayResult(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     replayed: int
 
 
 class TemplateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     subject: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1, max_length=10_000)
 
 
 class TemplateOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     event_type: str
     language: str
     subject: str

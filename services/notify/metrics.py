@@ -37,7 +37,7 @@ OLDEST_PENDING_AGE = Gauge(
 DLQ_SIZE = Gauge("careloop_notify_dead_letter_deliveries", "Deliveries dead-lettered and not replayed")
 ENDPOINTS_DISABLED = Gauge("careloop_notify_disabled_endpoints", "Endpoints currently disabled")
 ENDPOINTS_DISABLED_TOTAL = Counter(
-    "careloop_notify_endpoint_disablements_total",
+    "careloop_notify_endpoints_disabled_total",
     "Endpoints disabled by the service, by reason (gone, failing)",
     ["reason"],
 )
