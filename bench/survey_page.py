@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc): per-request CPU cost is a steadier
+    figure than requests/s on a machine shared with other work."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def server_page_seconds(base: str) -> tuple[float, int]:
+    """Sum and count of the server's own GET timings (careloop_survey_page_seconds)."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        text = (await client.get(f"{base}/metrics")).text
+    found = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for part in found:
+            if line.startswith(f'careloop_survey_page_seconds_{part}{{method="GET"}}'):
+                found[part] = float(line.rsplit(" ", 1)[1])
+    return found["sum"], int(found["count"])
 
 
 def percentile(sorted_values: list[float], share: float) -> float:
@@ -92,7 +112,9 @@ async def create_tokens(settings: Settings, count: int) -> list[str]:
     return tokens
 
 
-async def load(base: str, tokens: list[str], concurrency: int, seconds: float) -> dict[str, Any]:
+async def load(
+    base: str, tokens: list[str], concurrency: int, seconds: float, server_pid: int
+) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     errors = 0
@@ -118,9 +140,14 @@ async def load(base: str, tokens: list[str], concurrency: int, seconds: float) -
 
         warm_until = time.perf_counter() + 1.0
         await asyncio.gather(*(worker(w, warm_until, False) for w in range(concurrency)))
+        page_sum_before, page_count_before = await server_page_seconds(base)
+        cpu_before, client_cpu_before = cpu_seconds(server_pid), cpu_seconds(os.getpid())
         started = time.perf_counter()
         await asyncio.gather(*(worker(w, started + seconds, True) for w in range(concurrency)))
         elapsed = time.perf_counter() - started
+        server_cpu = cpu_seconds(server_pid) - cpu_before
+        client_cpu = cpu_seconds(os.getpid()) - client_cpu_before
+        page_sum, page_count = await server_page_seconds(base)
     latencies.sort()
     ms = 1000.0
     return {
@@ -134,6 +161,17 @@ async def load(base: str, tokens: list[str], concurrency: int, seconds: float) -
             "p90": round(percentile(latencies, 0.90) * ms, 2),
             "p99": round(percentile(latencies, 0.99) * ms, 2),
             "max": round(latencies[-1] * ms, 2) if latencies else None,
+        },
+        "server": {
+            "cpu_ms_per_request": round(server_cpu * ms / max(1, len(latencies)), 3),
+            "cpu_share_of_one_core": round(server_cpu / elapsed, 3),
+            "handler_mean_ms": round(
+                (page_sum - page_sum_before) * ms / max(1, page_count - page_count_before), 3
+            ),
+        },
+        "client": {
+            # the httpx load generator shares the machine: near 1.0 means it, not the server, is the limit
+            "cpu_share_of_one_core": round(client_cpu / elapsed, 3),
         },
     }
 
@@ -163,7 +201,7 @@ async def run(concurrency: int, seconds: float, token_count: int) -> dict[str, A
     try:
         await wait_ready(base, process)
         tokens = await create_tokens(settings, token_count)
-        result = await load(base, tokens, concurrency, seconds)
+        result = await load(base, tokens, concurrency, seconds, process.pid)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
