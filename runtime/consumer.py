@@ -90,7 +90,65 @@ class EventProcessor:
     async def process_batch(
         self, consumer: Consumer, records: tuple[ConsumerRecord[bytes, bytes], ...]
     ) -> None:
+        """Apply a whole batch in one transaction: one bulk insert of the event ids, one savepoint per
+        event. An event whose handler raises is rolled back to its savepoint, un-recorded, and retried
+        alone (then dead-lettered) after the batch commits; invalid bytes are dead-lettered at once."""
+        valid: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
         for record in records:
+            try:
+                event = decode_event(record.value or b"")
+            except InvalidEvent as exc:
+                await self._dead_letter(consumer, record, exc.reason, "invalid")
+                continue
+            handler = consumer.handlers.get(event.type)
+            if handler is None:
+                EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, "ignored").inc()
+                continue
+            valid.append((record, event, handler))
+        if not valid:
+            return
+        failed: list[ConsumerRecord[bytes, bytes]] = []
+        outcomes: list[tuple[CloudEvent[Any], str]] = []
+        started = time.perf_counter()
+        async with self._db.transaction() as conn:
+            fresh = {
+                row["event_id"]
+                for row in await conn.fetch(
+                    "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) "
+                    "ON CONFLICT DO NOTHING RETURNING event_id",
+                    consumer.name,
+                    [event.id for _, event, _ in valid],
+                )
+            }
+            for record, event, handler in valid:
+                if event.id not in fresh:
+                    outcomes.append((event, "duplicate"))
+                    continue
+                fresh.discard(event.id)  # a second copy inside the same batch is a duplicate too
+                try:
+                    async with conn.transaction():
+                        await handler(event, conn)
+                except INFRASTRUCTURE_ERRORS:
+                    raise
+                except Exception:
+                    await conn.execute(
+                        "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
+                        consumer.name,
+                        event.id,
+                    )
+                    failed.append(record)
+                    continue
+                outcomes.append((event, "applied"))
+        elapsed = time.perf_counter() - started
+        committed_at = time.time()
+        for event, outcome in outcomes:
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, outcome).inc()
+            if outcome == "applied":
+                HANDLE_SECONDS.labels(self._service, consumer.name).observe(elapsed / len(valid))
+                EVENT_AGE.labels(self._service, consumer.name).observe(
+                    max(0.0, committed_at - event.time.timestamp())
+                )
+        for record in failed:
             await self.process(consumer, record)
 
     async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:

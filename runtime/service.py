@@ -58,6 +58,9 @@ class ServiceRuntime:
             self._migrations += load_migrations(migrations, settings.service_name)
         self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
         self._tasks: list[asyncio.Task[None]] = []
+        self.running = False
+        """True between the end of start-up (consumers and loops started) and the start of shutdown."""
+        self._stopping = False
         self._subscriptions: list[tuple[str, str]] = []
         self.lag = LagMonitor(settings.kafka_bootstrap_servers, self._subscriptions, settings.service_name)
         self.every("consumer-lag", 5.0, self._measure_lag)
@@ -132,10 +135,16 @@ class ServiceRuntime:
             await apply_migrations(conn, self.settings.db_schema, self._migrations)
 
     async def start_loops(self) -> None:
+        # FastStream may run after-startup hooks after a quick shutdown has begun: start nothing then.
+        if self._stopping:
+            return
         for name, run in self._loops:
             self._tasks.append(asyncio.create_task(run(), name=f"{self.settings.service_name}:{name}"))
+        self.running = True
 
     async def stop_loops(self) -> None:
+        self._stopping = True
+        self.running = False
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -164,7 +173,7 @@ class ServiceApp(AsgiFastStream):
         @get(include_in_schema=False)
         async def ready(scope: Scope) -> AsgiResponse:
             checks = await runtime.ready()
-            status = 200 if all(checks.values()) else 503
+            status = 200 if runtime.running and all(checks.values()) else 503
             body = {"status": "ready" if status == 200 else "not ready", "checks": checks}
             return AsgiResponse(json.dumps(body).encode(), status, {"content-type": "application/json"})
 

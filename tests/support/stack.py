@@ -65,7 +65,7 @@ async def wait_ready(app: ServiceApp, timeout: float = 30.0) -> None:
     """The lifespan returns before the broker has connected; wait as a load balancer would."""
 
     async def ready() -> bool:
-        return all((await app.runtime.ready()).values())
+        return app.runtime.running and all((await app.runtime.ready()).values())
 
     await eventually(ready, timeout=timeout, interval=0.05)
 
