@@ -274,7 +274,7 @@ WEBHOOKS = Dashboard(
         ),
         series(
             "Failing and disabled endpoints",
-            Query("max(careloop_notify_endpoints_disabled)", "disabled now"),
+            Query("max(careloop_notify_disabled_endpoints)", "disabled now"),
             Query(
                 'sum(rate(careloop_notify_attempts_total{outcome!="success"}[5m]))',
                 "failed attempts/s",

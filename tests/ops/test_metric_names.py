@@ -4,7 +4,6 @@ name nobody exports can never show anything), and the exported names follow Prom
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import pytest
@@ -19,7 +18,7 @@ from tests.ops.support import (
     panel_queries,
     recording_rules,
 )
-from tests.support.stack import http_client, running_service
+from tests.support.stack import http_client, isolated_infra, running_service
 
 pytestmark = pytest.mark.kafka
 
@@ -28,19 +27,18 @@ UNBOUNDED_LABELS = {"ticket_id", "order_id", "customer", "email", "url", "endpoi
 
 
 @pytest.fixture(scope="module")
-async def exposition(base_settings: Settings) -> AsyncIterator[str]:
-    """/metrics of the four services started together (each process exports its runtime's and its own)."""
-    from tests.support.stack import isolated_infra
-
+async def exposition(base_settings: Settings) -> str:
+    """/metrics of the four services started together (each process exports its runtime's and its own).
+    Read and stopped within the fixture: only the text outlives it."""
+    pages = []
     async with isolated_infra(base_settings) as settings, AsyncExitStack() as stack:
-        pages = []
         for name in SERVICE_NAMES:
             app = await stack.enter_async_context(running_service(settings, name))
             async with http_client(app) as client:
                 response = await client.get("/metrics")
                 assert response.status_code == 200
                 pages.append(response.text)
-        yield "\n".join(pages)
+    return "\n".join(pages)
 
 
 async def test_every_metric_a_rule_or_panel_reads_is_exported(exposition: str) -> None:
