@@ -3,6 +3,18 @@
 #   postgres.sh start | stop
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 PG_DIR="$LOCAL_DIR/pg"
+# As root the cluster runs as the 'postgres' user, which must be able to reach its directory. A
+# checkout under a private folder (mode 700, e.g. mktemp -d) is out of its reach: then the cluster
+# lives in a world-traversable folder keyed by the checkout, and .local/pg links to it.
+if [ "$(id -u)" = 0 ] && [ ! -L "$PG_DIR" ] && id postgres >/dev/null 2>&1 \
+  && ! runuser -u postgres -- test -x "$LOCAL_DIR" 2>/dev/null; then
+  key="$(printf '%s' "$LOCAL_DIR" | sha1sum | cut -c1-12)"
+  mkdir -p "/var/tmp/careloop-$key/pg"
+  chmod 755 "/var/tmp/careloop-$key"
+  rm -rf "$PG_DIR"
+  ln -s "/var/tmp/careloop-$key/pg" "$PG_DIR"
+fi
+[ -L "$PG_DIR" ] && PG_DIR="$(readlink -f "$PG_DIR")"
 DATA="$PG_DIR/data"
 LOG="$PG_DIR/postgres.log"
 
@@ -23,7 +35,7 @@ pg_bin() {
 # initdb refuses to run as root: as root, the cluster belongs to the 'postgres' system user.
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
