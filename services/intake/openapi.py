@@ -11,12 +11,13 @@ from runtime.settings import Settings
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "api" / "intake-openapi.json"
 
 
-def render() -> str:
+def render(settings: Settings | None = None) -> str:
     from services.intake.bootstrap import build
 
-    app = build(Settings().for_service("intake"))
+    app = build((settings or Settings()).for_service("intake"))
     api = app.runtime.api
-    assert api is not None and hasattr(api, "openapi")
+    assert api is not None
+    assert hasattr(api, "openapi")
     return json.dumps(api.openapi(), indent=2, sort_keys=True) + "\n"
 
 

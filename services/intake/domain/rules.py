@@ -116,7 +116,7 @@ DEFAULT_RULES = RuleTable(
         CategoryRule(
             category=Category.COMPLAINT_REPAIR,
             keywords=(
-                "broken",
+                "broke",
                 "damaged",
                 "defect",
                 "faulty",
