@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from runtime.clock import ManualClock
+from runtime.provision import ensure_service_schema
 from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
@@ -17,8 +20,10 @@ from schemas.envelope import CloudEvent
 from schemas.registry import decode_event, make_event
 from schemas.v1.common import Customer, EventData
 from schemas.v1.tickets import Author, Category, Priority
+from services.sla.bootstrap import build
 from tests.support.kafka import produce
 from tests.support.shops import SHOP_A
+from tests.support.stack import wait_ready
 from tests.support.wait import eventually
 
 T0 = datetime(2026, 1, 7, 9, 0, tzinfo=UTC)
@@ -92,10 +97,17 @@ async def send(settings: Settings, topic: topics.Topic, *events: CloudEvent[Any]
         await produce(settings, topic.name, item)
 
 
-def manual_clock(app: ServiceApp, start: datetime = T0) -> ManualClock:
-    clock = ManualClock(start)
+@asynccontextmanager
+async def running_sla(settings: Settings, clock: ManualClock) -> AsyncIterator[ServiceApp]:
+    """The SLA service with its whole lifespan, on `clock` from the very first sweep (a sweep on the
+    system clock would find every test deadline long past)."""
+    service_settings = settings.for_service("sla")
+    await ensure_service_schema(service_settings)
+    app = build(service_settings)
     app.runtime.clock = clock
-    return clock
+    async with app.start_lifespan_context():
+        await wait_ready(app)
+        yield app
 
 
 async def all_records(settings: Settings, topic: str = topics.SLA.name) -> list[CloudEvent[Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from runtime.clock import ManualClock
 from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
@@ -16,8 +17,8 @@ from tests.sla.support import (
     clock_rows,
     counted,
     kinds,
-    manual_clock,
     message,
+    running_sla,
     send,
     sla_events,
     status,
@@ -25,7 +26,7 @@ from tests.sla.support import (
     wait_clocks,
 )
 from tests.support.shops import KEY_A, auth
-from tests.support.stack import http_client, running_service
+from tests.support.stack import http_client
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.kafka
@@ -55,8 +56,8 @@ def by_metric(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
 
 
 async def test_first_response_met_and_breached(infra: Settings) -> None:
-    async with running_service(infra, "sla") as app, http_client(app) as client:
-        clock = manual_clock(app)
+    clock = ManualClock(T0)
+    async with running_sla(infra, clock) as app, http_client(app) as client:
         await send(
             infra,
             topics.TICKETS,
@@ -118,8 +119,8 @@ async def test_first_response_met_and_breached(infra: Settings) -> None:
 
 
 async def test_pending_pauses_the_clock_and_open_resumes_it(infra: Settings) -> None:
-    async with running_service(infra, "sla") as app, http_client(app) as client:
-        clock = manual_clock(app)
+    clock = ManualClock(T0)
+    async with running_sla(infra, clock) as app, http_client(app) as client:
         await send(infra, topics.TICKETS, ticket_event("ticket.created", "t-pause", T0))
         await wait_clocks(app, "t-pause", 2)
         await send(infra, topics.TICKETS, status("t-pause", T0 + 2 * MIN, "open", "pending"))
@@ -149,8 +150,8 @@ async def test_pending_pauses_the_clock_and_open_resumes_it(infra: Settings) -> 
 
 
 async def test_next_response_clocks_follow_the_conversation(infra: Settings) -> None:
-    async with running_service(infra, "sla") as app:
-        clock = manual_clock(app)
+    clock = ManualClock(T0)
+    async with running_sla(infra, clock) as app:
         email: dict[str, Any] = {"channel": "email"}
         await send(infra, topics.TICKETS, ticket_event("ticket.created", "t-next", T0, **email))
         await wait_clocks(app, "t-next", 2)
