@@ -1,0 +1,93 @@
+"""Every HTTP route of a service, read from its FastAPI app, and a request that exercises it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from runtime.service import ServiceApp
+
+PUBLIC_ROUTES = frozenset(
+    {
+        ("survey", "GET", "/s/{token}"),
+        ("survey", "POST", "/s/{token}"),
+        ("survey", "POST", "/v1/answers"),
+    }
+)
+"""The only routes that answer without an API key: the customer's survey answer (a token is the key)."""
+
+SHOP_QUERY_NAMES = frozenset({"shop", "shop_id"})
+
+BODIES: dict[tuple[str, str], Any] = {
+    ("POST", "/v1/contacts"): {"channel": "email", "customer_email": "a@example.com", "body": "hello"},
+    ("POST", "/v1/tickets/{ticket_id}/replies"): {"body": "an agent of shop A writes"},
+    ("POST", "/v1/tickets/{ticket_id}/notes"): {"body": "an agent of shop A notes"},
+    ("POST", "/v1/tickets/{ticket_id}/status"): {"status": "pending"},
+    ("POST", "/v1/tickets/{ticket_id}/merge"): {"into_ticket_id": "tkt_of_nobody"},
+    ("POST", "/v1/endpoints"): {"url": "{receiver}/shop-a-hook"},
+    ("PATCH", "/v1/endpoints/{endpoint_id}"): {"description": "hijacked by shop A", "enabled": False},
+    ("POST", "/v1/endpoints/{endpoint_id}/secret/rotate"): {"overlap_seconds": 0},
+    ("POST", "/v1/endpoints/{endpoint_id}/replay-failed"): {"since": "2000-01-01T00:00:00Z"},
+    ("PUT", "/v1/templates/{event_type}/{language}"): {"subject": "shop A", "text": "shop A text"},
+    ("POST", "/v1/answers"): {"token": "not-a-token", "score": 5},
+}
+"""A valid body per route, so a request reaches the ownership check instead of stopping at validation.
+PUT routes without an entry send back what GET returns for the same path (a shop's own table)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    service: str
+    method: str
+    path: str
+    api_route: APIRoute
+
+    @property
+    def public(self) -> bool:
+        return (self.service, self.method, self.path) in PUBLIC_ROUTES
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+    @property
+    def shop_query(self) -> str | None:
+        for param in self.api_route.dependant.query_params:
+            if param.alias in SHOP_QUERY_NAMES:
+                return param.alias
+        return None
+
+    @property
+    def has_body(self) -> bool:
+        return self.api_route.body_field is not None
+
+    def url(self, values: dict[str, str]) -> str:
+        return re.sub(r"{(\w+)}", lambda m: values[m.group(1)], self.path)
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.method} {self.path}"
+
+
+def routes_of(service: str, app: ServiceApp) -> list[Route]:
+    api = app.runtime.api
+    assert api is not None, f"{service} has no HTTP API"
+    found = []
+    for route in api.routes:  # type: ignore[attr-defined]
+        if isinstance(route, APIRoute):
+            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+                found.append(Route(service, method, route.path, route))
+    return found
+
+
+def fill(template: Any, values: dict[str, str]) -> Any:
+    """`template` with "{name}" placeholders in its strings replaced by `values`."""
+    if isinstance(template, str):
+        return re.sub(r"{(\w+)}", lambda m: values.get(m.group(1), m.group(0)), template)
+    if isinstance(template, dict):
+        return {k: fill(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [fill(v, values) for v in template]
+    return template
