@@ -3,6 +3,7 @@ order context, and bad input refused without writing anything."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, timedelta
 from decimal import Decimal
@@ -361,3 +362,26 @@ async def test_dates_are_domain_time(infra: Settings) -> None:
         ticket = await get_ticket(intake, r.json()["ticket_id"])
         assert ticket["created_at"].startswith("2027-06-01")
         assert date.fromisoformat(ticket["messages"][0]["at"][:10]) == date(2027, 6, 1)
+
+
+async def test_simultaneous_contacts_of_one_customer_open_one_ticket(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        # a chat burst and a gateway retry storm at once: one conversation, each message once
+        posts = [
+            post_contact(
+                intake,
+                channel="chat",
+                customer_email="burst@example.com",
+                order_id="o-9",
+                body=f"line {i % 8}",
+                channel_message_id=f"chat-{i % 8}",
+            )
+            for i in range(16)
+        ]
+        answers = await asyncio.gather(*posts)
+        assert {r.status_code for r in answers} <= {200, 201}
+        assert len({r.json()["ticket_id"] for r in answers}) == 1
+        outcomes = sorted(r.json()["outcome"] for r in answers)
+        assert outcomes == ["created"] + ["duplicate"] * 8 + ["joined"] * 7
+        assert await fetchval(intake, "SELECT count(*) FROM tickets") == 1
+        assert await fetchval(intake, "SELECT count(*) FROM messages") == 8
