@@ -224,6 +224,7 @@ def answer_link(ctx: Context, shop_id: str, token: str) -> str:
 
 async def send_or_suppress(inv: asyncpg.Record, conn: Connection, ctx: Context, now: datetime) -> bool:
     """Decide one due invitation; True if it was sent."""
+    inv = await repository.attach_origin_ticket(conn, inv)
     kind = SurveyKind(inv["kind"])
     decision = decide(now, ctx.config.window(kind), await repository.circumstances(conn, inv))
     await repository.record_decision(conn, inv, decision, now)

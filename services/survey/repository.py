@@ -113,6 +113,23 @@ async def ticket_of_order(conn: Connection, shop_id: str, order_id: str) -> asyn
     )
 
 
+async def attach_origin_ticket(conn: Connection, inv: asyncpg.Record) -> asyncpg.Record:
+    """An order's ticket may be known only after the survey was scheduled (orders and tickets are
+    consumed independently): fill in its channel/category at send time if they are still missing."""
+    if inv["channel"] is not None or inv["order_id"] is None:
+        return inv
+    updated = await conn.fetchrow(
+        """UPDATE invitations i SET channel = t.channel, category = t.category
+           FROM (SELECT channel, category FROM tickets WHERE shop_id = $2 AND order_id = $3
+                 ORDER BY updated_at DESC LIMIT 1) t
+           WHERE i.survey_id = $1 RETURNING i.*""",
+        inv["survey_id"],
+        inv["shop_id"],
+        inv["order_id"],
+    )
+    return updated if updated is not None else inv
+
+
 async def lock_due(conn: Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
     """Due invitations, locked for this transaction; other replicas skip them instead of waiting."""
     return await conn.fetch(

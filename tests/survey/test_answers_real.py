@@ -69,6 +69,9 @@ async def test_a_form_without_a_score_is_shown_again_and_the_link_stays_valid(in
         assert "&lt;i&gt;kept&lt;/i&gt;</textarea>" in missing.text  # escaped, never HTML
         out_of_scale = await client.post(f"/s/{token}", data={"score": "11"})
         assert out_of_scale.status_code == 422
+        oversized = await client.post(f"/s/{token}", data={"score": "10", "comment": "x" * 300_000})
+        assert oversized.status_code == 413
+        assert oversized.json()["error"] == "body_too_large"
         ok = await client.post(f"/s/{token}", data={"score": "10"})
         assert ok.status_code == 200
         assert "Thank you!" in ok.text

@@ -21,6 +21,7 @@ from tests.survey.support import (
     delivered,
     invitation_link,
     send,
+    survey_events,
     ticket_solved,
     wait_rows,
 )
@@ -85,6 +86,12 @@ async def test_reports_compute_scores_by_channel_and_keep_shops_apart(infra: Set
         speed_for_nps = {"token": token["o-r4"], "score": 8, "speed": 3}
         rejected = await client.post("/v1/answers", json=speed_for_nps)
         assert rejected.status_code == 422  # sub-ratings belong to CSAT only
+
+        unhappy = [e.data for e in await survey_events(infra, at_least=14) if e.type == "survey.detractor"]
+        assert sorted((d.kind.value, d.score, d.ticket_id) for d in unhappy) == [
+            ("csat", 2, "t-mail"),
+            ("nps", 3, None),
+        ]
 
         period = {"from": T0.date().isoformat(), "to": (clock.now() + timedelta(hours=1)).isoformat()}
         nps = await client.get("/v1/reports/nps", params=period, headers=auth(KEY_A))
