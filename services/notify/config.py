@@ -40,6 +40,8 @@ class NotifyConfig(BaseSettings):
     poll_seconds: float = Field(default=0.2, gt=0)
     """How often due deliveries are looked for when nothing woke the worker (wall time)."""
     claim_batch: int = Field(default=100, ge=1)
+    claim_coalesce_seconds: float = Field(default=0.005, ge=0)
+    """After being woken, wait this long so one claim picks up a burst instead of one row each."""
     gauge_seconds: float = Field(default=5.0, gt=0)
     """How often queue depth / oldest pending / DLQ size gauges are refreshed."""
     default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)

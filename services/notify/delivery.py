@@ -35,7 +35,6 @@ from services.notify.domain.breaker import (
     BreakerPolicy,
     BreakerState,
     after_failure,
-    after_success,
     allowed_in_flight,
 )
 from services.notify.domain.queue import DeliveryStatus, QueuedDelivery, choose, ready
@@ -157,10 +156,12 @@ class DeliveryWorker:
                     log.exception("notify: claiming deliveries failed; retrying")
                     claimed = 0
                     await asyncio.sleep(1.0)
-                if claimed and self._free_slots() > 0:
-                    continue
+                if claimed == self._config.claim_batch and self._free_slots() > 0:
+                    continue  # a full batch: more is probably due right now
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._config.poll_seconds)
+                if self._config.claim_coalesce_seconds:
+                    await asyncio.sleep(self._config.claim_coalesce_seconds)
         finally:
             await self._shutdown(listener, notified)
 
@@ -274,53 +275,48 @@ class DeliveryWorker:
             log.exception("notify: recording attempt of %s failed", delivery.id)
 
     async def record(self, delivery: ClaimedDelivery, result: AttemptResult, started_at: datetime) -> None:
+        now = self._now()
+        if result.outcome.succeeded:
+            assert result.status_code is not None
+            async with self._db.pool.acquire() as conn:
+                recorded = await repository.record_success(
+                    conn,
+                    delivery.id,
+                    delivery.claim_token,
+                    delivery.endpoint_id,
+                    started_at,
+                    now,
+                    result.status_code,
+                    result.seconds * 1000.0,
+                    result.response_body,
+                )
+            if recorded:  # else deleted meanwhile, or our lease was taken over: the newer claim decides
+                DELIVERIES.labels("succeeded", delivery.event_type).inc()
+                DELIVERY_LATENCY.labels(delivery.event_type).observe(
+                    max(0.0, (now - delivery.event_time).total_seconds())
+                )
+            return
         async with self._db.transaction() as conn:
-            now = self._now()
             endpoint = await repository.lock_endpoint(conn, delivery.endpoint_id)
             row = await repository.lock_claimed(conn, delivery.id, delivery.claim_token)
             if endpoint is None or row is None:
-                return  # deleted meanwhile, or our lease was taken over: the newer claim decides
-            await repository.insert_attempt(
-                conn,
-                delivery.id,
-                started_at,
-                result.outcome.value,
-                result.status_code,
-                result.seconds * 1000.0,
-                result.response_body,
-                result.error,
-            )
-            if result.outcome.succeeded:
-                await self._succeeded(conn, delivery, endpoint, result, now)
-            else:
-                await self._failed(
-                    conn, delivery, endpoint, row["round_attempts"], row["shop_id"], result, now
-                )
+                return
+            await self._insert_attempt(conn, delivery, result, started_at)
+            await self._failed(conn, delivery, endpoint, row["round_attempts"], row["shop_id"], result, now)
 
-    async def _succeeded(
-        self,
-        conn: Connection,
-        delivery: ClaimedDelivery,
-        endpoint: Endpoint,
-        result: AttemptResult,
-        now: datetime,
+    @staticmethod
+    async def _insert_attempt(
+        conn: Connection, delivery: ClaimedDelivery, result: AttemptResult, started_at: datetime
     ) -> None:
-        await repository.finish_delivery(
-            conn, delivery.id, DeliveryStatus.SUCCEEDED, now, result.status_code, None
-        )
-        if endpoint.breaker_failures or endpoint.failing_since or endpoint.breaker_open_until:
-            state = after_success(BreakerState(endpoint.breaker_failures, endpoint.breaker_open_until))
-            await repository.update_endpoint(
-                conn,
-                endpoint.id,
-                now,
-                breaker_failures=state.failures,
-                breaker_open_until=state.open_until,
-                failing_since=None,
-            )
-        DELIVERIES.labels("succeeded", delivery.event_type).inc()
-        DELIVERY_LATENCY.labels(delivery.event_type).observe(
-            max(0.0, (now - delivery.event_time).total_seconds())
+        await repository.insert_attempt(
+            conn,
+            delivery.id,
+            started_at,
+            result.outcome.value,
+            result.status_code,
+            result.seconds * 1000.0,
+            result.response_body,
+            result.error,
         )
 
     async def _failed(

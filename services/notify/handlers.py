@@ -32,21 +32,18 @@ async def queue_event(event: CloudEvent[Any], conn: Connection, *, shops: ShopRe
     shop = shops.get(shop_id) if isinstance(shop_id, str) else None
     if shop is None:
         raise Unprocessable(f"unknown shop {shop_id!r}")
+    lang = language(customer_locale(data), shop.locale)
+    subscribers = await repository.subscribers(conn, shop.id, event.type, lang)
     endpoints = [
-        endpoint_id
-        for endpoint_id, patterns in await repository.subscribed_endpoints(conn, shop.id)
-        if matches(patterns, event.type)
+        endpoint_id for endpoint_id, patterns in subscribers.endpoints if matches(patterns, event.type)
     ]
     if not endpoints:
         return 0
-    lang = language(customer_locale(data), shop.locale)
-    override = await repository.template_override(conn, shop.id, event.type, lang)
-    message = render_message(event.type, lang, message_context(data, shop.name), override)
+    message = render_message(event.type, lang, message_context(data, shop.name), subscribers.override)
     body = webhook_body(event.type, event.time, event.id, data, message)
-    queued = 0
-    for endpoint_id in endpoints:
-        queued += await repository.insert_delivery(
-            conn,
+    queued = await repository.insert_deliveries(
+        conn,
+        [
             repository.NewDelivery(
                 id="dlv_" + uuid.uuid4().hex,
                 shop_id=shop.id,
@@ -58,9 +55,9 @@ async def queue_event(event: CloudEvent[Any], conn: Connection, *, shops: ShopRe
                 order_key=ordering_key(data, event.id),
                 body=body,
                 created_at=now,
-            ),
-        )
-    if queued:
-        DELIVERIES_QUEUED.labels(event.type).inc(queued)
-        await repository.wake_workers(conn)
+            )
+            for endpoint_id in endpoints
+        ],
+    )
+    DELIVERIES_QUEUED.labels(event.type).inc(queued)
     return queued

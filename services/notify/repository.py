@@ -137,28 +137,32 @@ async def delete_endpoint(conn: Connection, shop_id: str, endpoint_id: str) -> b
     return bool(deleted)
 
 
-async def subscribed_endpoints(conn: Connection, shop_id: str) -> list[tuple[str, list[str]]]:
+@dataclass(frozen=True)
+class Subscribers:
+    endpoints: list[tuple[str, list[str]]]
     """(id, event-type filter) of the shop's enabled endpoints."""
+    override: MessageTemplate | None
+    """The shop's own template for this event type and language, if it has one."""
+
+
+async def subscribers(conn: Connection, shop_id: str, event_type: str, language: str) -> Subscribers:
+    """The shop's enabled endpoints and its template override, in one round trip (per consumed event)."""
     rows = await conn.fetch(
-        "SELECT id, event_types FROM endpoints WHERE shop_id = $1 AND enabled ORDER BY id", shop_id
-    )
-    return [(r["id"], list(r["event_types"])) for r in rows]
-
-
-# -- templates -----------------------------------------------------------------------------------
-async def template_override(
-    conn: Connection, shop_id: str, event_type: str, language: str
-) -> MessageTemplate | None:
-    row = await conn.fetchrow(
-        "SELECT subject, body FROM template_overrides"
-        " WHERE shop_id = $1 AND event_type = $2 AND language = $3",
+        """SELECT e.id, e.event_types, o.subject, o.body
+           FROM endpoints e
+           LEFT JOIN template_overrides o
+                  ON o.shop_id = e.shop_id AND o.event_type = $2 AND o.language = $3
+           WHERE e.shop_id = $1 AND e.enabled
+           ORDER BY e.id""",
         shop_id,
         event_type,
         language,
     )
-    return MessageTemplate(row["subject"], row["body"]) if row else None
+    override = MessageTemplate(rows[0]["subject"], rows[0]["body"]) if rows and rows[0]["subject"] else None
+    return Subscribers([(r["id"], list(r["event_types"])) for r in rows], override)
 
 
+# -- templates -----------------------------------------------------------------------------------
 async def put_template_override(
     conn: Connection, shop_id: str, event_type: str, language: str, template: MessageTemplate, now: datetime
 ) -> None:
@@ -212,24 +216,33 @@ class NewDelivery:
     created_at: datetime
 
 
-async def insert_delivery(conn: Connection, d: NewDelivery) -> bool:
-    inserted = await conn.fetchval(
-        """INSERT INTO deliveries (id, shop_id, endpoint_id, webhook_id, event_id, event_type, event_time,
-                                   order_key, body, next_attempt_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-           ON CONFLICT (endpoint_id, event_id) DO NOTHING RETURNING true""",
-        d.id,
-        d.shop_id,
-        d.endpoint_id,
-        d.webhook_id,
-        d.event_id,
-        d.event_type,
-        d.event_time,
-        d.order_key,
-        d.body,
-        d.created_at,
+async def insert_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> int:
+    """Queue the deliveries and wake the workers, in one round trip; returns how many were new."""
+    count = await conn.fetchval(
+        f"""WITH inserted AS (
+                INSERT INTO deliveries (id, shop_id, endpoint_id, webhook_id, event_id, event_type,
+                                        event_time, order_key, body, next_attempt_at, created_at)
+                SELECT id, shop_id, endpoint_id, webhook_id, event_id, event_type, event_time, order_key,
+                       body, created_at, created_at
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                            $7::timestamptz[], $8::text[], $9::bytea[], $10::timestamptz[])
+                     AS n(id, shop_id, endpoint_id, webhook_id, event_id, event_type, event_time,
+                          order_key, body, created_at)
+                ON CONFLICT (endpoint_id, event_id) DO NOTHING
+                RETURNING 1)
+            SELECT count(*) FROM inserted, pg_notify('{WAKE_CHANNEL}', '')""",
+        [d.id for d in deliveries],
+        [d.shop_id for d in deliveries],
+        [d.endpoint_id for d in deliveries],
+        [d.webhook_id for d in deliveries],
+        [d.event_id for d in deliveries],
+        [d.event_type for d in deliveries],
+        [d.event_time for d in deliveries],
+        [d.order_key for d in deliveries],
+        [d.body for d in deliveries],
+        [d.created_at for d in deliveries],
     )
-    return bool(inserted)
+    return int(count or 0)
 
 
 async def wake_workers(conn: Connection) -> None:
@@ -237,18 +250,22 @@ async def wake_workers(conn: Connection) -> None:
 
 
 async def ready_heads(conn: Connection, now: datetime, limit: int) -> list[QueuedDelivery]:
-    """Per (endpoint, order key), the earliest unfinished delivery, if it is due and claimable."""
+    """Due, claimable deliveries with no unfinished earlier delivery for the same (endpoint, order):
+    walked in due order on the due index, each checked against the unfinished index, so the cost is
+    proportional to what is due, not to the whole backlog."""
     rows = await conn.fetch(
-        """SELECT h.id, h.endpoint_id, h.order_key, h.seq, h.status, h.next_attempt_at,
-                  (h.status = 'delivering' AND h.lease_until < clock_timestamp()) AS lease_expired
-           FROM (SELECT DISTINCT ON (endpoint_id, order_key)
-                        id, endpoint_id, order_key, seq, status, next_attempt_at, lease_until
-                 FROM deliveries WHERE status IN ('pending', 'delivering')
-                 ORDER BY endpoint_id, order_key, seq) h
-           JOIN endpoints e ON e.id = h.endpoint_id
-           WHERE e.enabled AND h.next_attempt_at <= $1
-             AND (h.status = 'pending' OR h.lease_until < clock_timestamp())
-           ORDER BY h.next_attempt_at, h.seq
+        """SELECT d.id, d.endpoint_id, d.order_key, d.seq, d.status, d.next_attempt_at,
+                  (d.status = 'delivering') AS lease_expired
+           FROM deliveries d
+           JOIN endpoints e ON e.id = d.endpoint_id
+           WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $1
+             AND (d.status = 'pending' OR d.lease_until < clock_timestamp())
+             AND e.enabled
+             AND NOT EXISTS (
+                 SELECT 1 FROM deliveries earlier
+                 WHERE earlier.endpoint_id = d.endpoint_id AND earlier.order_key = d.order_key
+                   AND earlier.seq < d.seq AND earlier.status IN ('pending', 'delivering'))
+           ORDER BY d.next_attempt_at, d.seq
            LIMIT $2""",
         now,
         limit,
@@ -344,6 +361,48 @@ async def insert_attempt(
         response_body,
         error,
     )
+
+
+async def record_success(
+    conn: Connection,
+    delivery_id: str,
+    claim_token: str,
+    endpoint_id: str,
+    started_at: datetime,
+    now: datetime,
+    status_code: int,
+    latency_ms: float,
+    response_body: str | None,
+) -> bool:
+    """One atomic statement: mark the delivery succeeded if this worker still holds it, log the
+    attempt, and forget the endpoint's failures (touching its row only if it had any)."""
+    done = await conn.fetchval(
+        """WITH done AS (
+               UPDATE deliveries SET status = 'succeeded', finished_at = $5, last_status_code = $6,
+                      last_error = NULL, round_attempts = round_attempts + 1,
+                      total_attempts = total_attempts + 1, claim_token = NULL, lease_until = NULL
+               WHERE id = $1 AND claim_token = $2 AND status = 'delivering'
+               RETURNING id),
+           logged AS (
+               INSERT INTO attempts (delivery_id, attempted_at, outcome, status_code, latency_ms,
+                                     response_body)
+               SELECT id, $4, 'success', $6, $7, $8 FROM done),
+           healthy AS (
+               UPDATE endpoints SET breaker_failures = 0, breaker_open_until = NULL,
+                      failing_since = NULL, updated_at = $5
+               WHERE id = $3 AND EXISTS (SELECT 1 FROM done)
+                 AND (breaker_failures <> 0 OR breaker_open_until IS NOT NULL OR failing_since IS NOT NULL))
+           SELECT count(*) FROM done""",
+        delivery_id,
+        claim_token,
+        endpoint_id,
+        started_at,
+        now,
+        status_code,
+        latency_ms,
+        response_body,
+    )
+    return bool(done)
 
 
 async def finish_delivery(

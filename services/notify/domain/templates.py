@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 LANGUAGES = ("pl", "en")
@@ -240,9 +241,15 @@ def template_problem(source: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str) -> Template:
+    # Compiling costs far more than rendering; the same few sources render for every event.
+    return _env.from_string(source)
+
+
 def _render(template: MessageTemplate, context: Mapping[str, Any]) -> tuple[str, str]:
-    subject = _env.from_string(template.subject).render(context)
-    text = _env.from_string(template.text).render(context)
+    subject = _compiled(template.subject).render(context)
+    text = _compiled(template.text).render(context)
     return " ".join(subject.split()), text.strip()
 
 

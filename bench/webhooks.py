@@ -1,0 +1,267 @@
+"""Webhook throughput and latency: order events in at a fixed offered rate, signed deliveries out.
+
+    .venv/bin/python -m bench.webhooks --events 2000 --rate 1000
+
+Runs the notify service in-process (its full lifespan: consumers, delivery worker, outbox relay)
+against the Kafka and Postgres of KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, in its own topic and schema
+prefix (removed afterwards). One endpoint of the demo shop points at a local HTTP receiver. Events are
+published at `--rate` per second; the receiver notes when each webhook-id first arrives. Latency is
+the event's own time (set when it is published) to its arrival at the receiver. Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from runtime.logs import configure_logging
+from runtime.provision import delete_topics, drop_service_schema, ensure_service_schema, ensure_topics
+from runtime.settings import Settings
+from schemas import topics
+from schemas.registry import encode_event, make_event
+from schemas.v1.common import Customer
+from schemas.v1.orders import OrderCreated, OrderDelivered, OrderPaid, OrderShipped
+from services.notify import bootstrap
+from services.notify.config import NotifyConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_SHOP = "demo-shop"
+DEMO_KEY = "clk_demo_shop_local_key_do_not_use_in_production"  # deploy/local/shops.json
+STEPS = ("order.created", "order.paid", "order.shipped", "order.delivered")
+
+
+class Receiver:
+    """A minimal HTTP/1.1 receiver: answers 200 at once and notes each webhook-id's first arrival."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, tuple[float, float]] = {}  # webhook-id -> (wall arrival, event time)
+        self.requests = 0
+        self.expected = 0
+        self.all_arrived = asyncio.Event()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                if not line.strip():
+                    continue
+                headers: dict[str, str] = {}
+                while (raw := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = raw.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                arrived = time.time()
+                self.requests += 1
+                webhook_id = headers.get("webhook-id", "")
+                if webhook_id not in self.first_seen:
+                    stamp = json.loads(body)["timestamp"].replace("Z", "+00:00")
+                    self.first_seen[webhook_id] = (arrived, datetime.fromisoformat(stamp).timestamp())
+                    if len(self.first_seen) >= self.expected:
+                        self.all_arrived.set()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+def order_event(i: int, orders: int) -> Any:
+    """Event i: order i % orders, step i // orders, so one order's steps are spread over the run."""
+    order_id, step = f"bench-{i % orders}", STEPS[min(i // orders, len(STEPS) - 1)]
+    common: dict[str, Any] = {
+        "shop_id": DEMO_SHOP,
+        "order_id": order_id,
+        "customer": Customer(id=f"c-{i % orders}", name="Anna", locale="pl-PL"),
+    }
+    data: Any
+    if step == "order.created":
+        data = OrderCreated(**common, total=Decimal("99.00"), currency="PLN")
+    elif step == "order.paid":
+        data = OrderPaid(**common, amount=Decimal("99.00"), currency="PLN")
+    elif step == "order.shipped":
+        data = OrderShipped(
+            **common, carrier="InPost", tracking_number=f"T{i}", promised_delivery_date="2026-01-08"
+        )
+    else:
+        data = OrderDelivered(**common, delivered_at=datetime.now(UTC))
+    return make_event(step, "bench", data, subject=order_id)
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, max(0, round(share * len(sorted_values)) - 1))]
+
+
+def cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def publish(settings: Settings, count: int, rate: float) -> tuple[float, float]:
+    """Send `count` events at `rate`/s on schedule (not waiting for each ack); returns (start, end)."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=2)
+    await producer.start()
+    orders = max(1, count // len(STEPS))
+    topic = settings.topic(topics.ORDERS.name)
+    pending = []
+    try:
+        started = time.monotonic()
+        for i in range(count):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            event = order_event(i, orders)
+            pending.append(await producer.send(topic, encode_event(event), key=event.subject.encode()))
+        await asyncio.gather(*pending)
+        return started, time.monotonic()
+    finally:
+        await producer.stop()
+
+
+async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[str, Any]:
+    tag = f"bench{uuid.uuid4().hex[:8]}"
+    settings = (
+        Settings()
+        .model_copy(
+            update={
+                "topic_prefix": f"{tag}.",
+                "schema_prefix": f"{tag}_",
+                "shops_file": ROOT / "deploy" / "local" / "shops.json",
+            }
+        )
+        .for_service("notify")
+    )
+    config = NotifyConfig(
+        allow_loopback=True, max_in_flight_per_endpoint=in_flight, max_in_flight_total=in_flight
+    )
+    receiver = Receiver()
+    receiver.expected = events
+    await receiver.start()
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+    await ensure_service_schema(settings)
+    app = bootstrap.build(settings, config)
+    try:
+        async with app.start_lifespan_context():
+            deadline = time.monotonic() + 60
+            while not all((await app.runtime.ready()).values()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("notify did not become ready")
+                await asyncio.sleep(0.1)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
+                created = await client.post(
+                    "/v1/endpoints",
+                    json={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.*"]},
+                    headers={"Authorization": f"Bearer {DEMO_KEY}"},
+                )
+                created.raise_for_status()
+            cpu_before = cpu_seconds()
+            wall_start = time.time()
+            started, published = await publish(settings, events, rate)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
+            finished = time.monotonic()
+            cpu = cpu_seconds() - cpu_before
+            outcomes = {
+                r["outcome"]: r["n"]
+                for r in await app.runtime.db.fetch(
+                    "SELECT outcome, count(*) AS n, min(error) AS error FROM attempts GROUP BY outcome"
+                )
+            }
+            stages = await app.runtime.db.pool.fetchrow(
+                """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                              extract(epoch FROM d.created_at - d.event_time)) AS to_queue,
+                          percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                              extract(epoch FROM a.attempted_at - d.created_at)) AS queue_to_attempt
+                   FROM deliveries d JOIN attempts a ON a.delivery_id = d.id"""
+            )
+            assert stages is not None
+            errors = [
+                r["error"]
+                for r in await app.runtime.db.fetch(
+                    "SELECT DISTINCT error FROM attempts WHERE error IS NOT NULL LIMIT 5"
+                )
+            ]
+    finally:
+        await receiver.stop()
+        await drop_service_schema(settings)
+        await delete_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+
+    arrivals = sorted(arrived for arrived, _ in receiver.first_seen.values())
+    latencies = sorted(arrived - event_time for arrived, event_time in receiver.first_seen.values())
+    delivered = len(receiver.first_seen)
+    last = (arrivals[-1] - wall_start) if arrivals else float("nan")
+    ms = 1000.0
+    return {
+        "benchmark": "webhooks",
+        "events": events,
+        "offered_rate_per_second": rate,
+        "achieved_publish_rate_per_second": round(events / max(1e-9, published - started), 1),
+        "delivered": delivered,
+        "undelivered": events - delivered,
+        "duplicate_requests": receiver.requests - delivered,
+        "attempts_by_outcome": outcomes,
+        "median_stage_ms": {
+            "event_to_queued": round(float(stages["to_queue"] or 0) * 1000, 1),
+            "queued_to_attempt": round(float(stages["queue_to_attempt"] or 0) * 1000, 1),
+        },
+        "sample_errors": errors,
+        "seconds_first_publish_to_last_delivery": round(last, 3),
+        "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
+        "event_to_delivery_latency_ms": {
+            "p50": round(percentile(latencies, 0.50) * ms, 1),
+            "p95": round(percentile(latencies, 0.95) * ms, 1),
+            "p99": round(percentile(latencies, 0.99) * ms, 1),
+            "max": round(latencies[-1] * ms, 1) if latencies else None,
+        },
+        "max_in_flight": in_flight,
+        "process_cpu_seconds": round(cpu, 2),
+        # CPU per delivery is steadier than deliveries/s on a machine shared with other work
+        "process_cpu_ms_per_delivery": round(cpu * 1000 / max(1, delivered), 2),
+        "process_cpu_share_of_one_core": round(cpu / max(1e-9, finished - started), 3),
+        "note": "service, Kafka producer and receiver share one process and the machine's cores",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=1000.0, help="offered events per second")
+    parser.add_argument("--timeout", type=float, default=120.0, help="max seconds to wait for deliveries")
+    parser.add_argument("--in-flight", type=int, default=32, help="concurrent attempts (per endpoint)")
+    args = parser.parse_args()
+    configure_logging("bench", "WARNING", "text")
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+    result = asyncio.run(run(args.events, args.rate, args.timeout, args.in_flight))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
