@@ -19,9 +19,10 @@ import httpx
 from runtime.db import Database
 from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.provision import ensure_service_schema, ensure_topics
-from runtime.settings import Settings
+from runtime.settings import SERVICE_PORTS, Settings
 from services import SERVICE_NAMES
 
+PORT_BASE_ENV = "CARELOOP_PORT_BASE"
 COLOURS = ("\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m")
 RESET = "\033[0m"
 
@@ -47,18 +48,41 @@ async def bootstrap(settings: Settings) -> None:
         print(f"careloop: schema {service_settings.db_schema} ready ({len(applied)} migrations applied)")
 
 
+def service_ports() -> dict[str, int]:
+    """Each service's HTTP port: 8001-8004, or all moved together by CARELOOP_PORT_BASE (base+1 … base+4),
+    so a second stack (a test) can run beside `make run`."""
+    base = int(os.environ.get(PORT_BASE_ENV, "8000"))
+    return {name: base + SERVICE_PORTS[name] - 8000 for name in SERVICE_NAMES}
+
+
+def service_urls(host: str) -> dict[str, str]:
+    return {name: f"http://{host}:{port}" for name, port in service_ports().items()}
+
+
 @dataclass
 class Child:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
+    prefixed: bool = True
+    """False for a child that draws its own screen (the demo's live summary)."""
+
+
+def service_child(name: str, host: str) -> Child:
+    ports = service_ports()
+    env = {"CARELOOP_HTTP_PORT": str(ports[name])}
+    if name == "survey" and "CARELOOP_PUBLIC_BASE_URL" not in os.environ:
+        env["CARELOOP_PUBLIC_BASE_URL"] = f"http://{host}:{ports['survey']}"
+    return Child(name, [sys.executable, "-m", f"services.{name}"], env)
 
 
 async def _pump(child: Child, colour: str) -> None:
     assert child.process is not None
     assert child.process.stdout is not None
     prefix = f"{colour}{child.name:>8} |{RESET} " if sys.stdout.isatty() else f"{child.name:>8} | "
+    if not child.prefixed:
+        prefix = ""
     async for line in child.process.stdout:
         sys.stdout.write(prefix + line.decode(errors="replace"))
         sys.stdout.flush()
@@ -67,8 +91,8 @@ async def _pump(child: Child, colour: str) -> None:
 async def _wait_ready(settings: Settings, timeout: float = 90.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(timeout=2.0) as client:
-        for name in SERVICE_NAMES:
-            url = f"http://{settings.http_host}:{settings.for_service(name).port}/health/ready"
+        for name, base_url in service_urls(settings.http_host).items():
+            url = f"{base_url}/health/ready"
             while True:
                 try:
                     if (await client.get(url)).status_code == 200:
@@ -82,7 +106,7 @@ async def _wait_ready(settings: Settings, timeout: float = 90.0) -> None:
 
 async def run(settings: Settings, extra: list[Child]) -> int:
     await bootstrap(settings)
-    children = [Child(n, [sys.executable, "-m", f"services.{n}"]) for n in SERVICE_NAMES]
+    children = [service_child(n, settings.http_host) for n in SERVICE_NAMES]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,9 +126,8 @@ async def run(settings: Settings, extra: list[Child]) -> int:
     try:
         await _wait_ready(settings)
         print("careloop: all services ready:")
-        for name in SERVICE_NAMES:
-            port = settings.for_service(name).port
-            print(f"  {name:>7}  http://{settings.http_host}:{port}  (/health/ready, /metrics)")
+        for name, base_url in service_urls(settings.http_host).items():
+            print(f"  {name:>7}  {base_url}  (/health/ready, /metrics)")
         for i, child in enumerate(extra):
             pumps.append(await start(child, COLOURS[(len(children) + i) % len(COLOURS)]))
         children += extra

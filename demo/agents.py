@@ -1,0 +1,106 @@
+"""The demo shop's support agents: they poll intake for open and pending tickets and work them through
+its API with realistic delays (demo.behaviour.agent_plan), some slow enough to breach an SLA."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter as Tally
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from demo.behaviour import agent_plan
+from runtime.clock import Clock
+from schemas.v1.contacts import Channel
+
+log = logging.getLogger("demo.agents")
+AGENT_NAMES = ("Ola (support)", "Kuba (support)", "Marta (support)")
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+class Agents:
+    def __init__(self, intake: httpx.AsyncClient, clock: Clock, seed: int, poll_seconds: float) -> None:
+        self._intake = intake
+        self._clock = clock
+        self._seed = seed
+        self._poll_seconds = poll_seconds
+        self.stats: Tally[str] = Tally()
+        """replies, pending, solved, refused (a 4xx from intake: the ticket changed meanwhile)."""
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.work_once()
+            except httpx.HTTPError as exc:
+                log.warning("intake not reachable: %s", exc)
+            await asyncio.sleep(self._poll_seconds)
+
+    async def work_once(self) -> None:
+        for status in ("open", "pending"):
+            for ticket in await self._tickets(status):
+                await self._work(ticket)
+
+    async def _tickets(self, status: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            response = await self._intake.get(
+                "/v1/tickets", params={"status": status, "limit": 200, "offset": offset}
+            )
+            response.raise_for_status()
+            page = response.json()
+            found += page["tickets"]
+            offset = page["next_offset"]
+        return found
+
+    async def _work(self, ticket: dict[str, Any]) -> None:
+        now = self._clock.now()
+        plan = agent_plan(self._seed, ticket["id"], Channel(ticket["channel"]), ticket["customer"]["locale"])
+        if ticket["status"] == "pending":
+            if ticket["first_response_at"] and now >= _at(ticket["first_response_at"]) + plan.solve_after:
+                await self._set_status(ticket["id"], "solved")
+            return
+        if ticket["agent_replies"] == 0:
+            if now >= _at(ticket["created_at"]) + plan.first_reply_after:
+                await self._reply(ticket["id"], plan.reply)
+                if plan.pending_first:
+                    await self._set_status(ticket["id"], "pending")
+            return
+        waiting_since = await self._customer_waiting_since(ticket["id"])
+        if waiting_since is not None:
+            if now >= waiting_since + plan.first_reply_after:
+                await self._reply(ticket["id"], plan.reply)
+        elif ticket["first_response_at"] and now >= _at(ticket["first_response_at"]) + plan.solve_after:
+            await self._set_status(ticket["id"], "solved")
+
+    async def _customer_waiting_since(self, ticket_id: str) -> datetime | None:
+        """When the customer wrote last, if that is the latest public message (they await an answer)."""
+        response = await self._intake.get(f"/v1/tickets/{ticket_id}")
+        response.raise_for_status()
+        public = [m for m in response.json()["messages"] if not m["internal"] and m["author"] != "system"]
+        if public and public[-1]["author"] == "customer":
+            return _at(public[-1]["at"])
+        return None
+
+    async def _reply(self, ticket_id: str, body: str) -> None:
+        name = AGENT_NAMES[sum(map(ord, ticket_id)) % len(AGENT_NAMES)]
+        response = await self._intake.post(
+            f"/v1/tickets/{ticket_id}/replies", json={"body": body, "author_name": name}
+        )
+        self._count(response, "replies")
+
+    async def _set_status(self, ticket_id: str, status: str) -> None:
+        response = await self._intake.post(f"/v1/tickets/{ticket_id}/status", json={"status": status})
+        self._count(response, status)
+
+    def _count(self, response: httpx.Response, what: str) -> None:
+        if response.is_success:
+            self.stats[what] += 1
+        else:
+            self.stats["refused"] += 1
+            log.info("intake refused %s: %s %s", what, response.status_code, response.text[:200])

@@ -1,0 +1,175 @@
+"""The demo shop as one process: its platform (orders, contacts), its webhook receiver, its agents, its
+customers and the live summary, wired to the four services over HTTP and Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TextIO
+
+import httpx
+
+from demo.agents import Agents
+from demo.config import DemoSettings
+from demo.customers import Customers
+from demo.receiver import ReceiverServer, WebhookReceiver
+from demo.shop import ShopGenerator, ShopTimeline
+from demo.summary import Snapshot, gather, render
+from runtime.clock import Clock
+from runtime.settings import Settings
+
+log = logging.getLogger("demo")
+ENDPOINT_DESCRIPTION = "CareLoop demo receiver"
+CLEAR_SCREEN = "\033[H\033[2J"
+
+
+def first_order_no(start: datetime) -> int:
+    """Order numbers of this run: apart from earlier runs' (same seed, new ids), by the start minute."""
+    return int(start.timestamp()) // 60 * 100_000 + 1
+
+
+class DemoShop:
+    def __init__(
+        self,
+        settings: Settings,
+        demo: DemoSettings,
+        clock: Clock,
+        *,
+        urls: Mapping[str, str],
+        clients: Mapping[str, httpx.AsyncClient],
+        pages: httpx.AsyncClient,
+        speed: float = 1.0,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        """`clients` per service (base URL and the shop's API key set), `urls` their base URLs for the
+        summary, `pages` a client without credentials for the links customers follow."""
+        self._demo = demo
+        self._clock = clock
+        self._urls = urls
+        self._clients = clients
+        self._speed = speed
+        self._out = out
+        start = clock.now()
+        self.receiver = WebhookReceiver(demo.receiver_failure_ratio, random.Random(demo.seed + 1))
+        self.server = ReceiverServer(self.receiver, demo.receiver_host, demo.receiver_port)
+        timeline = ShopTimeline(
+            random.Random(demo.seed),
+            demo.shop_id,
+            start - timedelta(days=demo.history_days),
+            demo.orders_per_day,
+            first_order_no=first_order_no(start),
+            locale=demo.locale,
+        )
+        self.shop = ShopGenerator(settings, timeline, clock, clients["intake"])
+        self.agents = Agents(clients["intake"], clock, demo.seed, demo.agent_poll_seconds)
+        self.customers = Customers(self.receiver.invitations, pages, clock, demo.seed)
+        self.endpoint_id: str | None = None
+
+    # -- the notify subscription ------------------------------------------------------------
+    async def subscribe(self, attempts: int = 20) -> None:
+        """Subscribe the receiver at notify (after removing earlier demo runs' endpoints: their
+        secrets are gone, so their deliveries could never verify)."""
+        notify = self._clients["notify"]
+        for attempt in range(attempts):
+            try:
+                listed = await notify.get("/v1/endpoints")
+                listed.raise_for_status()
+                for endpoint in listed.json():
+                    if endpoint["description"] == ENDPOINT_DESCRIPTION:
+                        await notify.delete(f"/v1/endpoints/{endpoint['id']}")
+                created = await notify.post(
+                    "/v1/endpoints",
+                    json={"url": self.server.url, "description": ENDPOINT_DESCRIPTION, "event_types": ["*"]},
+                )
+                created.raise_for_status()
+                body = created.json()
+                self.receiver.use_secret(body["secret"])
+                self.endpoint_id = body["id"]
+                log.warning("webhooks: receiver %s subscribed as %s", self.server.url, self.endpoint_id)
+                return
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code < 500:
+                    raise RuntimeError(f"notify refused the demo endpoint: {exc.response.text}") from exc
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
+        raise RuntimeError("notify did not accept the demo endpoint")
+
+    async def unsubscribe(self) -> None:
+        if self.endpoint_id is None:
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            await self._clients["notify"].delete(f"/v1/endpoints/{self.endpoint_id}")
+        self.endpoint_id = None
+
+    # -- the summary ------------------------------------------------------------------------
+    def links(self) -> dict[str, str]:
+        return {
+            "tickets": f"{self._urls['intake']}/v1/tickets  (Authorization: Bearer <demo key>)",
+            "reports": f"{self._urls['survey']}/v1/reports/nps  ·  /v1/reports/csat",
+            "webhooks": f"{self._urls['notify']}/v1/endpoints/{self.endpoint_id}/deliveries",
+            "metrics": "  ".join(f"{u}/metrics" for u in self._urls.values()),
+            "receiver": f"http://{self.server.host}:{self.server.port}/stats",
+            "prometheus": self._demo.prometheus_url + "  (if installed: bash deploy/local/prometheus.sh)",
+            "dashboards": "deploy/grafana/dashboards/*.json (import into Grafana "
+            + self._demo.grafana_url
+            + ")",
+        }
+
+    async def snapshot(self) -> Snapshot:
+        shop = self.shop.stats
+        snap = Snapshot(
+            domain_now=self._clock.now(),
+            speed=self._speed,
+            orders_created=shop.orders_created,
+            order_events=sum(shop.order_events.values()),
+            contacts_sent=sum(shop.contacts.values()),
+            agent=dict(self.agents.stats),
+            receiver={
+                "verified": self.receiver.stats.verified,
+                "bad_signature": self.receiver.stats.bad_signature,
+                "answered_500": self.receiver.stats.answered_500,
+            },
+            customers=dict(self.customers.stats),
+            links=self.links(),
+        )
+        return await gather(self._clients, self._urls, self._demo.api_key.get_secret_value(), snap)
+
+    async def show_summary(self) -> None:
+        while True:
+            await asyncio.sleep(self._demo.summary_seconds)
+            text = render(await self.snapshot())
+            self._out.write((CLEAR_SCREEN if self._demo.summary_clear_screen else "\n") + text)
+            self._out.flush()
+
+    # -- running ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Until cancelled; the endpoint is removed on the way out."""
+        server = asyncio.create_task(self.server.serve(), name="demo:receiver")
+        tasks: list[asyncio.Task[None]] = [server]
+        try:
+            while not self.server.server.started:
+                if server.done():
+                    server.result()  # the receiver could not start: say why
+                await asyncio.sleep(0.05)
+            await self.subscribe()
+            for name, work in (
+                ("shop", self.shop.run),
+                ("agents", self.agents.run),
+                ("customers", self.customers.run),
+                ("summary", self.show_summary),
+            ):
+                tasks.append(asyncio.create_task(work(), name=f"demo:{name}"))
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks[1:]:
+                task.cancel()
+            await asyncio.gather(*tasks[1:], return_exceptions=True)
+            await self.unsubscribe()
+            self.server.stop()
+            await asyncio.gather(server, return_exceptions=True)

@@ -1,0 +1,32 @@
+"""What the demo shop does and where it finds the services (environment variables, DEMO_ prefix)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_KEY = "clk_demo_shop_local_key_do_not_use_in_production"  # published: deploy/local/shops.json
+
+
+class DemoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_", extra="ignore", frozen=True)
+
+    shop_id: str = "demo-shop"
+    api_key: SecretStr = SecretStr(DEMO_KEY)
+    locale: str = "pl"
+    seed: int = 7
+    """Same seed, same shop: orders, contacts, agents and customers are all drawn from it."""
+    orders_per_day: int = Field(default=60, ge=1, le=5000)
+    history_days: float = Field(default=2.0, ge=0, le=30)
+    """Journeys begun this long before the start, so deliveries, returns and surveys show at once."""
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = Field(default=8009, ge=0, le=65535)
+    """0 picks a free port (tests)."""
+    receiver_failure_ratio: float = Field(default=0.05, ge=0, le=1)
+    """Share of webhook requests answered with 500, to show notify's retries."""
+    agent_poll_seconds: float = Field(default=1.0, gt=0)
+    summary_seconds: float = Field(default=3.0, gt=0)
+    summary_clear_screen: bool = False
+    """Redraw the summary in place (set by `make run` when the terminal is a TTY)."""
+    grafana_url: str = "http://127.0.0.1:3000"
+    prometheus_url: str = "http://127.0.0.1:9090"

@@ -1,0 +1,167 @@
+"""The demo shop's platform: order journeys onto orders.events and customer contacts into intake, each
+at its due instant in domain time (accelerated when the demo runs fast).
+
+Contacts take the ways they take in a real shop: e-mail and chat through their gateways
+(contact.received on support.contacts), web form, phone and social through intake's HTTP API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random
+from collections import Counter as Tally
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from demo.contacts import ScheduledContact, contacts_for_journey, walk_in_contacts
+from demo.journeys import ScheduledEvent, shop_day
+from runtime.clock import Clock
+from runtime.settings import Settings
+from schemas import topics
+from schemas.registry import encode_event, make_event
+
+log = logging.getLogger("demo.shop")
+
+Item = ScheduledEvent | ScheduledContact
+GATEWAY_SOURCE = "gateway/demo"
+DAY = timedelta(days=1)
+
+
+class ShopTimeline:
+    """Every order step and contact of the shop, planned a day at a time and released when due.
+
+    Pure apart from its seeded generator: `release(now)` returns what fell due up to `now`."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        shop_id: str,
+        start: datetime,
+        orders_per_day: int,
+        *,
+        first_order_no: int = 1,
+        locale: str = "pl",
+    ) -> None:
+        self._rng = rng
+        self._shop_id = shop_id
+        self._start = start
+        self._orders_per_day = orders_per_day
+        self._first_order_no = first_order_no
+        self._locale = locale
+        self._days_planned = 0
+        self._heap: list[tuple[datetime, int, Item]] = []
+        self._sequence = itertools.count()
+
+    def _plan_day(self) -> None:
+        n = self._days_planned
+        day_start = self._start + n * DAY
+        orders = self._orders_per_day
+        first = self._first_order_no + n * orders
+        events = shop_day(
+            self._rng, self._shop_id, day_start, orders, first_order_no=first, locale=self._locale
+        )
+        items: list[Item] = list(events)
+        by_order: dict[str, list[ScheduledEvent]] = {}
+        for e in events:
+            by_order.setdefault(e.order_id, []).append(e)
+        for journey in by_order.values():
+            items += contacts_for_journey(self._rng, journey)
+        items += walk_in_contacts(
+            self._rng,
+            self._shop_id,
+            day_start,
+            max(1, orders // 6),
+            first_customer_no=first + 10 * orders,  # apart from the order customers' numbers
+            locale=self._locale,
+        )
+        for item in items:
+            heapq.heappush(self._heap, (item.due, next(self._sequence), item))
+        self._days_planned += 1
+
+    def release(self, now: datetime) -> list[Item]:
+        while self._start + self._days_planned * DAY <= now:
+            self._plan_day()
+        out: list[Item] = []
+        while self._heap and self._heap[0][0] <= now:
+            out.append(heapq.heappop(self._heap)[2])
+        return out
+
+
+@dataclass
+class ShopStats:
+    orders_created: int = 0
+    order_events: Tally[str] = field(default_factory=Tally)
+    contacts: Tally[str] = field(default_factory=Tally)
+    """By channel."""
+    contact_outcomes: Tally[str] = field(default_factory=Tally)
+    """created/joined/reopened/duplicate from intake, `gateway` for the topic, or an error."""
+
+
+class ShopGenerator:
+    def __init__(
+        self,
+        settings: Settings,
+        timeline: ShopTimeline,
+        clock: Clock,
+        intake: httpx.AsyncClient,
+        poll_seconds: float = 0.25,
+    ) -> None:
+        self._settings = settings
+        self._timeline = timeline
+        self._clock = clock
+        self._intake = intake
+        self._poll_seconds = poll_seconds
+        self.stats = ShopStats()
+
+    async def run(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            while True:
+                for item in self._timeline.release(self._clock.now()):
+                    try:
+                        await self._publish(producer, item)
+                    except (httpx.HTTPError, OSError) as exc:
+                        # One lost contact must not stop the shop: count it and carry on.
+                        self.stats.contact_outcomes[f"error:{type(exc).__name__}"] += 1
+                        log.warning("contact not delivered: %s", exc)
+                await asyncio.sleep(self._poll_seconds)
+        finally:
+            await producer.stop()
+
+    async def _publish(self, producer: AIOKafkaProducer, item: Item) -> None:
+        if isinstance(item, ScheduledEvent):
+            await producer.send_and_wait(
+                self._settings.topic(topics.ORDERS.name), encode_event(item.event), key=item.order_id.encode()
+            )
+            self.stats.order_events[item.event.type] += 1
+            if item.event.type == "order.created":
+                self.stats.orders_created += 1
+            return
+        contact = item.contact
+        self.stats.contacts[contact.channel.value] += 1
+        if item.via_gateway:
+            event = make_event("contact.received", GATEWAY_SOURCE, contact, subject=contact.thread_id)
+            event = event.model_copy(update={"time": item.due})
+            who = contact.customer_email or contact.customer_phone or contact.customer_handle or ""
+            key = f"{contact.shop_id}:{who}".encode()
+            await producer.send_and_wait(
+                self._settings.topic(topics.CONTACTS.name), encode_event(event), key=key
+            )
+            self.stats.contact_outcomes["gateway"] += 1
+            return
+        body = contact.model_dump(mode="json", exclude={"shop_id"}, exclude_none=True)
+        response = await self._intake.post("/v1/contacts", json=body)
+        if response.status_code in (200, 201):
+            self.stats.contact_outcomes[str(response.json()["outcome"])] += 1
+        else:
+            self.stats.contact_outcomes[f"http_{response.status_code}"] += 1
+            log.warning("intake refused a contact: %s %s", response.status_code, response.text[:300])
