@@ -85,6 +85,15 @@ async def test_answer_in_a_real_browser_then_the_link_shows_already_answered(
                 SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                 SCREENSHOT.write_bytes(shot.read_bytes())
 
+            # keyboard: arrow keys move the choice, and the focused button shows a focus ring
+            await page.focus("#score-9")
+            await page.keyboard.press("ArrowLeft")
+            assert await page.is_checked("#score-8")
+            ring = await page.evaluate(
+                "getComputedStyle(document.querySelector('label[for=score-8]')).outlineStyle"
+            )
+            assert ring == "solid"
+
             # choose by the visible button, reached through its label as a customer would
             await page.get_by_label("3", exact=True).check()
             assert await page.is_checked("#score-3")
