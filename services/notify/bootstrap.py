@@ -43,5 +43,6 @@ def build(settings: Settings, config: NotifyConfig | None = None) -> ServiceApp:
     worker = DeliveryWorker(runtime.db, config, lambda: runtime.clock.now(), runtime.topic(topics.NOTIFY))
     runtime.background("deliveries", worker.run)
     runtime.every("queue-gauges", config.gauge_seconds, worker.measure)
+    runtime.every("retention", 3600.0, worker.purge_finished)
     runtime.api = build_api(runtime, config)
     return runtime.asgi()

@@ -44,6 +44,8 @@ class NotifyConfig(BaseSettings):
     """After being woken, wait this long so one claim picks up a burst instead of one row each."""
     gauge_seconds: float = Field(default=5.0, gt=0)
     """How often queue depth / oldest pending / DLQ size gauges are refreshed."""
+    retention_days: float = Field(default=30.0, gt=0)
+    """Finished deliveries (succeeded or dead-lettered) and their attempts are kept this long."""
     default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)
     """How long the previous secret keeps signing after a rotation, unless the request says otherwise."""
 

@@ -91,7 +91,8 @@ async def post_webhook(
                     outcome,
                     response.status_code,
                     time.perf_counter() - started,
-                    bytes(received[:cap]).decode("utf-8", errors="replace"),
+                    # Postgres text cannot hold NUL; a binary answer must not make the attempt unrecordable
+                    bytes(received[:cap]).decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
                     None if outcome.succeeded else f"HTTP {response.status_code}",
                 )
     except (TimeoutError, httpx.TimeoutException):
@@ -100,7 +101,7 @@ async def post_webhook(
         refused = is_refusal(exc)
         outcome = AttemptOutcome.REFUSED if refused else AttemptOutcome.CONNECT_ERROR
         error = str(exc) or type(exc).__name__
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # whatever the remote side provokes is an outcome, never a stuck delivery
         outcome, error = AttemptOutcome.NETWORK_ERROR, f"{type(exc).__name__}: {exc}"
     return AttemptResult(outcome, None, time.perf_counter() - started, None, error[:MAX_ERROR_CHARS])
 
@@ -401,6 +402,13 @@ class DeliveryWorker:
         if now - failing_since >= timedelta(seconds=self._config.disable_after_seconds):
             return f"failing continuously since {failing_since.isoformat()}", "failing"
         return None
+
+    # -- housekeeping ------------------------------------------------------------------------
+    async def purge_finished(self) -> None:
+        """Forget finished deliveries (and their attempts) older than the retention period."""
+        cutoff = self._now() - timedelta(days=self._config.retention_days)
+        while await repository.purge_finished(self._db, cutoff, 1000) == 1000:
+            pass
 
     # -- gauges --------------------------------------------------------------------------------
     async def measure(self) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from runtime.db import Connection
+from runtime.db import Connection, Database
 from services.notify.domain.queue import DeliveryStatus, QueuedDelivery
 from services.notify.domain.templates import MessageTemplate
 
@@ -515,3 +515,17 @@ async def queue_stats(conn: Connection) -> asyncpg.Record:
     )
     assert row is not None
     return row
+
+
+async def purge_finished(db: Database, before: datetime, batch: int) -> int:
+    async with db.pool.acquire() as conn:
+        rows = await conn.fetch(
+            """DELETE FROM deliveries WHERE id IN (
+                   SELECT id FROM deliveries
+                   WHERE status IN ('succeeded', 'dead') AND finished_at < $1
+                   LIMIT $2)
+               RETURNING id""",
+            before,
+            batch,
+        )
+    return len(rows)
