@@ -7,12 +7,12 @@ and CareLoop's state is written with asyncpg: the outbox row must join the same 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
 
+from runtime.aio import wait_event
 from runtime.db import Connection, Database
 from schemas.envelope import CloudEvent
 from schemas.registry import encode_event
@@ -109,8 +109,7 @@ class OutboxRelay:
                     log.exception("outbox relay failed; retrying")
                     await asyncio.sleep(1.0)
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_seconds)
+                await wait_event(self._wakeup, self._poll_seconds)
         finally:
             try:
                 await listener.remove_listener("careloop_outbox", notified)

@@ -147,7 +147,10 @@ class ServiceRuntime:
         self.running = False
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # A loop that ignores cancellation must not hold the whole shutdown hostage.
+        _, stuck = await asyncio.wait(self._tasks, timeout=15.0) if self._tasks else (set(), set())
+        for task in stuck:
+            log.error("%s: loop %s did not stop within 15 s", self.settings.service_name, task.get_name())
         self._tasks.clear()
         await self.lag.close()
 
