@@ -10,7 +10,6 @@ ever occupies its own slots.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -24,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from runtime.aio import wait_event
 from runtime.db import Connection, Database
 from runtime.outbox import enqueue
 from schemas.registry import make_event
@@ -159,8 +159,7 @@ class DeliveryWorker:
                     await asyncio.sleep(1.0)
                 if claimed == self._config.claim_batch and self._free_slots() > 0:
                     continue  # a full batch: more is probably due right now
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._config.poll_seconds)
+                await wait_event(self._wakeup, self._config.poll_seconds)
                 if self._config.claim_coalesce_seconds:
                     await asyncio.sleep(self._config.claim_coalesce_seconds)
         finally:
