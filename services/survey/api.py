@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from runtime.db import Database
 from runtime.http_api import make_api, shop_auth
 from runtime.shops import Shop
-from services.survey import handlers, reports, repository
+from services.survey import answers, handlers, reports, repository
 from services.survey.clocked import NowFn
 from services.survey.domain.kinds import SurveyKind, is_detractor
 from services.survey.domain.reports import Figures, Report
@@ -38,7 +38,7 @@ class AnswerRequest(BaseModel):
 
     token: str = Field(min_length=1, max_length=200, description="the token from the personal link")
     score: int = Field(description="NPS 0-10, CSAT 1-5, CES 1-7")
-    comment: str | None = Field(default=None, max_length=handlers.MAX_COMMENT_CHARS)
+    comment: str | None = Field(default=None, max_length=answers.MAX_COMMENT_CHARS)
     speed: int | None = Field(default=None, description="CSAT only: speed of the help, 1-5")
     accuracy: int | None = Field(default=None, description="CSAT only: accuracy/completeness, 1-5")
 
@@ -133,15 +133,15 @@ def build_api(db: Database, ctx: handlers.Context, now: NowFn) -> FastAPI:
     async def answer(body: AnswerRequest) -> Any:
         async with db.transaction() as conn:
             try:
-                outcome = await handlers.answer_survey(
+                outcome = await answers.answer_survey(
                     conn,
                     body.token,
-                    handlers.AnswerInput(body.score, body.comment, body.speed, body.accuracy),
+                    answers.AnswerInput(body.score, body.comment, body.speed, body.accuracy),
                     ctx,
                     now(),
                     "api",
                 )
-            except handlers.InvalidAnswer as exc:
+            except answers.InvalidAnswer as exc:
                 return JSONResponse(
                     {"error": "invalid_request", "detail": [{"field": exc.field, "message": str(exc)}]}, 422
                 )

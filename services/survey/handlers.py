@@ -27,7 +27,7 @@ from schemas.v1.orders import (
     RepairCompleted,
     ReturnReceived,
 )
-from schemas.v1.surveys import SurveyAnswered, SurveyDetractor, SurveyInvited
+from schemas.v1.surveys import SurveyInvited
 from schemas.v1.tickets import (
     TicketCreated,
     TicketEventData,
@@ -40,22 +40,17 @@ from schemas.v1.tickets import (
 from services.survey import repository
 from services.survey.clocked import NowFn
 from services.survey.config import SurveyConfig
-from services.survey.domain.kinds import SUB_RATING_SCALE, SurveyKind, is_detractor, scale_of
+from services.survey.domain.kinds import SurveyKind
 from services.survey.domain.locale import page_language
 from services.survey.domain.throttle import decide
 from services.survey.domain.tickets import is_open
-from services.survey.domain.tokens import TokenFacts, TokenState, hash_token, token_state
+from services.survey.domain.tokens import hash_token
 
 SOURCE = "careloop/survey"
 
 SCHEDULED = Counter("careloop_survey_scheduled_total", "Survey invitations scheduled", ["kind"])
 DECISIONS = Counter(
     "careloop_survey_decisions_total", "Send/suppress decisions on due invitations", ["kind", "reason"]
-)
-ANSWERS = Counter("careloop_survey_answers_total", "Survey answers accepted", ["kind", "via"])
-DETRACTORS = Counter("careloop_survey_detractors_total", "survey.detractor events emitted", ["kind"])
-TOKEN_REFUSALS = Counter(
-    "careloop_survey_token_refusals_total", "Answer-link uses refused, by reason", ["reason"]
 )
 
 
@@ -248,120 +243,3 @@ async def send_or_suppress(inv: asyncpg.Record, conn: Connection, ctx: Context, 
     )
     await enqueue(conn, ctx.topic, make_event("survey.invited", SOURCE, invited, subject=inv["survey_id"]))
     return True
-
-
-# -- answers ---------------------------------------------------------------------------------------
-
-
-class InvalidAnswer(ValueError):
-    """An answer outside the survey's scale; `field` says which input was wrong."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class AnswerInput:
-    score: int
-    comment: str | None = None
-    speed: int | None = None
-    accuracy: int | None = None
-
-
-@dataclass(frozen=True)
-class AnswerOutcome:
-    state: TokenState
-    """VALID means this call recorded the answer; otherwise why the token was refused."""
-    invitation: asyncpg.Record | None
-
-
-MAX_COMMENT_CHARS = 5000
-
-
-def validate_answer(kind: SurveyKind, answer: AnswerInput) -> None:
-    if answer.comment is not None and len(answer.comment) > MAX_COMMENT_CHARS:
-        raise InvalidAnswer("comment", f"comment must be at most {MAX_COMMENT_CHARS} characters")
-    scale = scale_of(kind)
-    if not scale.accepts(answer.score):
-        raise InvalidAnswer("score", f"score must be between {scale.low} and {scale.high}")
-    for name, value in (("speed", answer.speed), ("accuracy", answer.accuracy)):
-        if value is None:
-            continue
-        if kind is not SurveyKind.CSAT:
-            raise InvalidAnswer(name, f"{name} is rated only in CSAT surveys")
-        if not SUB_RATING_SCALE.accepts(value):
-            raise InvalidAnswer(name, f"{name} must be between 1 and 5")
-
-
-async def token_status(conn: Connection, token: str, now: datetime) -> AnswerOutcome:
-    inv = await repository.by_token(conn, hash_token(token))
-    facts = TokenFacts(inv["expires_at"], inv["answered_at"]) if inv else None
-    return AnswerOutcome(token_state(facts, now), inv)
-
-
-async def answer_survey(
-    conn: Connection, token: str, answer: AnswerInput, ctx: Context, now: datetime, via: str
-) -> AnswerOutcome:
-    """Record the one answer a token allows, with survey.answered (and survey.detractor when unhappy).
-    Raises InvalidAnswer before using the token, so a typo does not burn the link."""
-    status = await token_status(conn, token, now)
-    if status.state is not TokenState.VALID or status.invitation is None:
-        TOKEN_REFUSALS.labels(status.state.value).inc()
-        return status
-    kind = SurveyKind(status.invitation["kind"])
-    validate_answer(kind, answer)
-    inv = await repository.claim_for_answer(conn, hash_token(token), now)
-    if inv is None:  # a concurrent answer won the token between the read and the claim
-        TOKEN_REFUSALS.labels(TokenState.ANSWERED.value).inc()
-        return AnswerOutcome(TokenState.ANSWERED, status.invitation)
-    comment = answer.comment.strip() if answer.comment and answer.comment.strip() else None
-    await repository.insert_answer(
-        conn,
-        repository.StoredAnswer(
-            survey_id=inv["survey_id"],
-            shop_id=inv["shop_id"],
-            kind=kind,
-            score=answer.score,
-            speed=answer.speed,
-            accuracy=answer.accuracy,
-            comment=comment,
-            channel=inv["channel"],
-            category=inv["category"],
-            via=via,
-            answered_at=now,
-        ),
-    )
-    answered = SurveyAnswered(
-        shop_id=inv["shop_id"],
-        survey_id=inv["survey_id"],
-        kind=kind,
-        score=answer.score,
-        comment=comment,
-        order_id=inv["order_id"],
-        ticket_id=inv["ticket_id"],
-        at=now,
-        speed=answer.speed,
-        accuracy=answer.accuracy,
-        channel=inv["channel"],
-        category=inv["category"],
-    )
-    await enqueue(conn, ctx.topic, make_event("survey.answered", SOURCE, answered, subject=inv["survey_id"]))
-    ANSWERS.labels(kind.value, via).inc()
-    if is_detractor(kind, answer.score):
-        detractor = SurveyDetractor(
-            shop_id=inv["shop_id"],
-            survey_id=inv["survey_id"],
-            kind=kind,
-            score=answer.score,
-            comment=comment,
-            customer=Customer.model_validate(inv["customer"]),
-            order_id=inv["order_id"],
-            ticket_id=inv["ticket_id"],
-            at=now,
-        )
-        await enqueue(
-            conn, ctx.topic, make_event("survey.detractor", SOURCE, detractor, subject=inv["survey_id"])
-        )
-        DETRACTORS.labels(kind.value).inc()
-    return AnswerOutcome(TokenState.VALID, inv)

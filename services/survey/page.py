@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader
 from prometheus_client import Histogram
 
 from runtime.db import Database
-from services.survey import handlers
+from services.survey import answers, handlers
 from services.survey.clocked import NowFn
 from services.survey.domain.kinds import SUB_RATING_SCALE, SurveyKind, scale_of
 from services.survey.domain.locale import from_accept_language
@@ -126,7 +126,7 @@ def form_page(
         sub_hint=words["sub_anchors"],
         words=words,
         comment=comment,
-        max_comment=handlers.MAX_COMMENT_CHARS,
+        max_comment=answers.MAX_COMMENT_CHARS,
         error=error,
     )
 
@@ -138,9 +138,9 @@ def page_router(db: Database, ctx: handlers.Context, now: NowFn) -> APIRouter:
     async def show(token: str, request: Request, score: str | None = None) -> HTMLResponse:
         started = time.perf_counter()
         async with db.pool.acquire() as conn:
-            status = await handlers.token_status(conn, token, now())
+            status = await answers.token_status(conn, token, now())
         if status.state is not TokenState.VALID:
-            handlers.TOKEN_REFUSALS.labels(status.state.value).inc()
+            answers.TOKEN_REFUSALS.labels(status.state.value).inc()
             response = refusal_page(status.state, status.invitation, request)
         else:
             response = form_page(status.invitation, ctx, selected=_int_or_none(score))
@@ -156,9 +156,9 @@ def page_router(db: Database, ctx: handlers.Context, now: NowFn) -> APIRouter:
         comment = raw_comment if isinstance(raw_comment, str) else ""
         speed, accuracy = _int_or_none(form.get("speed")), _int_or_none(form.get("accuracy"))
         async with db.transaction() as conn:
-            status = await handlers.token_status(conn, token, now())
+            status = await answers.token_status(conn, token, now())
             if status.state is not TokenState.VALID or status.invitation is None:
-                handlers.TOKEN_REFUSALS.labels(status.state.value).inc()
+                answers.TOKEN_REFUSALS.labels(status.state.value).inc()
                 return refusal_page(status.state, status.invitation, request)
             inv = status.invitation
             words = WORDS[inv["locale"]]
@@ -173,15 +173,15 @@ def page_router(db: Database, ctx: handlers.Context, now: NowFn) -> APIRouter:
                     error=words["choose_score"],
                 )
             try:
-                outcome = await handlers.answer_survey(
-                    conn, token, handlers.AnswerInput(score, comment, speed, accuracy), ctx, now(), "page"
+                outcome = await answers.answer_survey(
+                    conn, token, answers.AnswerInput(score, comment, speed, accuracy), ctx, now(), "page"
                 )
-            except handlers.InvalidAnswer as exc:
+            except answers.InvalidAnswer as exc:
                 return form_page(
                     inv,
                     ctx,
                     selected=None,
-                    comment=comment[: handlers.MAX_COMMENT_CHARS],
+                    comment=comment[: answers.MAX_COMMENT_CHARS],
                     error=words["choose_score"] if exc.field == "score" else str(exc),
                 )
         if outcome.state is not TokenState.VALID:
