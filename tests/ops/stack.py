@@ -101,7 +101,7 @@ def tail(path: Path, chars: int = 3000) -> str:
 
 
 async def _wait_ready(
-    services: dict[str, ServiceProcess], processes: list[asyncio.subprocess.Process], timeout: float = 60.0
+    services: dict[str, ServiceProcess], processes: list[asyncio.subprocess.Process], timeout: float = 120.0
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

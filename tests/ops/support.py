@@ -254,7 +254,7 @@ async def _wait_ready(prometheus: Prometheus, process: asyncio.subprocess.Proces
         return log_file.read_text()[-3000:]
 
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
+    deadline = loop.time() + 60
     while loop.time() < deadline:
         if process.returncode is not None:
             raise AssertionError(f"prometheus exited with {process.returncode}:\n{log()}")
@@ -262,4 +262,4 @@ async def _wait_ready(prometheus: Prometheus, process: asyncio.subprocess.Proces
             if (await prometheus.http.get("/-/ready")).status_code == 200:
                 return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"prometheus not ready within 30 s:\n{log()}")
+    raise AssertionError(f"prometheus not ready within 60 s:\n{log()}")
