@@ -7,6 +7,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.http_api import make_api, shop_auth
 from runtime.service import ServiceRuntime
@@ -142,6 +143,15 @@ class Problem(BaseModel):
     detail: Any
 
 
+ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_allowed",
+}
+
+
 def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -207,6 +217,7 @@ def _problem(status: int, error: str, detail: str) -> JSONResponse:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "the body could not be read (not UTF-8 JSON)"},
     401: {"model": Problem, "description": "missing or unknown API key"},
     404: {"model": Problem, "description": "no such ticket in the caller's shop"},
     409: {"model": Problem, "description": "the ticket's state does not allow this"},
@@ -224,6 +235,12 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     )
     current_shop = shop_auth(runtime.shops, SERVICE)
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 (a type alias)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's and the auth dependency's refusals, in the same {error, detail} shape as ours
+        error = ERROR_CODES.get(exc.status_code, "http_error")
+        return JSONResponse({"error": error, "detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     @api.exception_handler(handlers.TicketNotFound)
     async def not_found(request: Request, exc: handlers.TicketNotFound) -> JSONResponse:
@@ -245,7 +262,11 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         "/v1/contacts",
         response_model=ContactAccepted,
         status_code=201,
-        responses={200: {"model": ContactAccepted, "description": "joined, reopened or duplicate"}, **ERRORS},
+        responses={
+            200: {"model": ContactAccepted, "description": "joined, reopened or duplicate"},
+            403: {"model": Problem, "description": "shop_id is not the API key's shop"},
+            **ERRORS,
+        },
         tags=["contacts"],
     )
     async def post_contact(

@@ -292,9 +292,13 @@ async def test_bad_input_is_refused_precisely_and_writes_nothing(infra: Settings
         c = intake.client
         ok = {"channel": "email", "customer_email": "x@example.com", "body": "hello"}
         assert (await c.post("/v1/contacts", json=ok)).status_code == 401
-        assert (await c.post("/v1/contacts", json=ok, headers=auth("clk_wrong"))).json()[
-            "detail"
-        ] == "unknown API key"
+        wrong = await c.post("/v1/contacts", json=ok, headers=auth("clk_wrong"))
+        assert wrong.json() == {"error": "unauthorized", "detail": "unknown API key"}
+        garbled = await c.post(
+            "/v1/contacts", content=b"\xff\xfe{", headers={**auth(KEY_A), "content-type": "application/json"}
+        )
+        assert garbled.status_code in (400, 422)
+        assert set(garbled.json()) == {"error", "detail"}
         nobody = await c.post("/v1/contacts", json={"channel": "email", "body": "hi"}, headers=auth(KEY_A))
         assert nobody.status_code == 422
         assert "one of customer_email, customer_phone or customer_handle is required" in nobody.text

@@ -6,12 +6,16 @@ without a deploy; the evaluation is a pure function of the table, the text and t
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from schemas.v1.contacts import Channel
 from schemas.v1.tickets import Category, Priority, TicketSource
 
 from .orders import OrderStatus
+
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 PRIORITY_ORDER: tuple[Priority, ...] = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)
 
@@ -23,16 +27,13 @@ class CategoryRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     category: Category
-    keywords: tuple[str, ...] = Field(default=(), max_length=200)
+    keywords: tuple[Keyword, ...] = Field(default=(), max_length=200)
     order_statuses: tuple[OrderStatus, ...] = ()
 
     @field_validator("keywords")
     @classmethod
     def _normalised(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(k.strip().casefold() for k in keywords)
-        if any(not k or len(k) > 100 for k in cleaned):
-            raise ValueError("keywords must be 1-100 characters")
-        return cleaned
+        return tuple(k.casefold() for k in keywords)
 
     @model_validator(mode="after")
     def _has_a_condition(self) -> CategoryRule:
@@ -54,7 +55,7 @@ class RuleTable(BaseModel):
     """Priority per category before channel and history; a missing category is normal."""
     raised_channels: tuple[Channel, ...] = (Channel.PHONE, Channel.SOCIAL)
     """Channels whose contacts go one step up (a caller on hold, a public complaint)."""
-    urgent_keywords: tuple[str, ...] = Field(default=(), max_length=100)
+    urgent_keywords: tuple[Keyword, ...] = Field(default=(), max_length=100)
     """Words that make a ticket urgent whatever else holds (chargeback, lawyer)."""
     threading_window_hours: float = Field(default=72.0, gt=0, le=24 * 90)
     """A customer's new message joins their ticket on the same order/thread active this recently."""
@@ -62,7 +63,7 @@ class RuleTable(BaseModel):
     @field_validator("urgent_keywords")
     @classmethod
     def _normalised(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(k.strip().casefold() for k in keywords if k.strip())
+        return tuple(k.casefold() for k in keywords)
 
 
 def normalise_text(*parts: str) -> str:
