@@ -58,7 +58,7 @@ WORDS: dict[str, dict[str, str]] = {
         "submit": "Wyślij odpowiedź",
         "choose_score": "Wybierz ocenę.",
         "thanks_title": "Dziękujemy!",
-        "thanks_body": "Twoja odpowiedź została zapisana. Pomoże {shop} działać lepiej.",
+        "thanks_body": "Twoja odpowiedź została zapisana. Dzięki niej {shop} może działać lepiej.",
         "answered_title": "Ta ankieta została już wypełniona",
         "answered_body": "Dziękujemy, mamy już Twoją odpowiedź. Każdego linku można użyć raz.",
         "expired_title": "Link do ankiety wygasł",
