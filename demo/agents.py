@@ -31,6 +31,10 @@ class Agents:
         self._poll_seconds = poll_seconds
         self.stats: Tally[str] = Tally()
         """replies, pending, solved, refused (a 4xx from intake: the ticket changed meanwhile)."""
+        self._waiting: dict[str, tuple[str, datetime | None]] = {}
+        """Per ticket: its last_activity_at when last read, and whether the customer awaited an answer
+        then; the conversation is read again only when the ticket moved."""
+        self._concurrency = asyncio.Semaphore(8)
 
     async def run(self) -> None:
         while True:
@@ -41,9 +45,16 @@ class Agents:
             await asyncio.sleep(self._poll_seconds)
 
     async def work_once(self) -> None:
-        for status in ("open", "pending"):
-            for ticket in await self._tickets(status):
+        tickets = [t for status in ("open", "pending") for t in await self._tickets(status)]
+
+        async def work(ticket: dict[str, Any]) -> None:
+            async with self._concurrency:
                 await self._work(ticket)
+
+        # A team works tickets side by side: one slow call must not hold up the queue.
+        await asyncio.gather(*(work(t) for t in tickets))
+        alive = {t["id"] for t in tickets}
+        self._waiting = {k: v for k, v in self._waiting.items() if k in alive}
 
     async def _tickets(self, status: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
@@ -71,21 +82,24 @@ class Agents:
                 if plan.pending_first:
                     await self._set_status(ticket["id"], "pending")
             return
-        waiting_since = await self._customer_waiting_since(ticket["id"])
+        waiting_since = await self._customer_waiting_since(ticket)
         if waiting_since is not None:
             if now >= waiting_since + plan.first_reply_after:
                 await self._reply(ticket["id"], plan.reply)
         elif ticket["first_response_at"] and now >= _at(ticket["first_response_at"]) + plan.solve_after:
             await self._set_status(ticket["id"], "solved")
 
-    async def _customer_waiting_since(self, ticket_id: str) -> datetime | None:
+    async def _customer_waiting_since(self, ticket: dict[str, Any]) -> datetime | None:
         """When the customer wrote last, if that is the latest public message (they await an answer)."""
-        response = await self._intake.get(f"/v1/tickets/{ticket_id}")
+        known = self._waiting.get(ticket["id"])
+        if known is not None and known[0] == ticket["last_activity_at"]:
+            return known[1]
+        response = await self._intake.get(f"/v1/tickets/{ticket['id']}")
         response.raise_for_status()
         public = [m for m in response.json()["messages"] if not m["internal"] and m["author"] != "system"]
-        if public and public[-1]["author"] == "customer":
-            return _at(public[-1]["at"])
-        return None
+        since = _at(public[-1]["at"]) if public and public[-1]["author"] == "customer" else None
+        self._waiting[ticket["id"]] = (ticket["last_activity_at"], since)
+        return since
 
     async def _reply(self, ticket_id: str, body: str) -> None:
         name = AGENT_NAMES[sum(map(ord, ticket_id)) % len(AGENT_NAMES)]

@@ -17,14 +17,16 @@ class DemoSettings(BaseSettings):
     seed: int = 7
     """Same seed, same shop: orders, contacts, agents and customers are all drawn from it."""
     orders_per_day: int = Field(default=60, ge=1, le=5000)
-    history_days: float = Field(default=2.0, ge=0, le=30)
-    """Journeys begun this long before the start, so deliveries, returns and surveys show at once."""
+    history_days: float = Field(default=0.0, ge=0, le=30)
+    """Journeys begun this long before the start, so deliveries, returns and surveys show at once. Off by
+    default: a replayed history reaches the services in one burst, and the SLA timers judge its
+    promises before the later steps are consumed (many false promise breaches)."""
     receiver_host: str = "127.0.0.1"
     receiver_port: int = Field(default=8009, ge=0, le=65535)
     """0 picks a free port (tests)."""
     receiver_failure_ratio: float = Field(default=0.05, ge=0, le=1)
     """Share of webhook requests answered with 500, to show notify's retries."""
-    agent_poll_seconds: float = Field(default=1.0, gt=0)
+    agent_poll_seconds: float = Field(default=0.5, gt=0)
     summary_seconds: float = Field(default=3.0, gt=0)
     summary_clear_screen: bool = False
     """Redraw the summary in place (set by `make run` when the terminal is a TTY)."""

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 
 from runtime.settings import Settings
 from services.stack import Child, run
@@ -39,10 +40,17 @@ def demo_environment(env: Mapping[str, str], now: datetime, *, tty: bool) -> dic
     return out
 
 
+def service_logs(env: Mapping[str, str]) -> Path | None:
+    """The services write to .local/logs/<name>.log (the screen is the summary's), unless
+    DEMO_SERVICE_LOGS=terminal interleaves them on the terminal, prefixed."""
+    where = env.get("DEMO_SERVICE_LOGS", ".local/logs")
+    return None if where == "terminal" else Path(where)
+
+
 def main() -> int:
     os.environ.update(demo_environment(os.environ, datetime.now(UTC), tty=sys.stdout.isatty()))
     demo = Child("demo", [sys.executable, "-m", "demo"], prefixed=False)
-    return asyncio.run(run(Settings(), extra=[demo]))
+    return asyncio.run(run(Settings(), extra=[demo], service_logs=service_logs(os.environ)))
 
 
 if __name__ == "__main__":

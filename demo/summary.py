@@ -94,7 +94,8 @@ def render(s: Snapshot) -> str:
         f"contacts    {s.contacts_sent} sent by customers",
         f"tickets     {sum(s.tickets_by_channel.values())} created: {_tally(s.tickets_by_channel, channels)}",
         f"            {s.open_tickets} open · agents: {s.agent.get('replies', 0)} replies, "
-        f"{s.agent.get('pending', 0)} set pending, {s.agent.get('solved', 0)} solved",
+        f"{s.agent.get('pending', 0)} set pending, {s.agent.get('solved', 0)} solved"
+        + (f", {s.agent['refused']} refused by intake" if s.agent.get("refused") else ""),
         f"SLA         {s.sla_open_clocks} clocks running · {s.sla_warnings} warnings · "
         f"{breaches} breached ({_tally(s.sla_breaches_by_metric)}) · "
         f"{s.promise_breaches} order promises broken",

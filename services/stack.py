@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -67,6 +68,8 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     prefixed: bool = True
     """False for a child that draws its own screen (the demo's live summary)."""
+    log_path: Path | None = None
+    """Where its output goes instead of the terminal (the demo keeps the screen for its summary)."""
 
 
 def service_child(name: str, host: str) -> Child:
@@ -80,6 +83,13 @@ def service_child(name: str, host: str) -> Child:
 async def _pump(child: Child, colour: str) -> None:
     assert child.process is not None
     assert child.process.stdout is not None
+    if child.log_path is not None:
+        child.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with child.log_path.open("wb") as log:  # this run's output only
+            async for line in child.process.stdout:
+                log.write(line)
+                log.flush()
+        return
     prefix = f"{colour}{child.name:>8} |{RESET} " if sys.stdout.isatty() else f"{child.name:>8} | "
     if not child.prefixed:
         prefix = ""
@@ -104,9 +114,13 @@ async def _wait_ready(settings: Settings, timeout: float = 90.0) -> None:
                 await asyncio.sleep(0.5)
 
 
-async def run(settings: Settings, extra: list[Child]) -> int:
+async def run(settings: Settings, extra: list[Child], service_logs: Path | None = None) -> int:
+    """`service_logs`: a directory for the services' output (<name>.log) instead of the terminal."""
     await bootstrap(settings)
     children = [service_child(n, settings.http_host) for n in SERVICE_NAMES]
+    if service_logs is not None:
+        for child in children:
+            child.log_path = service_logs / f"{child.name}.log"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -128,13 +142,16 @@ async def run(settings: Settings, extra: list[Child]) -> int:
         print("careloop: all services ready:")
         for name, base_url in service_urls(settings.http_host).items():
             print(f"  {name:>7}  {base_url}  (/health/ready, /metrics)")
+        if service_logs is not None:
+            print(f"careloop: service logs in {service_logs}/<service>.log")
         for i, child in enumerate(extra):
             pumps.append(await start(child, COLOURS[(len(children) + i) % len(COLOURS)]))
         children += extra
         exited = asyncio.create_task(_first_exit(children))
         await asyncio.wait([exited, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
         if exited.done():
-            print(f"careloop: {exited.result()} exited; stopping everything", file=sys.stderr)
+            where = f" (see {service_logs})" if service_logs is not None else ""
+            print(f"careloop: {exited.result()} exited{where}; stopping everything", file=sys.stderr)
             return 1
         return 0
     finally:
@@ -151,7 +168,14 @@ async def _first_exit(children: list[Child]) -> str:
 
 
 async def _stop_all(children: list[Child], grace: float = 25.0) -> None:
-    # Stop the demo first (it feeds the services), then the services.
+    # The demo first, to the end (it feeds the services and unsubscribes from notify), then the services.
+    extras = [c for c in children if c.name not in SERVICE_NAMES]
+    services = [c for c in children if c.name in SERVICE_NAMES]
+    for group in (extras, services):
+        await _stop_group(group, grace)
+
+
+async def _stop_group(children: list[Child], grace: float) -> None:
     for child in reversed(children):
         if child.process and child.process.returncode is None:
             child.process.send_signal(signal.SIGTERM)
