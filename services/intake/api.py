@@ -278,8 +278,14 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         contact = ContactReceived.model_validate(
             {**submission.model_dump(exclude={"shop_id"}), "shop_id": shop.id}
         )
-        async with runtime.db.transaction() as conn:
-            result = await handlers.receive_contact(contact, conn, intake)
+        try:
+            async with runtime.db.transaction() as conn:
+                result = await handlers.receive_contact(contact, conn, intake)
+        except asyncpg.UniqueViolationError:
+            # The same channel message id raced in under another customer identity (other locks):
+            # the unique index kept it once; the retry finds it and answers "duplicate".
+            async with runtime.db.transaction() as conn:
+                result = await handlers.receive_contact(contact, conn, intake)
         if result.outcome is not RouteKind.NEW:
             response.status_code = 200
         outcome = "duplicate" if result.outcome is None else result.outcome.value

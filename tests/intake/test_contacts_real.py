@@ -389,3 +389,23 @@ async def test_simultaneous_contacts_of_one_customer_open_one_ticket(infra: Sett
         assert outcomes == ["created"] + ["duplicate"] * 8 + ["joined"] * 7
         assert await fetchval(intake, "SELECT count(*) FROM tickets") == 1
         assert await fetchval(intake, "SELECT count(*) FROM messages") == 8
+
+
+async def test_one_channel_message_racing_in_under_two_identities_is_stored_once(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        # a gateway that saw the sender once by e-mail and once by phone: different locks, one message
+        twins = [
+            post_contact(
+                intake, channel="email", customer_email=f"twin{i}@example.com", channel_message_id="same-id"
+            )
+            for i in range(2)
+        ] + [
+            post_contact(
+                intake, channel="email", customer_phone="+48 111 222 333", channel_message_id="same-id"
+            )
+        ]
+        answers = await asyncio.gather(*twins)
+        assert sorted(r.status_code for r in answers) == [200, 200, 201]
+        assert sorted(r.json()["outcome"] for r in answers) == ["created", "duplicate", "duplicate"]
+        assert await fetchval(intake, "SELECT count(*) FROM messages") == 1
+        assert await fetchval(intake, "SELECT count(*) FROM tickets") == 1  # the losers' tickets rolled back
