@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Response
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from runtime.http_api import make_api, shop_auth
 from runtime.service import ServiceRuntime
@@ -32,6 +32,16 @@ from services.notify.domain.templates import (
 )
 from services.notify.repository import Endpoint
 
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+"""A string Postgres can store: no NUL characters (a 422, not a 500)."""
+
 DESCRIPTION = """Signed, durable webhooks for a shop's order-journey and care events (Standard Webhooks).
 Authenticate with `Authorization: Bearer <shop API key>`."""
 
@@ -39,8 +49,8 @@ Authenticate with `Authorization: Bearer <shop API key>`."""
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    url: str = Field(min_length=1, max_length=2000, examples=["https://shop.example/hooks/careloop"])
-    description: str = Field(default="", max_length=500)
+    url: Text = Field(min_length=1, max_length=2000, examples=["https://shop.example/hooks/careloop"])
+    description: Text = Field(default="", max_length=500)
     event_types: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=50)
     """Exact types (`order.shipped`), wildcards (`order.*`) or `*` for everything."""
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=10_000)
@@ -57,8 +67,8 @@ class EndpointCreate(BaseModel):
 class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    url: str | None = Field(default=None, min_length=1, max_length=2000)
-    description: str | None = Field(default=None, max_length=500)
+    url: Text | None = Field(default=None, min_length=1, max_length=2000)
+    description: Text | None = Field(default=None, max_length=500)
     event_types: list[str] | None = Field(default=None, min_length=1, max_length=50)
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=10_000)
     enabled: bool | None = None
@@ -196,8 +206,8 @@ class ReplayResult(BaseModel):
 class TemplateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
-    subject: str = Field(min_length=1, max_length=500)
-    text: str = Field(min_length=1, max_length=10_000)
+    subject: Text = Field(min_length=1, max_length=500)
+    text: Text = Field(min_length=1, max_length=10_000)
 
 
 class TemplateOut(BaseModel):
@@ -210,8 +220,38 @@ class TemplateOut(BaseModel):
     source: Literal["shop", "default"]
 
 
-EndpointId = Annotated[str, Path(max_length=100)]
-DeliveryId = Annotated[str, Path(max_length=100)]
+class Problem(BaseModel):
+    """An error the service explains in one sentence."""
+
+    detail: str
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class InvalidRequest(BaseModel):
+    """A body or parameter that does not match the schema."""
+
+    error: Literal["invalid_request"]
+    detail: list[FieldProblem]
+
+
+class BodyTooLarge(BaseModel):
+    error: Literal["body_too_large"]
+    detail: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing or unknown API key"},
+    404: {"model": Problem, "description": "no such resource for this shop"},
+    413: {"model": BodyTooLarge, "description": "request body too large"},
+    422: {"model": InvalidRequest | Problem, "description": "invalid input, or a URL the service refuses"},
+}
+
+EndpointId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
+DeliveryId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 async def _resolve(host: str) -> list[str]:
@@ -241,6 +281,7 @@ async def check_url(url: str, policy: EgressPolicy) -> None:
 
 def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     api = make_api("notify", "CareLoop notify API", DESCRIPTION)
+    router = APIRouter(responses=ERROR_RESPONSES)
     current_shop = shop_auth(runtime.shops, "notify")
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 - a type alias
     policy = config.egress_policy()
@@ -251,7 +292,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             raise HTTPException(404, f"no endpoint {endpoint_id}")
         return endpoint
 
-    @api.post("/v1/endpoints", status_code=201, tags=["endpoints"])
+    @router.post("/v1/endpoints", status_code=201, tags=["endpoints"])
     async def create_endpoint(body: EndpointCreate, shop: ShopDep) -> EndpointCreated:
         await check_url(body.url, policy)
         now = runtime.clock.now()
@@ -278,17 +319,17 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             await repository.insert_endpoint(conn, endpoint)
         return EndpointCreated(**EndpointOut.of(endpoint).model_dump(), secret=endpoint.secret)
 
-    @api.get("/v1/endpoints", tags=["endpoints"])
+    @router.get("/v1/endpoints", tags=["endpoints"])
     async def list_endpoints(shop: ShopDep) -> list[EndpointOut]:
         async with runtime.db.pool.acquire() as conn:
             return [EndpointOut.of(e) for e in await repository.list_endpoints(conn, shop.id)]
 
-    @api.get("/v1/endpoints/{endpoint_id}", tags=["endpoints"])
+    @router.get("/v1/endpoints/{endpoint_id}", tags=["endpoints"])
     async def get_endpoint(endpoint_id: EndpointId, shop: ShopDep) -> EndpointOut:
         async with runtime.db.pool.acquire() as conn:
             return EndpointOut.of(await owned_endpoint(conn, shop, endpoint_id))
 
-    @api.patch("/v1/endpoints/{endpoint_id}", tags=["endpoints"])
+    @router.patch("/v1/endpoints/{endpoint_id}", tags=["endpoints"])
     async def update_endpoint(endpoint_id: EndpointId, body: EndpointUpdate, shop: ShopDep) -> EndpointOut:
         changes = body.model_dump(exclude_unset=True)
         if "url" in changes:
@@ -314,14 +355,14 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
                 await repository.wake_workers(conn)
         return EndpointOut.of(endpoint)
 
-    @api.delete("/v1/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"])
+    @router.delete("/v1/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"])
     async def delete_endpoint(endpoint_id: EndpointId, shop: ShopDep) -> Response:
         async with runtime.db.transaction() as conn:
             if not await repository.delete_endpoint(conn, shop.id, endpoint_id):
                 raise HTTPException(404, f"no endpoint {endpoint_id}")
         return Response(status_code=204)
 
-    @api.post("/v1/endpoints/{endpoint_id}/secret/rotate", tags=["endpoints"])
+    @router.post("/v1/endpoints/{endpoint_id}/secret/rotate", tags=["endpoints"])
     async def rotate_secret(endpoint_id: EndpointId, body: RotateRequest, shop: ShopDep) -> RotatedSecret:
         overlap = body.overlap_seconds
         if overlap is None:
@@ -341,7 +382,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             )
         return RotatedSecret(secret=fresh, previous_secret_expires_at=expires)
 
-    @api.get("/v1/endpoints/{endpoint_id}/deliveries", tags=["deliveries"])
+    @router.get("/v1/endpoints/{endpoint_id}/deliveries", tags=["deliveries"])
     async def list_deliveries(
         endpoint_id: EndpointId,
         shop: ShopDep,
@@ -353,7 +394,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             rows = await repository.list_deliveries(conn, shop.id, endpoint_id, status, limit)
         return [DeliveryOut.of(r) for r in rows]
 
-    @api.get("/v1/deliveries/{delivery_id}", tags=["deliveries"])
+    @router.get("/v1/deliveries/{delivery_id}", tags=["deliveries"])
     async def get_delivery(delivery_id: DeliveryId, shop: ShopDep) -> DeliveryDetail:
         async with runtime.db.pool.acquire() as conn:
             row = await repository.get_delivery(conn, shop.id, delivery_id)
@@ -366,7 +407,12 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             attempt_log=[AttemptOut(**dict(a)) for a in attempts],
         )
 
-    @api.post("/v1/deliveries/{delivery_id}/replay", status_code=202, tags=["deliveries"])
+    @router.post(
+        "/v1/deliveries/{delivery_id}/replay",
+        status_code=202,
+        tags=["deliveries"],
+        responses={409: {"model": Problem, "description": "the delivery is still pending"}},
+    )
     async def replay_delivery(delivery_id: DeliveryId, shop: ShopDep) -> DeliveryOut:
         async with runtime.db.transaction() as conn:
             row = await repository.get_delivery(conn, shop.id, delivery_id)
@@ -380,7 +426,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             row = await repository.get_delivery(conn, shop.id, delivery_id)
         return DeliveryOut.of(row)
 
-    @api.post("/v1/endpoints/{endpoint_id}/replay-failed", status_code=202, tags=["deliveries"])
+    @router.post("/v1/endpoints/{endpoint_id}/replay-failed", status_code=202, tags=["deliveries"])
     async def replay_failed(
         endpoint_id: EndpointId, body: ReplayFailedRequest, shop: ShopDep
     ) -> ReplayResult:
@@ -393,7 +439,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
                 await repository.wake_workers(conn)
         return ReplayResult(replayed=count)
 
-    @api.get("/v1/templates", tags=["templates"])
+    @router.get("/v1/templates", tags=["templates"])
     async def list_templates(shop: ShopDep) -> list[TemplateOut]:
         async with runtime.db.pool.acquire() as conn:
             overrides = {
@@ -433,7 +479,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         if lang not in LANGUAGES:
             raise HTTPException(404, f"language {lang!r} not supported; use one of {list(LANGUAGES)}")
 
-    @api.put("/v1/templates/{event_type}/{language}", tags=["templates"])
+    @router.put("/v1/templates/{event_type}/{language}", tags=["templates"])
     async def put_template(
         event_type: Annotated[str, Path(max_length=100)],
         language: Annotated[str, Path(max_length=10)],
@@ -458,7 +504,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             event_type=event_type, language=language, subject=body.subject, text=body.text, source="shop"
         )
 
-    @api.delete("/v1/templates/{event_type}/{language}", status_code=204, tags=["templates"])
+    @router.delete("/v1/templates/{event_type}/{language}", status_code=204, tags=["templates"])
     async def delete_template(
         event_type: Annotated[str, Path(max_length=100)],
         language: Annotated[str, Path(max_length=10)],
@@ -470,4 +516,5 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
                 raise HTTPException(404, f"no shop template for {event_type}/{language}")
         return Response(status_code=204)
 
+    api.include_router(router)
     return api

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +27,9 @@ from services.notify import bootstrap
 from services.notify.config import NotifyConfig
 from tests.support.shops import KEY_A, SHOP_A, auth
 from tests.support.stack import http_client, wait_ready
+from tests.support.wait import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FAST = {
     "allow_loopback": True,
@@ -102,3 +110,39 @@ async def attempt_rows(app: ServiceApp, delivery_id: str) -> list[dict[str, Any]
 
 def api(app: ServiceApp) -> httpx.AsyncClient:
     return http_client(app)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def start_notify_process(infra: Settings, port: int, log_file: Any) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
+        "DATABASE_URL": infra.database_url.get_secret_value(),
+        "CARELOOP_TOPIC_PREFIX": infra.topic_prefix,
+        "CARELOOP_SCHEMA_PREFIX": infra.schema_prefix,
+        "CARELOOP_SHOPS_FILE": str(infra.shops_file),
+        "CARELOOP_HTTP_PORT": str(port),
+        "NOTIFY_ALLOW_LOOPBACK": "true",
+        "NOTIFY_TIMEOUT_SECONDS": "5",
+        "NOTIFY_LEASE_MARGIN_SECONDS": "1",
+        "NOTIFY_POLL_SECONDS": "0.1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.notify", cwd=ROOT, env=env, stdout=log_file, stderr=log_file
+    )
+
+    async def ready() -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=1.0) as client:
+                return (await client.get(f"http://127.0.0.1:{port}/health/ready")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await eventually(ready, timeout=40, interval=0.2)
+    return process

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import socket
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,8 +23,10 @@ from tests.notify.harness import (
     config,
     create_endpoint,
     delivery_rows,
+    free_port,
     order_event,
     running_notify,
+    start_notify_process,
 )
 from tests.notify.receiver import Received, Receiver, Reply
 from tests.support.kafka import produce
@@ -35,8 +34,6 @@ from tests.support.stack import service_connection
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.kafka
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_steps_of_one_order_arrive_in_order_while_orders_run_concurrently(infra: Settings) -> None:
@@ -115,6 +112,11 @@ async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(infra: Settings) 
             await eventually(all_healthy, timeout=10)
             elapsed = time.monotonic() - started
             assert elapsed < 10  # well inside the dead endpoint's 15 s timeout
+
+            async def dead_slots_taken() -> bool:
+                return len(dead.requests) >= 4
+
+            await eventually(dead_slots_taken)
             assert len(dead.requests) == 4  # its concurrency limit: the rest wait their turn
             assert len(await delivery_rows(app, "status = 'succeeded'")) == 20
     finally:
@@ -166,52 +168,16 @@ def _assert_once_each_sent_twice(receiver: Receiver, n: int) -> None:
     assert dict(receiver.effects) == dict.fromkeys(set(ids), 1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-async def _start_process(infra: Settings, port: int, log_file: Any) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": infra.kafka_bootstrap_servers,
-        "DATABASE_URL": infra.database_url.get_secret_value(),
-        "CARELOOP_TOPIC_PREFIX": infra.topic_prefix,
-        "CARELOOP_SCHEMA_PREFIX": infra.schema_prefix,
-        "CARELOOP_SHOPS_FILE": str(infra.shops_file),
-        "CARELOOP_HTTP_PORT": str(port),
-        "NOTIFY_ALLOW_LOOPBACK": "true",
-        "NOTIFY_TIMEOUT_SECONDS": "5",
-        "NOTIFY_LEASE_MARGIN_SECONDS": "1",
-        "NOTIFY_POLL_SECONDS": "0.1",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.notify", cwd=ROOT, env=env, stdout=log_file, stderr=log_file
-    )
-
-    async def ready() -> bool:
-        try:
-            async with httpx.AsyncClient(timeout=1.0) as client:
-                return (await client.get(f"http://127.0.0.1:{port}/health/ready")).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    await eventually(ready, timeout=40, interval=0.2)
-    return process
-
-
 async def test_sigkill_mid_delivery_then_restart_has_no_duplicate_effects(infra: Settings) -> None:
     await ensure_service_schema(infra.for_service("notify"))
     receiver = Receiver()
     receiver.behaviour = _answer_second_time(receiver)
     await receiver.start()
-    port = _free_port()
+    port = free_port()
     processes: list[asyncio.subprocess.Process] = []
     with tempfile.TemporaryFile() as log_file:
         try:
-            processes.append(await _start_process(infra, port, log_file))
+            processes.append(await start_notify_process(infra, port, log_file))
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                 await create_endpoint(client, receiver.url())
             for i in range(3):
@@ -225,7 +191,7 @@ async def test_sigkill_mid_delivery_then_restart_has_no_duplicate_effects(infra:
                 states = await conn.fetch("SELECT status FROM deliveries")
                 assert [r["status"] for r in states] == ["delivering"] * 3  # killed with all in flight
 
-                processes.append(await _start_process(infra, port, log_file))
+                processes.append(await start_notify_process(infra, port, log_file))
 
                 async def all_succeeded() -> bool:
                     rows = await conn.fetch("SELECT status FROM deliveries")
