@@ -110,3 +110,10 @@ async def test_every_panel_query_and_rule_is_valid_promql_for_the_real_prometheu
         for group in groups:
             for rule in group["rules"]:
                 assert rule.get("health") in {"ok", "unknown"}, f"{rule['name']}: {rule.get('lastError')}"
+
+
+def test_the_rendered_key_panels_exist_on_the_dashboards(generator: ModuleType) -> None:
+    renderer = importlib.import_module("render_snapshot")
+    panels = {(q.dashboard, q.panel) for q in panel_queries()}
+    assert set(renderer.KEY_PANELS) <= panels
+    assert (GRAFANA_DIR.parents[1] / "docs" / "img" / "dashboards.png").is_file()
