@@ -1,0 +1,446 @@
+"""What every benchmark scenario shares: isolated infrastructure, service subprocesses with their peak
+memory, statistics, an HTTP load generator and the machine/version facts of the report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from runtime.provision import delete_topics, drop_service_schema, ensure_service_schema, ensure_topics
+from runtime.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOPS_FILE = ROOT / "deploy" / "local" / "shops.json"
+DEMO_SHOP = "demo-shop"
+DEMO_KEY = "clk_demo_shop_local_key_do_not_use_in_production"  # deploy/local/shops.json, local only
+SERVICES = ("intake", "sla", "notify", "survey")
+KEY_PACKAGES = (
+    "faststream",
+    "aiokafka",
+    "asyncpg",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "pydantic",
+    "httpx",
+    "prometheus-client",
+)
+
+
+# -- statistics ------------------------------------------------------------------------------------
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest-rank percentile of an already sorted list (nan when empty)."""
+    if not sorted_values:
+        return float("nan")
+    rank = min(len(sorted_values) - 1, max(0, round(share * len(sorted_values)) - 1))
+    return sorted_values[rank]
+
+
+def summarize(values: list[float]) -> dict[str, Any]:
+    """min/median/max over repeated runs; `n` says how many runs the figure rests on."""
+    kept = [v for v in values if v == v]  # drop nan: a run that produced no sample
+    if not kept:
+        return {"n": 0, "min": None, "median": None, "max": None, "runs": values}
+    return {
+        "n": len(kept),
+        "min": round(min(kept), 3),
+        "median": round(statistics.median(kept), 3),
+        "max": round(max(kept), 3),
+        "runs": [round(v, 3) for v in kept],
+    }
+
+
+def latency_ms(sorted_seconds: list[float]) -> dict[str, float | None]:
+    ms = 1000.0
+    return {
+        "p50": round(percentile(sorted_seconds, 0.50) * ms, 2) if sorted_seconds else None,
+        "p95": round(percentile(sorted_seconds, 0.95) * ms, 2) if sorted_seconds else None,
+        "p99": round(percentile(sorted_seconds, 0.99) * ms, 2) if sorted_seconds else None,
+        "max": round(sorted_seconds[-1] * ms, 2) if sorted_seconds else None,
+    }
+
+
+# -- isolated infrastructure -----------------------------------------------------------------------
+def isolated_settings(label: str) -> Settings:
+    """Settings of one benchmark run: its own topic and schema prefix, the local demo shops."""
+    tag = f"b{label}{uuid.uuid4().hex[:8]}"
+    return Settings().model_copy(
+        update={"topic_prefix": f"{tag}.", "schema_prefix": f"{tag}_", "shops_file": SHOPS_FILE}
+    )
+
+
+async def provision(settings: Settings, services: tuple[str, ...]) -> None:
+    await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+    for name in services:
+        await ensure_service_schema(settings.for_service(name))
+
+
+async def cleanup(settings: Settings, services: tuple[str, ...]) -> None:
+    """Remove the run's topics, schemas and roles; never fails the report over a leftover."""
+    for name in services:
+        with contextlib.suppress(Exception):
+            await drop_service_schema(settings.for_service(name))
+    with contextlib.suppress(Exception):
+        await delete_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- processes and their memory --------------------------------------------------------------------
+def status_kib(pid: int, field_name: str) -> int | None:
+    """A `kB` field of /proc/<pid>/status (VmHWM = peak resident set), None once the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def command_of(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class PeakMemory:
+    """Peak RSS (VmHWM) per watched process, kept after the process has exited."""
+
+    peaks_kib: dict[str, int] = field(default_factory=dict)
+
+    def note(self, label: str, pid: int) -> None:
+        hwm = status_kib(pid, "VmHWM")
+        if hwm is not None:
+            self.peaks_kib[label] = max(self.peaks_kib.get(label, 0), hwm)
+
+
+def service_label(pid: int) -> str | None:
+    """`services.<name>` in a process's command line names the service it runs."""
+    for arg in command_of(pid):
+        if arg.startswith("services.") and arg.split(".")[1] in SERVICES:
+            return arg.split(".")[1]
+    return None
+
+
+async def watch_tree(pid: int, label: str, memory: PeakMemory, stop: asyncio.Event) -> None:
+    """Sample VmHWM of `pid` and of any service process it started, until `stop` is set.
+    VmHWM only grows, so the last sample before exit is the peak up to one interval's growth."""
+    while not stop.is_set():
+        memory.note(label, pid)
+        for child in children_of(pid):
+            service = service_label(child)
+            if service is not None:
+                memory.note(f"{service} (via {label})", child)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+@dataclass
+class ScriptResult:
+    document: dict[str, Any] | None
+    error: str | None
+    seconds: float
+
+
+async def run_json_script(
+    argv: list[str], timeout: float, memory: PeakMemory, label: str, env: dict[str, str] | None = None
+) -> ScriptResult:
+    """Run `python -m <module> ...`, parse its JSON stdout; a crash, a timeout or bad JSON is an error
+    with its stderr tail (reported as a missing figure, never as a number)."""
+    started = time.monotonic()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *argv,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(watch_tree(process.pid, label, memory, stop))
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        await terminate(process)
+        return ScriptResult(None, f"timed out after {timeout:.0f}s", time.monotonic() - started)
+    finally:
+        stop.set()
+        await watcher
+    elapsed = time.monotonic() - started
+    tail = stderr.decode(errors="replace").strip().splitlines()[-5:]
+    if process.returncode != 0:
+        return ScriptResult(None, f"exit {process.returncode}: {' | '.join(tail)}", elapsed)
+    document = last_json_object(stdout.decode(errors="replace"))
+    if document is None:
+        return ScriptResult(None, f"no JSON object at the end of stdout: {' | '.join(tail)}", elapsed)
+    return ScriptResult(document, None, elapsed)
+
+
+def last_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object that ends a script's stdout; some scripts' frameworks log to stdout before it."""
+    starts = [m.start() for m in re.finditer(r"^\{", text, re.MULTILINE)]
+    for start in reversed(starts):
+        try:
+            document = json.loads(text[start:])
+        except json.JSONDecodeError:
+            continue
+        return document if isinstance(document, dict) else None
+    return None
+
+
+async def terminate(process: asyncio.subprocess.Process, grace: float = 20.0) -> None:
+    if process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+def service_env(settings: Settings, port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "DATABASE_URL": settings.database_url.get_secret_value(),
+        "CARELOOP_TOPIC_PREFIX": settings.topic_prefix,
+        "CARELOOP_SCHEMA_PREFIX": settings.schema_prefix,
+        "CARELOOP_SHOPS_FILE": str(settings.shops_file),
+        "CARELOOP_HTTP_PORT": str(port),
+        "CARELOOP_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "CARELOOP_LOG_LEVEL": "WARNING",
+    }
+
+
+class ServiceProcess:
+    """`python -m services.<name>` (or any module) on a loopback port, as an operator would run it."""
+
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        port: int,
+        memory: PeakMemory,
+        label: str,
+        args: tuple[str, ...] = (),
+    ) -> None:
+        self.module = module
+        self.args = args
+        self.env = env
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.memory = memory
+        self.label = label
+        self.process: asyncio.subprocess.Process | None = None
+        self._stop = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self, ready_path: str = "/health/ready", timeout: float = 90.0) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            self.module,
+            *self.args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        self._watcher = asyncio.create_task(self._watch())
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.returncode is not None:
+                    raise RuntimeError(f"{self.module} exited with {self.process.returncode} at start-up")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(self.base + ready_path)).status_code == 200:
+                        return
+                await asyncio.sleep(0.25)
+        await self.stop()
+        raise RuntimeError(f"{self.module} not ready within {timeout:.0f}s")
+
+    async def _watch(self) -> None:
+        assert self.process is not None
+        pid = self.process.pid
+        while not self._stop.is_set():
+            self.memory.note(self.label, pid)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 0.5)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def stop(self) -> None:
+        if self.process is None:
+            return
+        self.memory.note(self.label, self.process.pid)
+        self._stop.set()
+        if self._watcher is not None:
+            await self._watcher
+        await terminate(self.process)
+
+
+# -- HTTP load -------------------------------------------------------------------------------------
+Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
+
+
+async def http_load(
+    base: str, request: Request, concurrency: int, seconds: float, warmup: float = 1.0
+) -> dict[str, Any]:
+    """`concurrency` workers each sending `request(client, n)` back to back for `seconds` after a
+    warm-up; requests/s counts 2xx answers only, latency is measured over every answer."""
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    errors = 0
+    counter = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10.0) as client:
+
+        async def worker(until: float, record: bool) -> None:
+            nonlocal errors, counter
+            while time.perf_counter() < until:
+                counter += 1
+                started = time.perf_counter()
+                try:
+                    response = await request(client, counter)
+                except httpx.HTTPError:
+                    errors += record
+                    continue
+                if record:
+                    latencies.append(time.perf_counter() - started)
+                    code = str(response.status_code)
+                    statuses[code] = statuses.get(code, 0) + 1
+
+        warm_until = time.perf_counter() + warmup
+        await asyncio.gather(*(worker(warm_until, False) for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    ok = sum(n for code, n in statuses.items() if code.startswith("2"))
+    return {
+        "requests": len(latencies),
+        "ok": ok,
+        "errors": errors,
+        "statuses": statuses,
+        "elapsed_seconds": round(elapsed, 3),
+        "ok_per_second": round(ok / elapsed, 1),
+        "latency_ms": latency_ms(latencies),
+    }
+
+
+# -- facts of the run ------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_kib = None
+    with contextlib.suppress(OSError):
+        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+        memory_kib = int(match.group(1)) if match else None
+    return {
+        "cpu_model": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1) if memory_kib else None,
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def kafka_version() -> str | None:
+    for jar in sorted((ROOT / ".local" / "kafka" / "jars").glob("kafka_*.jar")):
+        match = re.fullmatch(r"kafka_[\d.]+-([\d.]+)\.jar", jar.name)
+        if match:
+            return match.group(1)
+    return None
+
+
+async def postgres_version(settings: Settings) -> str | None:
+    with contextlib.suppress(Exception):
+        conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+    return None
+
+
+async def versions(settings: Settings) -> dict[str, Any]:
+    packages: dict[str, str | None] = {}
+    for name in KEY_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "python": platform.python_version(),
+        "kafka": kafka_version(),
+        "postgres": await postgres_version(settings),
+        "packages": packages,
+    }
+
+
+def git_commit() -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD") or None,
+        "subject": git("log", "-1", "--format=%s") or None,
+        "dirty_paths": len(git("status", "--porcelain").splitlines()),
+    }

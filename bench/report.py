@@ -1,0 +1,256 @@
+"""The benchmark report: every figure with min/median/max over its runs, its ceiling measured in the
+same run, the ratio and the target, written as bench/results/latest.json and latest.md."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import SERVICES
+
+E2E_LOADS = (100, 1000, 5000)
+SLA_CLOCKS = (100_000, 1_000_000)
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    title: str
+    unit: str
+    better: str  # "higher" or "lower"
+    ceiling: str
+    target: str | None = None
+
+
+def _specs() -> list[FigureSpec]:
+    bare = "bare aiokafka consumer (read + commit), same topic"
+    specs = [
+        FigureSpec(
+            f"ingest.{s}",
+            f"Order-event ingest, {s}",
+            "events/s",
+            "higher",
+            bare,
+            ">= 0.5 of the bare consumer's rate",
+        )
+        for s in SERVICES
+    ]
+    pipe = "bare producer → consumer → httpx POST, no durability"
+    for load in E2E_LOADS:
+        for pct in ("p50", "p95", "p99"):
+            target = "< 100 ms" if (load, pct) == (1000, "p99") else None
+            specs.append(
+                FigureSpec(
+                    f"e2e.{load}.{pct}_ms",
+                    f"Event → signed webhook {pct} at {load:,} events/s offered",
+                    "ms",
+                    "lower",
+                    pipe,
+                    target,
+                )
+            )
+    specs += [
+        FigureSpec(
+            "e2e.max_sustainable_rate",
+            "Event → webhook, max sustainable offered rate",
+            "events/s",
+            "higher",
+            pipe,
+        ),
+        FigureSpec(
+            "intake.contacts_per_s",
+            "Intake POST /v1/contacts throughput",
+            "contacts/s",
+            "higher",
+            "same route returning a constant (make_api, same auth and body model)",
+        ),
+        FigureSpec(
+            "intake.p99_ms",
+            "Intake POST /v1/contacts p99",
+            "ms",
+            "lower",
+            "same route returning a constant (make_api, same auth and body model)",
+        ),
+    ]
+    for clocks in SLA_CLOCKS:
+        specs.append(
+            FigureSpec(
+                f"sla.lag_p99_ms.{clocks}",
+                f"SLA timer lag p99 with {clocks:,} open clocks",
+                "ms",
+                "lower",
+                "bare timer table, same count and due times: indexed due_at, "
+                "0.2 s SKIP LOCKED sweep, lag at commit",
+                "< 1000 ms" if clocks == 1_000_000 else None,
+            )
+        )
+    page = "constant page of the same size from a minimal app, same load generator"
+    specs += [
+        FigureSpec("survey.requests_per_s", "Survey answer page throughput", "requests/s", "higher", page),
+        FigureSpec("survey.p99_ms", "Survey answer page p99", "ms", "lower", page),
+    ]
+    specs += [
+        FigureSpec(
+            f"memory.{s}_mib",
+            f"Peak RSS, {s}",
+            "MiB",
+            "lower",
+            "the service's code imported and its app built, idle",
+        )
+        for s in SERVICES
+    ]
+    return specs
+
+
+SPECS: list[FigureSpec] = _specs()
+FIGURE_NAMES: tuple[str, ...] = tuple(s.name for s in SPECS)
+
+
+@dataclass
+class Figure:
+    spec: FigureSpec
+    value: dict[str, Any] | None = None
+    """summarize() of the runs; None when the figure could not be measured."""
+    ceiling: dict[str, Any] | None = None
+    missing: str | None = None
+    note: str | None = None
+    target_met: bool | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        value = (self.value or {}).get("median")
+        ceiling = (self.ceiling or {}).get("median")
+        if value is None or not ceiling:
+            return None
+        return round(float(value) / float(ceiling), 3)
+
+
+class Report:
+    def __init__(self) -> None:
+        self.figures: dict[str, Figure] = {s.name: Figure(s) for s in SPECS}
+        self.facts: dict[str, Any] = {}
+        self.scenarios: dict[str, Any] = {}
+
+    def set(
+        self,
+        name: str,
+        value: dict[str, Any] | None,
+        ceiling: dict[str, Any] | None,
+        *,
+        note: str | None = None,
+        target_met: bool | None = None,
+        missing: str | None = None,
+    ) -> None:
+        figure = self.figures[name]
+        figure.value, figure.ceiling, figure.note, figure.target_met = value, ceiling, note, target_met
+        if missing is None and (value is None or value.get("median") is None):
+            missing = "no run produced a value"
+        figure.missing = missing
+
+    def mark_missing(self, names: list[str], reason: str) -> None:
+        for name in names:
+            if self.figures[name].value is None:
+                self.figures[name].missing = reason
+
+    def to_json(self) -> dict[str, Any]:
+        figures = []
+        for figure in self.figures.values():
+            figures.append(
+                {
+                    **asdict(figure.spec),
+                    "value": figure.value,
+                    "ceiling_value": figure.ceiling,
+                    "ratio": figure.ratio,
+                    "target_met": figure.target_met,
+                    "missing": figure.missing,
+                    "note": figure.note,
+                }
+            )
+        return {**self.facts, "figures": figures, "scenarios": self.scenarios}
+
+    def write(self, directory: Path) -> tuple[Path, Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        json_path, md_path = directory / "latest.json", directory / "latest.md"
+        json_path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+        md_path.write_text(self.markdown())
+        return json_path, md_path
+
+    def markdown(self) -> str:
+        facts = self.facts
+        m, v, g = facts.get("machine", {}), facts.get("versions", {}), facts.get("git", {})
+        packages = ", ".join(f"{k} {val}" for k, val in (v.get("packages") or {}).items())
+        lines = [
+            "# CareLoop benchmark report",
+            "",
+            f"Generated {facts.get('generated_at')} in {facts.get('duration_seconds')} s "
+            f"by `python -m bench.run {' '.join(facts.get('argv', []))}`"
+            + (" (**quick smoke run: sizes too small to quote**)" if facts.get("quick") else "")
+            + ".",
+            "",
+            f"- Machine: {m.get('cpu_model')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB RAM, "
+            f"kernel {m.get('kernel')}; load average at start {m.get('load_average_at_start')}",
+            f"- Versions: Python {v.get('python')}, Kafka {v.get('kafka')}, PostgreSQL {v.get('postgres')}; "
+            f"{packages}",
+            f"- Commit: `{g.get('commit')}` ({g.get('subject')}); "
+            f"{g.get('dirty_paths')} uncommitted paths in the checkout",
+            "- Kafka, Postgres, the services and the load generators all share this machine's cores.",
+            "",
+            "Each figure: min / median / max over n runs; its ceiling (the same work done the barest way, "
+            "measured in this run) as a median; ratio = figure median / ceiling median "
+            "(for rates, the share of the ceiling reached; for latencies and memory, how many times the "
+            "ceiling's).",
+            "",
+            "| figure | name | unit | n | min | median | max | ceiling (median) | ratio | target | met |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for figure in self.figures.values():
+            spec = figure.spec
+            if figure.missing:
+                lines.append(
+                    f"| {spec.title} | `{spec.name}` | {spec.unit} | 0 | - | **missing** | - | "
+                    f"{_num((figure.ceiling or {}).get('median'))} | - | {spec.target or ''} | - |"
+                )
+                continue
+            value = figure.value or {}
+            met = "" if figure.target_met is None else ("yes" if figure.target_met else "**no**")
+            cells = [
+                spec.title,
+                f"`{spec.name}`",
+                spec.unit,
+                str(value.get("n")),
+                _num(value.get("min")),
+                _num(value.get("median")),
+                _num(value.get("max")),
+                _num((figure.ceiling or {}).get("median")),
+                _num(figure.ratio),
+                spec.target or "",
+                met,
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += ["", "## Ceilings", ""]
+        for spec in {s.ceiling: s for s in SPECS}.values():
+            names = ", ".join(f"`{s.name}`" for s in SPECS if s.ceiling == spec.ceiling)
+            lines.append(f"- {spec.ceiling}: {names}")
+        notes = [(f.spec.name, f.note) for f in self.figures.values() if f.note]
+        missing = [(f.spec.name, f.missing) for f in self.figures.values() if f.missing]
+        if missing:
+            lines += ["", "## Missing figures", ""]
+            lines += [f"- `{name}`: {reason}" for name, reason in missing]
+        if notes:
+            lines += ["", "## Notes", ""]
+            lines += [f"- `{name}`: {note}" for name, note in notes]
+        lines += ["", "Raw runs of every scenario are in latest.json under `scenarios`.", ""]
+        return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value >= 100:
+        return f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.3g}" if isinstance(value, float) else str(value)

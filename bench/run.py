@@ -1,0 +1,500 @@
+"""`make bench`: every scenario on the real stack, each figure beside its ceiling, in one report.
+
+    .venv/bin/python -m bench.run            the full run (about 20 minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    a smoke run with small sizes (about 2 minutes)
+
+Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (source .local/env.sh). Every scenario works in its own
+topic and schema prefix, removed afterwards, and talks to loopback only. A scenario that fails leaves
+its figures marked missing with the reason; the others still run. Writes <out>/latest.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import ingest, intake_api
+from bench.common import (
+    ROOT,
+    SERVICES,
+    PeakMemory,
+    git_commit,
+    machine,
+    run_json_script,
+    summarize,
+    versions,
+)
+from bench.report import E2E_LOADS, SLA_CLOCKS, Report
+from runtime.settings import Settings
+
+log = logging.getLogger("bench")
+
+SUSTAINABLE_P99_MS = 500.0
+"""An offered rate is sustained when every event is delivered and p99 stays under this: a backlog
+that grows during the probe pushes p99 to seconds."""
+TARGET_E2E_P99_MS = 100.0
+TARGET_SLA_P99_MS = 1000.0
+TARGET_INGEST_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Plan:
+    repeats: int = 3
+    ingest_events: int = 1_000_000
+    ingest_window: float = 45.0
+    ingest_service_repeats: int = 1
+    e2e_seconds: dict[int, float] | None = None
+    """Seconds of offered load per rate; events = rate x seconds."""
+    e2e_repeats: int = 2
+    ladder_start: float = 250.0
+    ladder_max: float = 16_000.0
+    ladder_seconds: float = 4.0
+    intake_concurrency: int = 16
+    intake_seconds: float = 10.0
+    sla_clocks: tuple[int, ...] = SLA_CLOCKS
+    sla_repeats: int = 1
+    sla_window: float | None = None
+    """None: bench/sla_timers.py's own defaults (deadlines over 60 s, 20 s lead)."""
+    sla_lead: float | None = None
+    survey_concurrency: int = 32
+    survey_seconds: float = 10.0
+    script_timeout: float = 300.0
+
+    def events_at(self, rate: int) -> int:
+        seconds = (self.e2e_seconds or {}).get(rate, 5.0)
+        return max(20, int(rate * seconds))
+
+
+FULL = Plan(e2e_seconds={100: 10.0, 1000: 5.0, 5000: 2.0})
+QUICK = Plan(
+    repeats=1,
+    ingest_events=3000,
+    ingest_window=5.0,
+    e2e_seconds={100: 1.0, 1000: 0.3, 5000: 0.1},
+    e2e_repeats=1,
+    ladder_start=1000.0,
+    ladder_max=2000.0,
+    ladder_seconds=0.3,
+    intake_concurrency=4,
+    intake_seconds=2.0,
+    sla_clocks=(1000, 5000),
+    sla_window=2.0,
+    sla_lead=4.0,
+    survey_concurrency=4,
+    survey_seconds=2.0,
+    script_timeout=120.0,
+)
+
+
+class Bench:
+    def __init__(self, plan: Plan, report: Report) -> None:
+        self.plan = plan
+        self.report = report
+        self.memory = PeakMemory()
+
+    async def script(self, module: str, *args: str, label: str) -> dict[str, Any]:
+        path = ROOT / Path(*module.split(".")).with_suffix(".py")
+        if not path.exists():
+            raise MissingScript(f"{path.relative_to(ROOT)} does not exist")
+        result = await run_json_script(["-m", module, *args], self.plan.script_timeout, self.memory, label)
+        if result.document is None:
+            raise MissingScript(f"{module} {' '.join(args)} failed: {result.error}")
+        result.document["bench_seconds"] = round(result.seconds, 1)
+        return result.document
+
+    # -- ingest ----------------------------------------------------------------------------------
+    async def ingest(self) -> None:
+        plan = self.plan
+        result = await ingest.run(
+            plan.ingest_events,
+            plan.ingest_window,
+            plan.repeats,
+            plan.ingest_service_repeats,
+            SERVICES,
+            self.memory,
+        )
+        self.report.scenarios["ingest"] = result
+        bare = result["bare_consumer"]["summary"]
+        for service in SERVICES:
+            runs = result["services"][service]["runs"]
+            value = result["services"][service]["summary"]
+            partial = [r for r in runs if not r["complete"]]
+            note = (
+                f"{len(partial)} of {len(runs)} runs measured over a {plan.ingest_window:.0f} s window "
+                f"(committed {', '.join(str(r['committed']) for r in runs)} "
+                f"of {result['prefill']['events']}); "
+                f"outcomes {runs[-1]['outcomes']}, dead letters {runs[-1]['dead_letters']}"
+            )
+            met = None
+            if value.get("median") and bare.get("median"):
+                met = value["median"] >= TARGET_INGEST_SHARE * bare["median"]
+            self.report.set(f"ingest.{service}", value, bare, note=note, target_met=met)
+
+    # -- end to end ------------------------------------------------------------------------------
+    async def webhooks(self, rate: float, events: int) -> dict[str, Any]:
+        return await self.script(
+            "bench.webhooks",
+            "--events",
+            str(events),
+            "--rate",
+            str(rate),
+            "--timeout",
+            str(max(30.0, events / 200)),
+            label="webhooks.py (notify in-process)",
+        )
+
+    async def pipeline(self, rate: float, events: int) -> dict[str, Any]:
+        return await self.script(
+            "bench.ceilings",
+            "pipeline",
+            "--events",
+            str(events),
+            "--rate",
+            str(rate),
+            "--timeout",
+            str(max(30.0, events / 200)),
+            label="bare pipeline (ceiling)",
+        )
+
+    async def e2e(self) -> None:
+        plan = self.plan
+        scenario: dict[str, Any] = {"loads": {}, "ladder": {}}
+        self.report.scenarios["e2e"] = scenario
+        for load in E2E_LOADS:
+            events = plan.events_at(load)
+            notify_runs, bare_runs = [], []
+            for _ in range(plan.e2e_repeats):
+                notify_runs.append(await self.webhooks(load, events))
+                bare_runs.append(await self.pipeline(load, events))
+            scenario["loads"][load] = {"notify": notify_runs, "bare": bare_runs}
+            lost = sum(r["undelivered"] for r in notify_runs)
+            for pct in ("p50", "p95", "p99"):
+                value = summarize([_ms(r, pct) for r in notify_runs])
+                ceiling = summarize([_ms(r, pct) for r in bare_runs])
+                met = None
+                if (load, pct) == (1000, "p99") and value["median"] is not None:
+                    met = value["median"] < TARGET_E2E_P99_MS and lost == 0
+                self.report.set(
+                    f"e2e.{load}.{pct}_ms",
+                    value,
+                    ceiling,
+                    note=f"{events} events per run; undelivered {lost}" if pct == "p99" else None,
+                    target_met=met,
+                )
+        notify_rate = await self.ladder(self.webhooks, scenario["ladder"], "notify")
+        bare_rate = await self.ladder(self.pipeline, scenario["ladder"], "bare")
+        self.report.set(
+            "e2e.max_sustainable_rate",
+            summarize([notify_rate]),
+            summarize([bare_rate]),
+            note=(
+                f"highest offered rate (doubling from {plan.ladder_start:.0f}/s, then one bisection) with "
+                f"every event delivered and p99 < {SUSTAINABLE_P99_MS:.0f} ms over a "
+                f"{plan.ladder_seconds:g} s burst; n=1 search, probes in latest.json"
+            ),
+        )
+
+    async def ladder(
+        self, probe: Callable[[float, int], Awaitable[dict[str, Any]]], log_to: dict[str, Any], name: str
+    ) -> float:
+        """Double the offered rate until a probe is not sustained, then try the midpoint once."""
+        plan = self.plan
+        probes: list[dict[str, Any]] = []
+        log_to[name] = probes
+
+        async def sustained(rate: float) -> bool:
+            result = await probe(rate, max(20, int(rate * plan.ladder_seconds)))
+            ok = result["undelivered"] == 0 and (_ms(result, "p99") or 1e12) < SUSTAINABLE_P99_MS
+            probes.append({"rate": rate, "sustained": ok, "p99_ms": _ms(result, "p99"), "run": result})
+            return ok
+
+        best, rate = 0.0, plan.ladder_start
+        while rate <= plan.ladder_max and await sustained(rate):
+            best, rate = rate, rate * 2
+        if best and rate <= plan.ladder_max:
+            middle = (best + rate) / 2
+            if await sustained(middle):
+                best = middle
+        return best
+
+    # -- intake API ------------------------------------------------------------------------------
+    async def intake(self) -> None:
+        plan = self.plan
+        real = await intake_api.run_intake(
+            self.memory, plan.intake_concurrency, plan.intake_seconds, plan.repeats
+        )
+        constant = await intake_api.run_constant(
+            self.memory, plan.intake_concurrency, plan.intake_seconds, plan.repeats, "contacts"
+        )
+        self.report.scenarios["intake_api"] = {
+            "concurrency": plan.intake_concurrency,
+            "seconds": plan.intake_seconds,
+            "intake": real,
+            "constant": constant,
+        }
+        failures = sum(r["requests"] - r["ok"] + r["errors"] for r in real)
+        note = (
+            f"concurrency {plan.intake_concurrency}, {plan.intake_seconds:g} s per run; "
+            f"non-2xx/errors {failures}"
+        )
+        self.report.set(
+            "intake.contacts_per_s",
+            summarize([r["ok_per_second"] for r in real]),
+            summarize([r["ok_per_second"] for r in constant]),
+            note=note,
+        )
+        self.report.set(
+            "intake.p99_ms",
+            summarize([r["latency_ms"]["p99"] or float("nan") for r in real]),
+            summarize([r["latency_ms"]["p99"] or float("nan") for r in constant]),
+        )
+
+    # -- SLA timers ------------------------------------------------------------------------------
+    async def sla(self) -> None:
+        plan = self.plan
+        scenario: dict[str, Any] = {}
+        self.report.scenarios["sla"] = scenario
+        for clocks, name in zip(plan.sla_clocks, SLA_CLOCKS, strict=True):
+            shape = ["--clocks", str(clocks)]
+            if plan.sla_window is not None:
+                shape += ["--window", str(plan.sla_window)]
+            if plan.sla_lead is not None:
+                shape += ["--lead", str(plan.sla_lead)]
+            bare_runs = [
+                await self.script("bench.ceilings", "timers", *shape, label="bare timers (ceiling)")
+                for _ in range(plan.sla_repeats)
+            ]
+            ceiling = summarize([r["lag_ms"]["p99"] or float("nan") for r in bare_runs])
+            scenario[str(clocks)] = {"bare": bare_runs}
+            try:
+                runs = [
+                    await self.script("bench.sla_timers", *shape, label="sla_timers.py")
+                    for _ in range(plan.sla_repeats)
+                ]
+            except MissingScript as exc:
+                self.report.set(f"sla.lag_p99_ms.{name}", None, ceiling, missing=str(exc))
+                continue
+            scenario[str(clocks)]["sla"] = runs
+            values = [timer_lag_p99_ms(r) for r in runs]
+            value = summarize([v if v is not None else float("nan") for v in values])
+            met = None
+            if name == 1_000_000 and value["median"] is not None:
+                met = value["median"] < TARGET_SLA_P99_MS
+            self.report.set(
+                f"sla.lag_p99_ms.{name}",
+                value,
+                ceiling,
+                target_met=met,
+                note=(
+                    f"{clocks:,} clocks; deadline -> sla.breached in Kafka (sweep + outbox relay); "
+                    f"unfired {[r.get('unfired') for r in runs]}, clocks loaded in "
+                    f"{[r.get('load_seconds') for r in runs]} s"
+                ),
+                missing=None if value["median"] is not None else "no timer-lag p99 in sla_timers.py output",
+            )
+
+    # -- survey page -----------------------------------------------------------------------------
+    async def survey(self) -> None:
+        plan = self.plan
+        constant = await intake_api.run_constant(
+            self.memory, plan.survey_concurrency, plan.survey_seconds, plan.repeats, "page"
+        )
+        ceiling_rate = summarize([r["ok_per_second"] for r in constant])
+        ceiling_p99 = summarize([r["latency_ms"]["p99"] or float("nan") for r in constant])
+        scenario: dict[str, Any] = {"constant": constant}
+        self.report.scenarios["survey_page"] = scenario
+        try:
+            runs = [
+                await self.script(
+                    "bench.survey_page",
+                    "--concurrency",
+                    str(plan.survey_concurrency),
+                    "--seconds",
+                    str(plan.survey_seconds),
+                    label="survey_page.py",
+                )
+                for _ in range(plan.repeats)
+            ]
+        except MissingScript as exc:
+            self.report.set("survey.requests_per_s", None, ceiling_rate, missing=str(exc))
+            self.report.set("survey.p99_ms", None, ceiling_p99, missing=str(exc))
+            return
+        scenario["survey"] = runs
+        self.report.set(
+            "survey.requests_per_s",
+            summarize([r["requests_per_second"] for r in runs]),
+            ceiling_rate,
+            note=f"GET /s/{{token}}?score=9, concurrency {plan.survey_concurrency}, "
+            f"{plan.survey_seconds:g} s per run; statuses {runs[-1].get('statuses')}",
+        )
+        self.report.set(
+            "survey.p99_ms",
+            summarize([r["latency_ms"]["p99"] for r in runs]),
+            ceiling_p99,
+        )
+
+    # -- memory ----------------------------------------------------------------------------------
+    async def memory_figures(self) -> None:
+        idle = {
+            s: await self.script("bench.ceilings", "idle", "--service", s, label=f"{s} idle (ceiling)")
+            for s in SERVICES
+        }
+        peaks = dict(self.memory.peaks_kib)
+        self.report.scenarios["memory"] = {"peak_rss_kib": peaks, "idle": idle}
+        for service in SERVICES:
+            # the service's own processes only: webhooks.py runs notify inside its load generator
+            own = {label: kib for label, kib in peaks.items() if label.split(" ", 1)[0] == service}
+            ceiling = summarize([idle[service]["peak_rss_kib"] / 1024])
+            if not own:
+                self.report.set(
+                    f"memory.{service}_mib", None, ceiling, missing="no run of this service's process"
+                )
+                continue
+            self.report.set(
+                f"memory.{service}_mib",
+                summarize([kib / 1024 for kib in own.values()]),
+                ceiling,
+                note="VmHWM per process: " + ", ".join(f"{k} {v / 1024:.0f} MiB" for k, v in own.items()),
+            )
+
+
+class MissingScript(RuntimeError):
+    """A scenario's script is absent or failed: its figures are reported missing, not invented."""
+
+
+def _ms(run: dict[str, Any], pct: str) -> float:
+    value = run["event_to_delivery_latency_ms"].get(pct)
+    return float("nan") if value is None else float(value)
+
+
+def timer_lag_p99_ms(document: dict[str, Any]) -> float | None:
+    """The p99 timer lag in ms from bench/sla_timers.py's JSON: deadline to the sla.breached record in
+    Kafka (`kafka_lag_seconds`), else the first mapping under a key naming lag that holds a p99 (a key
+    ending in _ms is taken as ms, _s/_seconds as seconds)."""
+    kafka = document.get("kafka_lag_seconds")
+    if isinstance(kafka, dict) and isinstance(kafka.get("p99"), int | float):
+        return float(kafka["p99"]) * 1000.0
+
+    def search(node: Any, path: str) -> float | None:
+        if isinstance(node, dict):
+            if "lag" in path and "p99" in node and isinstance(node["p99"], int | float):
+                seconds = path.endswith(("_s", "_seconds", "seconds")) and not path.endswith("_ms")
+                return float(node["p99"]) * (1000.0 if seconds else 1.0)
+            for key, child in node.items():
+                found = search(child, f"{path}.{key}".lower())
+                if found is not None:
+                    return found
+        return None
+
+    return search(document, "")
+
+
+SCENARIOS: dict[str, tuple[str, ...]] = {
+    "ingest": tuple(f"ingest.{s}" for s in SERVICES),
+    "e2e": (
+        *(f"e2e.{load}.{p}_ms" for load in E2E_LOADS for p in ("p50", "p95", "p99")),
+        "e2e.max_sustainable_rate",
+    ),
+    "intake": ("intake.contacts_per_s", "intake.p99_ms"),
+    "sla": tuple(f"sla.lag_p99_ms.{c}" for c in SLA_CLOCKS),
+    "survey": ("survey.requests_per_s", "survey.p99_ms"),
+    "memory": tuple(f"memory.{s}_mib" for s in SERVICES),
+}
+
+
+async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[str], quick: bool) -> Report:
+    report = Report()
+    bench = Bench(plan, report)
+    started = time.monotonic()
+    settings = Settings()
+    report.facts = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "argv": argv,
+        "quick": quick,
+        "plan": dict(plan.__dict__),
+        "machine": machine(),
+        "versions": await versions(settings),
+        "git": git_commit(),
+    }
+    steps: dict[str, Callable[[], Awaitable[None]]] = {
+        "ingest": bench.ingest,
+        "e2e": bench.e2e,
+        "intake": bench.intake,
+        "sla": bench.sla,
+        "survey": bench.survey,
+        "memory": bench.memory_figures,  # last: it reads the peaks the other scenarios noted
+    }
+    timings: dict[str, float] = {}
+    for name, step in steps.items():
+        if name not in only:
+            report.mark_missing(list(SCENARIOS[name]), "scenario not selected (--only)")
+            continue
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        begun = time.monotonic()
+        try:
+            await step()
+        except Exception as exc:  # one broken scenario must not lose the others' figures
+            log.exception("scenario %s failed", name)
+            report.mark_missing(list(SCENARIOS[name]), f"scenario failed: {type(exc).__name__}: {exc}")
+        timings[name] = round(time.monotonic() - begun, 1)
+        print(f"bench: {name} done in {timings[name]} s", file=sys.stderr, flush=True)
+        report.facts["duration_seconds"] = round(time.monotonic() - started, 1)
+        report.facts["scenario_seconds"] = timings
+        report.write(out)  # after every scenario: a later crash still leaves the figures so far
+    return report
+
+
+def parse(argv: list[str]) -> tuple[Plan, Path, tuple[str, ...], bool]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run with small sizes")
+    parser.add_argument("--repeats", type=int, help="runs per figure (heavy scenarios use fewer)")
+    parser.add_argument("--ingest-events", type=int, help="events pre-filled in orders.events")
+    parser.add_argument("--ingest-window", type=float, help="max seconds measured per service")
+    parser.add_argument("--e2e-repeats", type=int)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    overrides = {
+        "repeats": args.repeats,
+        "ingest_events": args.ingest_events,
+        "ingest_window": args.ingest_window,
+        "e2e_repeats": args.e2e_repeats,
+    }
+    plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
+    only = tuple(s for s in args.only.split(",") if s)
+    unknown = set(only) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios {sorted(unknown)}")
+    return plan, args.out, only, args.quick
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    plan, out, only, quick = parse(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for var in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"):
+        if not os.environ.get(var):
+            sys.exit(f"{var} is not set: run `make bench` or `source .local/env.sh` first")
+    report = asyncio.run(main_async(plan, out, only, argv, quick))
+    summary = {
+        name: (f.value or {}).get("median") if not f.missing else "missing"
+        for name, f in report.figures.items()
+    }
+    print(json.dumps({"written": str(out), "medians": summary}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
