@@ -157,6 +157,13 @@ def test_compose_bootstraps_with_the_stack_module() -> None:
     assert importlib.util.find_spec("services.stack") is not None
 
 
+def test_the_local_prometheus_scrapes_every_service_on_its_default_port() -> None:
+    local = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
+    careloop = next(j for j in local["scrape_configs"] if j["job_name"] == "careloop")
+    targets = {c["labels"]["app"]: c["targets"] for c in careloop["static_configs"]}
+    assert targets == {name: [f"127.0.0.1:{SERVICE_PORTS[name]}"] for name in SERVICE_NAMES}
+
+
 def test_compose_prometheus_scrapes_what_the_local_config_scrapes_under_container_names() -> None:
     local = load_yaml(PROMETHEUS_DIR / "prometheus.yml")
     container = load_yaml(DEPLOY / "compose" / "prometheus.yml")
