@@ -1,5 +1,7 @@
 """Intake's HTTP API under /v1: contacts in, tickets read and worked on, the shop's rule table."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -9,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.db import Connection
 from runtime.http_api import make_api, shop_auth
 from runtime.service import ServiceRuntime
 from runtime.shops import Shop
@@ -234,6 +237,14 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
     )
     current_shop = shop_auth(runtime.shops, SERVICE)
+
+    @asynccontextmanager
+    async def unit_of_work() -> AsyncIterator[Connection]:
+        """One use case's transaction; its metrics count only if it commits."""
+        with metrics.counted_on_success():
+            async with runtime.db.transaction() as conn:
+                yield conn
+
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 (a type alias)
 
     @api.exception_handler(StarletteHTTPException)
@@ -279,12 +290,12 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
             {**submission.model_dump(exclude={"shop_id"}), "shop_id": shop.id}
         )
         try:
-            async with runtime.db.transaction() as conn:
+            async with unit_of_work() as conn:
                 result = await handlers.receive_contact(contact, conn, intake)
         except asyncpg.UniqueViolationError:
             # The same channel message id raced in under another customer identity (other locks):
             # the unique index kept it once; the retry finds it and answers "duplicate".
-            async with runtime.db.transaction() as conn:
+            async with unit_of_work() as conn:
                 result = await handlers.receive_contact(contact, conn, intake)
         if result.outcome is not RouteKind.NEW:
             response.status_code = 200
@@ -349,7 +360,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     )
     async def reply(ticket_id: str, body: ReplyIn, shop: ShopDep) -> MessageCreated:
         """An agent's public reply to the customer (the first one is the ticket's first response)."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             message_id = await handlers.add_agent_message(
                 conn,
                 intake,
@@ -371,7 +382,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     )
     async def note(ticket_id: str, body: NoteIn, shop: ShopDep) -> MessageCreated:
         """An internal note: agents see it, the customer does not, and it is not a response."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             message_id = await handlers.add_agent_message(
                 conn, intake, shop.id, ticket_id, body.body, internal=True, author_name=body.author_name
             )
@@ -382,7 +393,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     )
     async def set_status(ticket_id: str, body: StatusIn, shop: ShopDep) -> dict[str, Any]:
         """open, pending (on the customer), on_hold (on a third party), solved, closed (final)."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             await handlers.change_status(conn, intake, shop.id, ticket_id, body.status)
         return await _detail(shop.id, ticket_id)
 
@@ -391,7 +402,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     )
     async def reopen(ticket_id: str, shop: ShopDep) -> dict[str, Any]:
         """A solved ticket back to open (a closed one stays closed: 409)."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             ticket = await repo.ticket_for_update(conn, shop.id, ticket_id)
             if ticket is None:
                 raise handlers.TicketNotFound(ticket_id)
@@ -407,7 +418,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     )
     async def merge(ticket_id: str, body: MergeIn, shop: ShopDep) -> dict[str, Any]:
         """Merge this ticket into `into_ticket_id`; returns the surviving ticket."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             await handlers.merge_tickets(conn, intake, shop.id, ticket_id, body.into_ticket_id)
         return await _detail(shop.id, body.into_ticket_id)
 
@@ -420,14 +431,14 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     @api.put("/v1/rules", response_model=RuleTable, responses=ERRORS, tags=["rules"])
     async def put_rules(rules: RuleTable, shop: ShopDep) -> RuleTable:
         """Replace the shop's rule table; it applies to tickets opened from now on."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             await repo.save_shop_rules(conn, shop.id, rules, intake.now())
         return rules
 
     @api.delete("/v1/rules", response_model=RuleTable, responses=ERRORS, tags=["rules"])
     async def reset_rules(shop: ShopDep) -> RuleTable:
         """Back to the default rule table."""
-        async with runtime.db.transaction() as conn:
+        async with unit_of_work() as conn:
             await repo.delete_shop_rules(conn, shop.id)
         return DEFAULT_RULES
 

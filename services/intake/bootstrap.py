@@ -34,7 +34,8 @@ def build(settings: Settings) -> ServiceApp:
 
     def bound(handler: Any) -> Handler:
         async def handle(event: CloudEvent[Any], conn: Connection) -> None:
-            await handler(event, conn, intake)
+            with metrics.counted_on_success():
+                await handler(event, conn, intake)
 
         return handle
 

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -136,8 +137,12 @@ async def _emit_status_change(
                 first_contact_resolution=bool(ticket["fcr"]),
             ),
         )
-        metrics.RESOLUTION_SECONDS.labels(ticket["channel"], ticket["category"]).observe(resolution)
-        metrics.SOLVED.labels(str(bool(ticket["fcr"])).lower()).inc()
+        metrics.record(
+            partial(
+                metrics.RESOLUTION_SECONDS.labels(ticket["channel"], ticket["category"]).observe, resolution
+            )
+        )
+        metrics.record(metrics.SOLVED.labels(str(bool(ticket["fcr"])).lower()).inc)
     elif status is TicketStatus.CLOSED:
         await _emit(
             conn,
@@ -180,7 +185,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
     if contact.channel_message_id:
         seen = await repo.message_by_channel_id(conn, contact.shop_id, channel, contact.channel_message_id)
         if seen is not None:
-            metrics.CONTACTS.labels(channel, "duplicate").inc()
+            metrics.record(metrics.CONTACTS.labels(channel, "duplicate").inc)
             return ContactOutcome(None, seen["ticket_id"], seen["id"])
 
     rules = await rules_for(conn, contact.shop_id)
@@ -250,7 +255,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
     if thread:
         await repo.add_thread(conn, contact.shop_id, thread, ticket["id"])
     await _add_message(conn, intake, ticket, message)
-    metrics.CONTACTS.labels(channel, route.kind.value).inc()
+    metrics.record(metrics.CONTACTS.labels(channel, route.kind.value).inc)
     return ContactOutcome(route.kind, ticket["id"], message.id)
 
 
@@ -283,9 +288,9 @@ async def _open_ticket(conn: Connection, intake: Intake, new: repo.NewTicket) ->
             at=new.at,
         ),
     )
-    metrics.TICKETS_CREATED.labels(new.channel, new.category, new.priority, new.source).inc()
+    metrics.record(metrics.TICKETS_CREATED.labels(new.channel, new.category, new.priority, new.source).inc)
     if new.is_repeat:
-        metrics.REPEAT_CONTACTS.labels(new.channel).inc()
+        metrics.record(metrics.REPEAT_CONTACTS.labels(new.channel).inc)
     return ticket
 
 
@@ -301,7 +306,7 @@ async def _customer_wrote_again(
         changes["status"] = status.value
     if kind is RouteKind.REOPEN:
         changes |= {"reopen_count": ticket["reopen_count"] + 1, "solved_at": None, "fcr": None}
-        metrics.REOPENED.labels("customer").inc()
+        metrics.record(metrics.REOPENED.labels("customer").inc)
     ticket = await repo.update_ticket(conn, ticket_id, changes)
     if status is not previous:
         await _emit_status_change(conn, intake, ticket, previous, now)
@@ -373,7 +378,7 @@ async def add_agent_message(
             "ticket.first_response",
             TicketFirstResponse(**_common(ticket), at=now, first_response_seconds=seconds),
         )
-        metrics.FIRST_RESPONSE_SECONDS.labels(ticket["channel"]).observe(seconds)
+        metrics.record(partial(metrics.FIRST_RESPONSE_SECONDS.labels(ticket["channel"]).observe, seconds))
     return message.id
 
 
@@ -395,7 +400,7 @@ async def change_status(
         changes["closed_at"] = now
     elif previous is TicketStatus.SOLVED:
         changes |= {"reopen_count": ticket["reopen_count"] + 1, "solved_at": None, "fcr": None}
-        metrics.REOPENED.labels("agent").inc()
+        metrics.record(metrics.REOPENED.labels("agent").inc)
     ticket = await repo.update_ticket(conn, ticket_id, changes)
     await _emit_status_change(conn, intake, ticket, previous, now)
     return ticket
@@ -438,7 +443,7 @@ async def merge_tickets(
         internal=True,
     )
     await _add_message(conn, intake, target, note)
-    metrics.MERGED.inc()
+    metrics.record(metrics.MERGED.inc)
     return target
 
 

@@ -87,7 +87,8 @@ async def get_ticket(intake: Intake, ticket_id: str, key: str = KEY_A) -> dict[s
 
 
 def metric_value(text: str, name: str, **labels: str) -> float:
-    """The sample `name{labels}` in a Prometheus text exposition (0.0 if absent)."""
+    """The sum of the samples `name{labels...}` in a Prometheus text exposition (0.0 if none)."""
+    total = 0.0
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name):
             continue
@@ -95,5 +96,5 @@ def metric_value(text: str, name: str, **labels: str) -> float:
         if sample.split("{")[0] != name:
             continue
         if all(f'{k}="{v}"' in sample for k, v in labels.items()):
-            return float(value)
-    return 0.0
+            total += float(value)
+    return total

@@ -21,6 +21,7 @@ from tests.intake.helpers import (
     Intake,
     fetchval,
     get_ticket,
+    metric_value,
     post_contact,
     running_intake,
     ticket_events,
@@ -404,8 +405,16 @@ async def test_one_channel_message_racing_in_under_two_identities_is_stored_once
                 intake, channel="email", customer_phone="+48 111 222 333", channel_message_id="same-id"
             )
         ]
+        before = (await intake.client.get("/metrics")).text
         answers = await asyncio.gather(*twins)
+        after = (await intake.client.get("/metrics")).text
         assert sorted(r.status_code for r in answers) == [200, 200, 201]
+        created = "careloop_intake_tickets_created_total"
+        # the losers' rolled-back tickets are not counted
+        assert (
+            metric_value(after, created, channel="email") - metric_value(before, created, channel="email")
+            == 1
+        )
         assert sorted(r.json()["outcome"] for r in answers) == ["created", "duplicate", "duplicate"]
         assert await fetchval(intake, "SELECT count(*) FROM messages") == 1
         assert await fetchval(intake, "SELECT count(*) FROM tickets") == 1  # the losers' tickets rolled back
