@@ -32,6 +32,7 @@ TICKET_HANDLERS: dict[str, ContextHandler] = {
     "ticket.solved": handlers.on_solved,
     "ticket.reopened": handlers.on_reopened,
     "ticket.merged": handlers.on_merged,
+    "ticket.closed": handlers.on_closed,
 }
 ORDER_HANDLERS: dict[str, ContextHandler] = {
     "order.paid": handlers.on_order_paid,

@@ -27,18 +27,22 @@ class Outgoing:
     crossed: Crossed | None = None
     lag_seconds: float = 0.0
 
-    def observe(self) -> None:
+    def observe(self, committed_at: datetime | None = None) -> None:
+        """Count the event; `committed_at` (the sweep's commit) gives the true timer lag."""
+        lag = self.lag_seconds
+        if committed_at is not None and (self.crossed is not None or self.record is None):
+            due = self.crossed.due if self.crossed else self.event.data.promised_at
+            lag = (committed_at - due).total_seconds()
         if self.record is None:
             metrics.PROMISE_BREACHES.labels(self.event.data.promise.value).inc()
-            metrics.TIMER_LAG.labels("promise").observe(self.lag_seconds)
+            metrics.TIMER_LAG.labels("promise").observe(max(0.0, lag))
             return
         clock, metric = self.record.clock, self.record.clock.metric.value
         if self.crossed is None:
             metrics.MET.labels(metric, self.record.policy_id, self.record.channel).inc()
             return
         stage = self.crossed.stage
-        if self.lag_seconds >= 0:
-            metrics.TIMER_LAG.labels(stage.kind.value).observe(self.lag_seconds)
+        metrics.TIMER_LAG.labels(stage.kind.value).observe(max(0.0, lag))
         if stage.kind is StageKind.WARNING:
             metrics.WARNINGS.labels(metric).inc()
         elif stage.kind is StageKind.BREACH:

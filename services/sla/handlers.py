@@ -26,6 +26,7 @@ from schemas.v1.orders import (
 from schemas.v1.sla import PromiseKind, SlaMetric
 from schemas.v1.tickets import (
     Author,
+    TicketClosed,
     TicketCreated,
     TicketEventData,
     TicketFirstResponse,
@@ -182,16 +183,17 @@ async def _pause(
 
 async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
     data: TicketCreated = event.data
+    opened_at = data.at or event.time  # intake's `at` is domain time; the envelope's is wall time
     shop = ctx.shop(data.shop_id)
     if await repo.lock_ticket(conn, data.ticket_id) is not None:
         return  # the same ticket announced twice under two event ids: its clocks already run
     calendar = await _calendar(conn, shop)
     ticket = repo.TicketState(data.ticket_id, data.shop_id, data.status.value, False)
-    await repo.save_ticket(conn, ticket, event.time)
+    await repo.save_ticket(conn, ticket, opened_at)
     if data.status in FINISHED:
         return
     metrics = (SlaMetric.FIRST_RESPONSE, SlaMetric.RESOLUTION)
-    await _start_clocks(conn, event.id, data, metrics, event.time, data.status in PAUSING, calendar)
+    await _start_clocks(conn, event.id, data, metrics, opened_at, data.status in PAUSING, calendar)
 
 
 async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
@@ -255,6 +257,17 @@ async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: SlaContext)
         calendar = await _calendar(conn, shop)
         await _start_clocks(conn, event.id, data, (SlaMetric.RESOLUTION,), data.at, False, calendar)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.OPEN.value), data.at)
+
+
+async def on_closed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+    """Final: clocks still waiting stop (met or breached); a merge cancels them instead."""
+    data: TicketClosed = event.data
+    shop = ctx.shop(data.shop_id)
+    ticket = await _ticket(conn, data)
+    active = await repo.lock_active_clocks(conn, data.ticket_id)
+    merged = data.merged_into_ticket_id is not None
+    await _stop(conn, ctx, active, data.at, await _calendar(conn, shop), cancel=merged)
+    await repo.save_ticket(conn, replace(ticket, status=TicketStatus.CLOSED.value), data.at)
 
 
 async def on_merged(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:

@@ -96,10 +96,10 @@ class TimerSweep:
         for item in outgoing:
             await enqueue(conn, self._ctx.out_topic, item.event, key=item.key)
 
-    @staticmethod
-    def _observe(outgoing: list[Outgoing]) -> None:
+    def _observe(self, outgoing: list[Outgoing]) -> None:
+        committed_at = self._ctx.now()
         for item in outgoing:
-            item.observe()
+            item.observe(committed_at)
 
 
 async def measure_clocks(db: Database, ctx: SlaContext) -> None:

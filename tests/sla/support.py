@@ -19,7 +19,8 @@ from schemas import topics
 from schemas.envelope import CloudEvent
 from schemas.registry import decode_event, make_event
 from schemas.v1.common import Customer, EventData
-from schemas.v1.tickets import Author, Category, Priority
+from schemas.v1.orders import ORDER_EVENT_TYPES
+from schemas.v1.tickets import TICKET_EVENT_TYPES, Author, Category, Priority
 from services.sla.bootstrap import build
 from tests.support.kafka import produce
 from tests.support.shops import SHOP_A
@@ -46,9 +47,7 @@ def ticket_fields(
     }
 
 
-def ticket_event(event_type: str, ticket_id: str, at: datetime, **fields: Any) -> CloudEvent[Any]:
-    from schemas.v1.tickets import TICKET_EVENT_TYPES
-
+def ticket_event(event_type: str, ticket_id: str, at: datetime, /, **fields: Any) -> CloudEvent[Any]:
     base = ticket_fields(
         ticket_id,
         fields.pop("channel", "chat"),
@@ -56,7 +55,7 @@ def ticket_event(event_type: str, ticket_id: str, at: datetime, **fields: Any) -
         fields.pop("shop", SHOP_A),
     )
     model = TICKET_EVENT_TYPES[event_type]
-    if "at" in model.model_fields and event_type != "ticket.created":
+    if "at" in model.model_fields:
         fields.setdefault("at", at)
     return event(event_type, model(**base, **fields), ticket_id, at)
 
@@ -86,8 +85,6 @@ def customer(cid: str = "c-1") -> Customer:
 def order_event(
     event_type: str, order_id: str, at: datetime, shop: str = SHOP_A, **fields: Any
 ) -> CloudEvent[Any]:
-    from schemas.v1.orders import ORDER_EVENT_TYPES
-
     data = ORDER_EVENT_TYPES[event_type](shop_id=shop, order_id=order_id, customer=customer(), **fields)
     return event(event_type, data, order_id, at)
 
@@ -142,7 +139,7 @@ async def sla_events(
     settings: Settings, app: ServiceApp, subject: str | None = None
 ) -> list[CloudEvent[Any]]:
     """All SLA events once the outbox has shipped everything (optionally one ticket's or order's)."""
-    await eventually(lambda: outbox_drained(app))
+    await eventually(lambda: outbox_drained(app), timeout=60)  # a loaded broker can be slow to elect leaders
     found = await all_records(settings)
     return [e for e in found if subject is None or e.subject == subject]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -61,7 +61,8 @@ async def test_first_response_met_and_breached(infra: Settings) -> None:
         await send(
             infra,
             topics.TICKETS,
-            ticket_event("ticket.created", "t-met", T0),
+            # intake stamps the envelope with wall time and adds `at` in domain time: `at` counts
+            ticket_event("ticket.created", "t-met", datetime.now(UTC), at=T0),
             ticket_event("ticket.created", "t-late", T0),
         )
         await wait_clocks(app, "t-met", 2)
@@ -147,6 +148,19 @@ async def test_pending_pauses_the_clock_and_open_resumes_it(infra: Settings) -> 
         found = await sla_events(infra, app, "t-pause")
         assert kinds(found)[:2] == [("sla.warning", "first_response"), ("sla.breached", "first_response")]
         assert found[1].data.deadline == T0 + 63 * MIN
+
+        # merged away: what still waits is cancelled, with no sla.met
+        closed = ticket_event("ticket.closed", "t-pause", T0 + 70 * MIN, merged_into_ticket_id="t-main")
+        await send(infra, topics.TICKETS, closed)
+        rows = await wait_for(app, "t-pause", lambda rows: all(r["status"] == "cancelled" for r in rows))
+        assert [(r["metric"], r["outcome"]) for r in rows] == [
+            ("first_response", "breached"),
+            ("resolution", None),
+        ] or [(r["metric"], r["outcome"]) for r in rows] == [
+            ("resolution", None),
+            ("first_response", "breached"),
+        ]
+        assert "sla.met" not in {e.type for e in await sla_events(infra, app, "t-pause")}
 
 
 async def test_next_response_clocks_follow_the_conversation(infra: Settings) -> None:
