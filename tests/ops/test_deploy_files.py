@@ -4,17 +4,22 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
+import tomllib
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from runtime.settings import SERVICE_PORTS, Settings
 from runtime.shops import Shop
@@ -205,3 +210,70 @@ def test_dockerfile_serves_every_service_from_one_image() -> None:
     # the image's default CARELOOP_SHOPS_FILE (relative to /app) is the demo registry
     default_shops = Settings.model_fields["shops_file"].default
     assert f"COPY {default_shops} ./{default_shops}" in dockerfile
+
+
+# -- what the image holds ------------------------------------------------------------------------
+IMAGE_PACKAGES = ("schemas", "runtime", "services")
+
+
+def _requirement_closure() -> set[str]:
+    """Distributions `uv sync --no-dev` installs: the project's dependencies, transitively, with extras."""
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    pending = [Requirement(r) for r in pyproject["project"]["dependencies"]]
+    seen: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = normal(requirement.name)
+        key = name + "[" + ",".join(sorted(requirement.extras)) + "]"
+        if key in seen:
+            continue
+        seen.add(key)
+        seen.add(name)
+        try:
+            declared = requires(requirement.name) or []
+        except PackageNotFoundError:
+            continue
+        for line in declared:
+            child = Requirement(line)
+            environment = {"extra": ""}
+            active = child.marker is None or any(
+                child.marker.evaluate({**environment, "extra": extra}) for extra in ("", *requirement.extras)
+            )
+            if active:
+                pending.append(child)
+    return seen
+
+
+def test_the_image_code_imports_only_the_standard_library_itself_and_runtime_dependencies() -> None:
+    installed = _requirement_closure()
+    distributions = packages_distributions()
+    problems = []
+    for package in IMAGE_PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for top in {n.split(".")[0] for n in names}:
+                    if top in sys.stdlib_module_names or top in IMAGE_PACKAGES or top == "__future__":
+                        continue
+                    dists = {re.sub(r"[-_.]+", "-", d).lower() for d in distributions.get(top, [])}
+                    if not dists & installed:
+                        problems.append(
+                            f"{path.relative_to(REPO)} imports {top} ({dists or 'not installed'})"
+                        )
+    assert problems == []
+
+
+def test_the_replica_safety_the_manifests_promise_is_in_the_code() -> None:
+    for service in ("sla", "notify", "survey"):
+        sources = "".join(p.read_text() for p in (REPO / "services" / service).rglob("*.py"))
+        assert "FOR UPDATE SKIP LOCKED" in sources, service
+    assert "pg_try_advisory_xact_lock" in (REPO / "runtime" / "outbox.py").read_text()
