@@ -186,6 +186,11 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
                 await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
             finished = time.monotonic()
             cpu = cpu_seconds() - cpu_before
+            for _ in range(100):  # the last answers reach the receiver just before they are recorded
+                done = await app.runtime.db.pool.fetchval("SELECT count(*) FROM attempts")
+                if done >= len(receiver.first_seen):
+                    break
+                await asyncio.sleep(0.1)
             outcomes = {
                 r["outcome"]: r["n"]
                 for r in await app.runtime.db.fetch(
