@@ -65,9 +65,13 @@ async def ticket_events(intake: Intake, ticket_id: str, at_least: int) -> list[C
     return found
 
 
-async def all_ticket_events(intake: Intake, at_least: int) -> list[CloudEvent[Any]]:
-    records = await read_topic(intake.settings, TICKETS.name, at_least=at_least)
-    return [decode_event(r.value) for r in records if r.value]
+async def events_by_ticket(intake: Intake, at_least: int) -> dict[str, list[CloudEvent[Any]]]:
+    """Every event on the run's tickets topic (once `at_least` arrived), grouped by ticket, in order."""
+    grouped: dict[str, list[CloudEvent[Any]]] = {}
+    for record in await read_topic(intake.settings, TICKETS.name, at_least=at_least):
+        if record.key and record.value:
+            grouped.setdefault(record.key.decode(), []).append(decode_event(record.value))
+    return grouped
 
 
 def types_of(events: list[CloudEvent[Any]]) -> list[str]:

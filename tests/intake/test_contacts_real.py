@@ -19,6 +19,7 @@ from schemas.v1.contacts import ContactReceived
 from schemas.v1.orders import OrderCreated, OrderShipped
 from tests.intake.helpers import (
     Intake,
+    events_by_ticket,
     fetchval,
     get_ticket,
     metric_value,
@@ -55,7 +56,7 @@ async def test_every_channel_over_http_and_kafka_opens_a_ticket_and_announces_it
             assert r.status_code == 201, r.text
             assert r.json()["outcome"] == "created"
             opened[channel] = r.json()["ticket_id"]
-        for channel in ("email", "chat"):
+        for channel in CHANNELS:
             await produce_contact(
                 intake,
                 ContactReceived(
@@ -67,15 +68,16 @@ async def test_every_channel_over_http_and_kafka_opens_a_ticket_and_announces_it
                 ),
             )
 
-        async def seven_tickets() -> bool:
-            return bool(await fetchval(intake, "SELECT count(*) FROM tickets") == 7)
+        async def all_tickets() -> bool:
+            return bool(await fetchval(intake, "SELECT count(*) FROM tickets") == 2 * len(CHANNELS))
 
-        await eventually(seven_tickets)
+        await eventually(all_tickets)
         rows = await intake.app.runtime.db.fetch("SELECT channel, customer_email FROM tickets")
-        assert sorted(r["channel"] for r in rows) == sorted([*CHANNELS, "email", "chat"])
+        assert sorted(r["channel"] for r in rows) == sorted(CHANNELS * 2)
 
+        announced = await events_by_ticket(intake, at_least=4 * len(CHANNELS))
         for channel, ticket_id in opened.items():
-            events = await ticket_events(intake, ticket_id, at_least=2)
+            events = announced[ticket_id]
             assert types_of(events) == ["ticket.created", "ticket.message_added"]
             created, added = events[0].data, events[1].data
             assert (created.shop_id, created.channel.value, created.subject) == (
@@ -88,11 +90,16 @@ async def test_every_channel_over_http_and_kafka_opens_a_ticket_and_announces_it
             assert added.author.value == "customer"
             assert added.internal is False
             assert events[0].subject == ticket_id  # keyed and subject'ed by ticket id
-        kafka_ticket = await fetchval(
-            intake, "SELECT id FROM tickets WHERE customer_email = 'kafka-chat@example.com'"
-        )
-        events = await ticket_events(intake, kafka_ticket, at_least=2)
-        assert events[0].data.customer_email == "kafka-chat@example.com"
+        for channel in CHANNELS:
+            kafka_ticket = await fetchval(
+                intake, "SELECT id FROM tickets WHERE customer_email = $1", f"kafka-{channel}@example.com"
+            )
+            events = announced[kafka_ticket]
+            assert types_of(events) == ["ticket.created", "ticket.message_added"]
+            assert (events[0].data.channel.value, events[0].data.customer_email) == (
+                channel,
+                f"kafka-{channel}@example.com",
+            )
 
 
 async def test_threading_dedupe_and_repeat_contacts(infra: Settings) -> None:
