@@ -75,7 +75,9 @@ class OutboxRelay:
             await self._publisher.publish_many(
                 [(r["topic"], r["key"], bytes(r["payload"]), dict(r["headers"])) for r in rows]
             )
-            await conn.execute("DELETE FROM outbox WHERE id <= $1", rows[-1]["id"])
+            # By id list, not `id <= last`: a row with a lower id may commit after our read and must
+            # stay for the next round instead of being deleted unsent.
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         OUTBOX_PUBLISHED.labels(self._service).inc(len(rows))
         return len(rows)
 

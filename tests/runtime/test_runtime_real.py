@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -193,3 +194,23 @@ async def test_consumer_lag_is_measured_against_committed_offsets(infra: Setting
         assert (
             f'careloop_consumer_lag_records{{partition="0",service="probe",topic="{topic}"}} 0.0' in metrics
         )
+
+
+async def test_rows_committing_out_of_id_order_are_all_relayed(infra: Settings) -> None:
+    """Ids are taken at insert but rows become visible at commit: a relay round must never delete
+    a row it did not read."""
+    async with running_probe(infra) as app:
+        runtime = app.runtime
+        out = runtime.topic(topics.TICKETS)
+
+        async def write(n: int) -> str:
+            async with runtime.db.transaction() as conn:
+                event = make_event("order.created", "t", order_created(f"race-{n}"), subject=f"race-{n}")
+                await enqueue(conn, out, event)
+                await conn.execute("SELECT pg_sleep($1)", (n * 7 % 13) / 200)  # commit in a scrambled order
+            return event.id
+
+        written = await asyncio.gather(*(write(n) for n in range(300)))
+        records = await read_topic(infra, topics.TICKETS.name, at_least=300, timeout=30)
+        assert sorted({decode_event(r.value).id for r in records}) == sorted(written)
+        await eventually(lambda: _outbox_empty(app))
