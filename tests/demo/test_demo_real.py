@@ -1,4 +1,4 @@
-"""The demo shop against the four real services (Kafka + Postgres), time accelerated 3600x: orders
+"""The demo shop against the four real services (Kafka + Postgres), time accelerated 7200x: orders
 reach orders.events, notify's webhooks reach the receiver and pass standardwebhooks verification,
 agents answer and solve tickets, customers answer surveys on the real answer page."""
 
@@ -30,7 +30,7 @@ from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(120)]
 
-SPEED = 3600.0  # an hour of shop time per second
+SPEED = 7200.0  # two hours of shop time per second
 
 
 @asynccontextmanager
@@ -48,7 +48,7 @@ def client(app: ServiceApp, name: str, headers: dict[str, str] | None = None) ->
 
 async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NOTIFY_ALLOW_LOOPBACK", "true")  # the receiver listens on 127.0.0.1
-    monkeypatch.setenv("SURVEY_NPS_DELAY_DAYS", "0.25")
+    monkeypatch.setenv("SURVEY_NPS_DELAY_DAYS", "0")
     settings = infra.model_copy(update={"time_factor": SPEED, "time_origin": datetime.now(UTC)})
     demo = DemoSettings(
         shop_id=SHOP_A,
@@ -141,7 +141,9 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
     # The published order journeys are on the topic, as valid events of the demo shop.
     records = await read_topic(infra, topics.ORDERS.name, at_least=shop.shop.stats.orders_created)
     events = [decode_event(r.value) for r in records]
-    assert sum(e.type == "order.created" for e in events) == shop.shop.stats.orders_created
+    created = sum(e.type == "order.created" for e in events)
+    # Stopping may cancel the generator between Kafka's ack and its own count: one more on the topic.
+    assert shop.shop.stats.orders_created <= created <= shop.shop.stats.orders_created + 1
     assert {e.data.shop_id for e in events} == {SHOP_A}
     # Stopping removed the demo's endpoint from notify (a later run starts clean).
     assert shop.endpoint_id is None
