@@ -287,7 +287,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         if submission.shop_id is not None and submission.shop_id != shop.id:
             return _problem(403, "shop_mismatch", "shop_id does not match the shop of the API key")
         contact = ContactReceived.model_validate(
-            {**submission.model_dump(exclude={"shop_id"}), "shop_id": shop.id}
+            {**submission.model_dump(exclude={"shop_id"}, exclude_unset=True), "shop_id": shop.id}
         )
         try:
             async with unit_of_work() as conn:

@@ -240,7 +240,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
                 customer_phone=contact.customer_phone,
                 customer_handle=contact.customer_handle,
                 customer_name=contact.customer_name,
-                customer_locale=contact.customer_locale,
+                customer_locale=_locale(contact, order, intake),
                 order_id=contact.order_id,
                 is_repeat=earlier is not None,
                 repeat_of=earlier.ticket_id if earlier else None,
@@ -257,6 +257,17 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
     await _add_message(conn, intake, ticket, message)
     metrics.record(metrics.CONTACTS.labels(channel, route.kind.value).inc)
     return ContactOutcome(route.kind, ticket["id"], message.id)
+
+
+def _locale(contact: ContactReceived, order: OrderContext | None, intake: Intake) -> str:
+    """The contact's own locale if it said; else the one the shop knows from the order; else the shop's.
+    Notify and survey write to the customer in this language."""
+    if "customer_locale" in contact.model_fields_set:
+        return contact.customer_locale
+    if order is not None:
+        return order.customer_locale
+    shop = intake.shops.get(contact.shop_id)
+    return shop.locale if shop is not None else contact.customer_locale
 
 
 async def _known_customer_id(

@@ -367,6 +367,42 @@ async def test_bad_input_is_refused_precisely_and_writes_nothing(infra: Settings
         assert await fetchval(intake, "SELECT count(*) FROM tickets") == 0
 
 
+async def test_the_customers_language_comes_from_the_contact_else_the_order_else_the_shop(
+    infra: Settings,
+) -> None:
+    async with running_intake(infra) as intake:
+        await produce(
+            infra,
+            ORDERS.name,
+            make_event(
+                "order.created",
+                "shop",
+                OrderCreated(
+                    shop_id=SHOP_A,
+                    order_id="o-de",
+                    customer=Customer(id="c-de", email="hans@example.com", locale="de-DE"),
+                    total=Decimal("1"),
+                    currency="EUR",
+                ),
+                subject="o-de",
+            ),
+        )
+
+        async def order_known() -> bool:
+            return bool(await fetchval(intake, "SELECT count(*) FROM orders") == 1)
+
+        await eventually(order_known)
+        said = await post_contact(intake, customer_email="x@example.com", customer_locale="uk-UA")
+        from_order = await post_contact(intake, customer_email="hans@example.com", order_id="o-de")
+        from_shop_a = await post_contact(intake, customer_email="y@example.com")
+        from_shop_b = await post_contact(intake, KEY_B, customer_email="y@example.com")
+        locales = [
+            (await get_ticket(intake, r.json()["ticket_id"], key))["customer"]["locale"]
+            for r, key in ((said, KEY_A), (from_order, KEY_A), (from_shop_a, KEY_A), (from_shop_b, KEY_B))
+        ]
+        assert locales == ["uk-UA", "de-DE", "pl", "en"]  # shop-a is Polish, shop-b English
+
+
 async def test_dates_are_domain_time(infra: Settings) -> None:
     async with running_intake(infra) as intake:
         intake.clock.set(intake.clock.now().replace(year=2027, month=6, day=1))
