@@ -115,7 +115,7 @@ class DemoShop:
             "webhooks": f"{self._urls['notify']}/v1/endpoints/{self.endpoint_id}/deliveries",
             "metrics": "  ".join(f"{u}/metrics" for u in self._urls.values()),
             "receiver": f"http://{self.server.host}:{self.server.port}/stats",
-            "prometheus": self._demo.prometheus_url + "  (if installed: bash deploy/local/prometheus.sh)",
+            "prometheus": self._demo.prometheus_url,
             "dashboards": "deploy/grafana/dashboards/*.json (import into Grafana "
             + self._demo.grafana_url
             + ")",

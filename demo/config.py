@@ -31,4 +31,5 @@ class DemoSettings(BaseSettings):
     summary_clear_screen: bool = False
     """Redraw the summary in place (set by `make run` when the terminal is a TTY)."""
     grafana_url: str = "http://127.0.0.1:3000"
-    prometheus_url: str = "http://127.0.0.1:9090"
+    prometheus_url: str = "not started"
+    """The demo's Prometheus, or why there is none (set by demo/run.py)."""

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from demo.config import DemoSettings
+from demo.prometheus import prometheus_child
 from runtime.settings import Settings
-from services.stack import Child, run
+from services.stack import Child, run, service_urls
 
 DEFAULT_SPEED = 600.0
 
@@ -49,8 +51,21 @@ def service_logs(env: Mapping[str, str]) -> Path | None:
 
 def main() -> int:
     os.environ.update(demo_environment(os.environ, datetime.now(UTC), tty=sys.stdout.isatty()))
-    demo = Child("demo", [sys.executable, "-m", "demo"], prefixed=False)
-    return asyncio.run(run(Settings(), extra=[demo], service_logs=service_logs(os.environ)))
+    settings = Settings()
+    logs = service_logs(os.environ)
+    extra: list[Child] = []
+    if os.environ.get("DEMO_PROMETHEUS", "on") != "off":
+        host = settings.http_host
+        receiver = f"{host}:{DemoSettings().receiver_port}"
+        services = {name: url.split("//", 1)[1] for name, url in service_urls(host).items()}
+        port = int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090"))
+        child, where = prometheus_child(Path(".local/demo-prometheus"), services, receiver, host, port)
+        if child is not None:
+            child.log_path = logs / "prometheus.log" if logs is not None else None
+            extra.append(child)
+        os.environ["DEMO_PROMETHEUS_URL"] = where
+    extra.append(Child("demo", [sys.executable, "-m", "demo"], prefixed=False))
+    return asyncio.run(run(settings, extra=extra, service_logs=logs))
 
 
 if __name__ == "__main__":

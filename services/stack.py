@@ -70,6 +70,8 @@ class Child:
     """False for a child that draws its own screen (the demo's live summary)."""
     log_path: Path | None = None
     """Where its output goes instead of the terminal (the demo keeps the screen for its summary)."""
+    essential: bool = True
+    """If it exits, everything stops; a non-essential child (the demo's Prometheus) may go alone."""
 
 
 def service_child(name: str, host: str) -> Child:
@@ -162,7 +164,7 @@ async def run(settings: Settings, extra: list[Child], service_logs: Path | None 
 
 
 async def _first_exit(children: list[Child]) -> str:
-    waits = {asyncio.create_task(c.process.wait()): c.name for c in children if c.process}
+    waits = {asyncio.create_task(c.process.wait()): c.name for c in children if c.process and c.essential}
     done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     return waits[done.pop()]
 

@@ -12,10 +12,12 @@ import socket
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from runtime.settings import Settings
 from tests.support.shops import KEY_A, SHOP_A
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 
@@ -60,8 +62,15 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 async def test_make_run_starts_the_demo_and_stops_cleanly_on_sigint(infra: Settings, tmp_path: Path) -> None:
-    base = free_port_base()
+    base, prometheus_port = free_port_base(), free_port()
     tag = f"CARELOOP_TOPIC_PREFIX={infra.topic_prefix}"
     env = {
         **os.environ,
@@ -72,7 +81,8 @@ async def test_make_run_starts_the_demo_and_stops_cleanly_on_sigint(infra: Setti
         "DEMO_SPEED": "3600",
         "DEMO_SHOP_ID": SHOP_A,
         "DEMO_API_KEY": KEY_A,
-        "DEMO_RECEIVER_PORT": "0",
+        "DEMO_RECEIVER_PORT": str(free_port()),
+        "DEMO_PROMETHEUS_PORT": str(prometheus_port),
         "DEMO_ORDERS_PER_DAY": "20",
         "DEMO_SUMMARY_SECONDS": "1",
         "DEMO_SERVICE_LOGS": str(tmp_path / "logs"),
@@ -82,41 +92,54 @@ async def test_make_run_starts_the_demo_and_stops_cleanly_on_sigint(infra: Setti
         sys.executable,
         "-m",
         "demo.run",
-        cwd=REPO,
-        env=env,
+        cwd=tmp_path,  # .local/demo-prometheus lands here, not in the shared checkout
+        env={**env, "PYTHONPATH": str(REPO)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    assert process.stdout is not None
     output: list[str] = []
 
-    async def read_until(predicate_text: str, timeout: float) -> None:
+    async def read_all() -> None:
         assert process.stdout is not None
-        async with asyncio.timeout(timeout):
-            while True:
-                line = (await process.stdout.readline()).decode(errors="replace")
-                if not line:
-                    raise AssertionError("demo.run exited early:\n" + "".join(output[-60:]))
-                output.append(line)
-                if predicate_text in line and _has_traffic(output):
-                    return
+        async for line in process.stdout:
+            output.append(line.decode(errors="replace"))
+
+    reader = asyncio.create_task(read_all())
+
+    async def summary_with_traffic() -> bool:
+        if process.returncode is not None:
+            raise AssertionError("demo.run exited early:\n" + "".join(output[-60:]))
+        return _has_traffic(output)
+
+    async def prometheus_scrapes_every_service() -> bool:
+        try:
+            async with httpx.AsyncClient() as http:
+                body = (await http.get(f"http://127.0.0.1:{prometheus_port}/api/v1/targets")).json()
+        except httpx.HTTPError:
+            return False
+        up = {t["labels"].get("app") for t in body["data"]["activeTargets"] if t["health"] == "up"}
+        return {"intake", "sla", "notify", "survey", "demo"} <= up
 
     try:
-        await read_until("look at", timeout=90)
-        assert "careloop: all services ready" in "".join(output)
-        assert f"http://127.0.0.1:{base + 1}" in "".join(output)
-        assert len(processes_tagged(tag)) >= 5  # the stack, four services, the demo
+        await eventually(summary_with_traffic, timeout=90, interval=0.5)
+        text = "".join(output)
+        assert "careloop: all services ready" in text
+        assert f"http://127.0.0.1:{base + 1}" in text
+        assert f"prometheus http://127.0.0.1:{prometheus_port}" in text
+        await eventually(prometheus_scrapes_every_service, timeout=30, interval=1)
+        assert len(processes_tagged(tag)) >= 6  # the stack, four services, Prometheus, the demo
         process.send_signal(signal.SIGINT)
-        rest, _ = await asyncio.wait_for(process.communicate(), 60)
-        output.append(rest.decode(errors="replace"))
+        await asyncio.wait_for(process.wait(), 60)
+        await asyncio.wait_for(reader, 10)
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
+        reader.cancel()
     assert process.returncode == 0, "".join(output[-40:])
     assert "careloop: stopping" in "".join(output)
     assert processes_tagged(tag) == []
-    assert not any(port_in_use(base + offset) for offset in range(1, 5))
+    assert not any(port_in_use(p) for p in (*range(base + 1, base + 5), prometheus_port))
     # The services wrote to their log files, leaving the terminal to the summary.
     for name in ("intake", "sla", "notify", "survey"):
         log = (tmp_path / "logs" / f"{name}.log").read_text()
