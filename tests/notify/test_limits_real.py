@@ -39,7 +39,11 @@ async def test_an_endpoint_rate_limit_paces_its_deliveries(infra: Settings) -> N
                 return len(receiver.requests) == 15
 
             await eventually(all_arrived, timeout=30)
-            assert len(await delivery_rows(app, "status = 'succeeded'")) == 15
+
+            async def all_recorded() -> bool:
+                return len(await delivery_rows(app, "status = 'succeeded'")) == 15
+
+            await eventually(all_recorded)
     finally:
         await receiver.stop()
     arrivals = sorted(r.at for r in receiver.requests)

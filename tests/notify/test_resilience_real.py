@@ -8,15 +8,18 @@ import signal
 import sys
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
 from schemas import topics
+from schemas.envelope import CloudEvent
+from schemas.registry import encode_event
 from tests.notify.harness import (
     STEPS,
     api,
@@ -41,6 +44,7 @@ async def test_steps_of_one_order_arrive_in_order_while_orders_run_concurrently(
     delivered: dict[str, set[int]] = defaultdict(set)  # order -> steps answered 2xx so far
     overtakes: list[str] = []
     statuses: list[int] = []
+    attempts: Counter[str] = Counter()
     in_flight = 0
     most_in_flight = 0
 
@@ -55,7 +59,10 @@ async def test_steps_of_one_order_arrive_in_order_while_orders_run_concurrently(
         most_in_flight = max(most_in_flight, in_flight)
         try:
             await asyncio.sleep(chance.uniform(0.0, 0.03))
-            status = 500 if chance.random() < 0.3 else 200
+            first_try = attempts[request.webhook_id] == 0
+            attempts[request.webhook_id] += 1
+            # every even step fails its first try, so later steps are queued while it is retried
+            status = 500 if (first_try and step % 2 == 0) or chance.random() < 0.2 else 200
             statuses.append(status)
             if status == 200:
                 delivered[order_id].add(step)
@@ -74,21 +81,35 @@ async def test_steps_of_one_order_arrive_in_order_while_orders_run_concurrently(
     try:
         async with running_notify(infra, cfg) as app, api(app) as client:
             await create_endpoint(client, receiver.url())
-            for step in STEPS:
-                for order_id in orders:
-                    await produce(infra, topics.ORDERS.name, order_event(step, order_id))
+            # one burst: every step of every order is queued before the first retry is due
+            await produce_burst(infra, [order_event(step, o) for step in STEPS for o in orders])
 
             async def all_effects() -> bool:
                 return len(receiver.effects) == len(orders) * len(STEPS)
 
             await eventually(all_effects, timeout=60)
-            assert await delivery_rows(app, "status <> 'succeeded'") == []
+
+            async def all_recorded() -> bool:  # the receiver applies an effect just before answering
+                return len(await delivery_rows(app, "status = 'succeeded'")) == len(orders) * len(STEPS)
+
+            await eventually(all_recorded)
     finally:
         await receiver.stop()
 
     assert overtakes == []
     assert 500 in statuses  # retries really happened
     assert most_in_flight > 1  # and different orders really were in flight together
+
+
+async def produce_burst(settings: Settings, events: list[CloudEvent[Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        topic = settings.topic(topics.ORDERS.name)
+        sent = [await producer.send(topic, encode_event(e), key=(e.subject or e.id).encode()) for e in events]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
 
 
 async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(infra: Settings) -> None:
@@ -109,16 +130,20 @@ async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(infra: Settings) 
             async def all_healthy() -> bool:
                 return len(healthy.requests) == 20
 
-            await eventually(all_healthy, timeout=10)
+            await eventually(all_healthy, timeout=14)
             elapsed = time.monotonic() - started
-            assert elapsed < 10  # well inside the dead endpoint's 15 s timeout
+            assert elapsed < 15  # had they waited behind the hanging attempts, not before their 15 s timeout
 
             async def dead_slots_taken() -> bool:
                 return len(dead.requests) >= 4
 
             await eventually(dead_slots_taken)
             assert len(dead.requests) == 4  # its concurrency limit: the rest wait their turn
-            assert len(await delivery_rows(app, "status = 'succeeded'")) == 20
+
+            async def healthy_recorded() -> bool:
+                return len(await delivery_rows(app, "status = 'succeeded'")) == 20
+
+            await eventually(healthy_recorded)
     finally:
         await dead.stop()
         await healthy.stop()
