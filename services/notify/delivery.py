@@ -290,11 +290,11 @@ class DeliveryWorker:
                     result.seconds * 1000.0,
                     result.response_body,
                 )
-            if recorded:  # else deleted meanwhile, or our lease was taken over: the newer claim decides
-                DELIVERIES.labels("succeeded", delivery.event_type).inc()
-                DELIVERY_LATENCY.labels(delivery.event_type).observe(
-                    max(0.0, (now - delivery.event_time).total_seconds())
-                )
+                if recorded:  # else deleted meanwhile, or our lease was taken over: the newer claim decides
+                    DELIVERIES.labels("succeeded", delivery.event_type).inc()
+                    DELIVERY_LATENCY.labels(delivery.event_type).observe(
+                        max(0.0, (now - delivery.event_time).total_seconds())
+                    )
             return
         async with self._db.transaction() as conn:
             endpoint = await repository.lock_endpoint(conn, delivery.endpoint_id)
