@@ -164,6 +164,11 @@ CARE = Dashboard(
         ),
         series("Backlog by status", Query("careloop:open_tickets:max", "{{status}}")),
         series(
+            "Tickets reopened and merged (1h)",
+            Query("sum by (by) (increase(careloop_intake_tickets_reopened_total[1h]))", "reopened by {{by}}"),
+            Query("sum(increase(careloop_intake_tickets_merged_total[1h]))", "merged"),
+        ),
+        series(
             "Tickets created by priority",
             Query("sum by (priority) (careloop:tickets_created:rate5m)", "{{priority}}"),
             unit="ops",
@@ -317,6 +322,11 @@ SATISFACTION = Dashboard(
             Query("careloop:survey_answers:increase1h", "{{kind}} {{via}}"),
         ),
         series("Detractors by survey (1d)", Query("careloop:survey_detractors:increase1d", "{{kind}}")),
+        series(
+            "Answer links refused (1h)",
+            Query("sum by (reason) (increase(careloop_survey_token_refusals_total[1h]))", "{{reason}}"),
+            description="Already answered, expired or unknown tokens (a burst of unknown ones is probing).",
+        ),
         series(
             "Invitations scheduled and send decisions (1h)",
             Query("sum by (kind) (increase(careloop_survey_scheduled_total[1h]))", "scheduled {{kind}}"),

@@ -204,9 +204,12 @@ class ShopLife:
         repeat = await self.contact(KEY_A, "web_form", f"{c}-3", f"x-{self.run}-3", "Still not here, again.")
         assert repeat != quick
         await self.contact(KEY_A, "chat", f"{c}-4", None, "Can I change my delivery address?")
-        await self.contact(
-            KEY_B, "email", f"{c}-5", f"x-{self.run}-5", "The item arrived broken, refund please"
-        )
+        broken = await self.contact(KEY_B, "email", f"{c}-5", f"x-{self.run}-5", "The item arrived broken")
+        again = await self.contact(KEY_B, "chat", f"{c}-5", f"x-{self.run}-6", "Also, the box was wet")
+        await self.call("POST", "intake", f"/v1/tickets/{again}/merge", KEY_B, {"into_ticket_id": broken})
+        solved = await self.answered(KEY_A, "web_form", f"{c}-6", "Which size should I take?")
+        reopened = await self.contact(KEY_A, "web_form", f"{c}-6", None, "It does not fit after all.")
+        assert reopened == solved
 
     async def answered(
         self,
@@ -260,6 +263,10 @@ class ShopLife:
             kind = event.data.kind.value
             score = next(scores) if kind == "nps" else (5 if kind == "csat" else 6)
             await self.http.post(self.url("survey", "/v1/answers"), json={"token": token, "score": score})
+        if invited:  # a second answer with a used link is refused
+            token = invited[0].data.link.rsplit("/", 1)[-1]
+            again = await self.http.post(self.url("survey", "/v1/answers"), json={"token": token, "score": 1})
+            assert again.status_code == 410, again.text
         return len(invited)
 
 
