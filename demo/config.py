@@ -16,7 +16,7 @@ class DemoSettings(BaseSettings):
     locale: str = "pl"
     seed: int = 7
     """Same seed, same shop: orders, contacts, agents and customers are all drawn from it."""
-    orders_per_day: int = Field(default=60, ge=1, le=5000)
+    orders_per_day: int = Field(default=80, ge=1, le=5000)
     history_days: float = Field(default=0.0, ge=0, le=30)
     """Journeys begun this long before the start, so deliveries, returns and surveys show at once. Off by
     default: a replayed history reaches the services in one burst, and the SLA timers judge its

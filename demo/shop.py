@@ -76,7 +76,7 @@ class ShopTimeline:
             self._rng,
             self._shop_id,
             day_start,
-            max(1, orders // 6),
+            max(1, orders // 3),
             first_customer_no=first + 10 * orders,  # apart from the order customers' numbers
             locale=self._locale,
         )

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
+import yaml
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client import Counter as PromCounter
 
+from demo.prometheus import OPS_CONFIG, RULES, demo_config
 from demo.run import demo_environment, service_logs
 from demo.summary import Score, Snapshot, by_label, parse_metrics, render, total
 
@@ -96,3 +101,25 @@ def test_the_demo_environment_shares_accelerated_time_and_allows_the_loopback_re
     )
     assert service_logs({}) is not None
     assert service_logs({"DEMO_SERVICE_LOGS": "terminal"}) is None
+
+
+def test_the_demo_prometheus_config_is_the_ops_config_with_make_runs_targets(tmp_path: Path) -> None:
+    services = {"intake": "127.0.0.1:23451", "survey": "127.0.0.1:23454"}
+    config = demo_config(services, "127.0.0.1:8009", "127.0.0.1:9191")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert jobs["careloop"]["static_configs"] == [
+        {"targets": ["127.0.0.1:23451"], "labels": {"app": "intake"}},
+        {"targets": ["127.0.0.1:23454"], "labels": {"app": "survey"}},
+    ]
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:9191"]}]
+    assert jobs["careloop-demo"]["static_configs"][0]["targets"] == ["127.0.0.1:8009"]
+    assert config["rule_files"] == [str(RULES)]
+    # the rules and dashboards rely on the ops file's job and label names: they are kept as they are
+    ops = yaml.safe_load(OPS_CONFIG.read_text())
+    assert config["global"] == ops["global"]
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    promtool = shutil.which("promtool")
+    assert promtool is not None, "promtool missing: bash deploy/local/prometheus.sh"
+    checked = subprocess.run([promtool, "check", "config", str(config_file)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
