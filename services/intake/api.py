@@ -18,7 +18,7 @@ from runtime.shops import Shop
 from schemas.v1.contacts import Attachment, Channel, ContactFields, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
-from . import handlers, metrics
+from . import handlers, metrics, tickets
 from . import repository as repo
 from .domain.customers import NoCustomerIdentity
 from .domain.lifecycle import TransitionRefused
@@ -229,7 +229,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
+def build_api(runtime: ServiceRuntime, intake: tickets.Intake) -> FastAPI:
     api = make_api(
         SERVICE,
         "CareLoop intake",
@@ -253,12 +253,12 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         error = ERROR_CODES.get(exc.status_code, "http_error")
         return JSONResponse({"error": error, "detail": exc.detail}, exc.status_code, headers=exc.headers)
 
-    @api.exception_handler(handlers.TicketNotFound)
-    async def not_found(request: Request, exc: handlers.TicketNotFound) -> JSONResponse:
+    @api.exception_handler(tickets.TicketNotFound)
+    async def not_found(request: Request, exc: tickets.TicketNotFound) -> JSONResponse:
         return _problem(404, "not_found", f"ticket {exc} not found")
 
-    @api.exception_handler(handlers.ConflictingChange)
-    async def conflict(request: Request, exc: handlers.ConflictingChange) -> JSONResponse:
+    @api.exception_handler(tickets.ConflictingChange)
+    async def conflict(request: Request, exc: tickets.ConflictingChange) -> JSONResponse:
         return _problem(409, "conflict", str(exc))
 
     @api.exception_handler(TransitionRefused)
@@ -342,7 +342,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         async with runtime.db.pool.acquire() as conn:
             row = await repo.ticket_with_order(conn, shop_id, ticket_id)
             if row is None:
-                raise handlers.TicketNotFound(ticket_id)
+                raise tickets.TicketNotFound(ticket_id)
             messages = await repo.messages_of(conn, ticket_id)
         return {**ticket_view(row), "messages": [message_view(m, ticket_id) for m in messages]}
 
@@ -405,9 +405,9 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
         async with unit_of_work() as conn:
             ticket = await repo.ticket_for_update(conn, shop.id, ticket_id)
             if ticket is None:
-                raise handlers.TicketNotFound(ticket_id)
+                raise tickets.TicketNotFound(ticket_id)
             if ticket["status"] != TicketStatus.SOLVED:
-                raise handlers.ConflictingChange(
+                raise tickets.ConflictingChange(
                     f"only a solved ticket can be reopened; it is {ticket['status']}"
                 )
             await handlers.change_status(conn, intake, shop.id, ticket_id, TicketStatus.OPEN)
@@ -426,7 +426,7 @@ def build_api(runtime: ServiceRuntime, intake: handlers.Intake) -> FastAPI:
     async def get_rules(shop: ShopDep) -> RuleTable:
         """The category/priority rule table in force for the shop (the default one unless changed)."""
         async with runtime.db.pool.acquire() as conn:
-            return await handlers.rules_for(conn, shop.id)
+            return await tickets.rules_for(conn, shop.id)
 
     @api.put("/v1/rules", response_model=RuleTable, responses=ERRORS, tags=["rules"])
     async def put_rules(rules: RuleTable, shop: ShopDep) -> RuleTable:

@@ -14,7 +14,7 @@ from schemas import topics
 from schemas.envelope import CloudEvent
 from schemas.v1.orders import ORDER_EVENT_TYPES
 
-from . import handlers, metrics
+from . import handlers, metrics, tickets, upstream
 from . import repository as repo
 from .api import build_api
 from .domain.lifecycle import ACTIVE
@@ -26,7 +26,7 @@ FCR_PERIOD = timedelta(days=30)
 
 def build(settings: Settings) -> ServiceApp:
     runtime = ServiceRuntime(settings, MIGRATIONS)
-    intake = handlers.Intake(
+    intake = tickets.Intake(
         now=lambda: runtime.clock.now(),  # read at call time: tests swap the clock after build
         tickets_topic=runtime.topic(topics.TICKETS),
         shops=runtime.shops,
@@ -44,18 +44,18 @@ def build(settings: Settings) -> ServiceApp:
     )
     runtime.consume(
         topics.ORDERS,
-        Consumer("intake-orders", {t: bound(handlers.on_order_event) for t in ORDER_EVENT_TYPES}),
+        Consumer("intake-orders", {t: bound(upstream.on_order_event) for t in ORDER_EVENT_TYPES}),
     )
     runtime.consume(
-        topics.SURVEYS, Consumer("intake-surveys", {"survey.detractor": bound(handlers.on_survey_detractor)})
+        topics.SURVEYS, Consumer("intake-surveys", {"survey.detractor": bound(upstream.on_survey_detractor)})
     )
     runtime.consume(
         topics.SLA,
         Consumer(
             "intake-sla",
             {
-                "sla.breached": bound(handlers.on_sla_breached),
-                "order.promise_breached": bound(handlers.on_promise_breached),
+                "sla.breached": bound(upstream.on_sla_breached),
+                "order.promise_breached": bound(upstream.on_promise_breached),
             },
         ),
     )

@@ -6,8 +6,6 @@ consumer commits (or rolls back) the state and the events together.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -17,28 +15,14 @@ import asyncpg
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
-from runtime.outbox import enqueue
-from runtime.shops import ShopRegistry
 from schemas.envelope import CloudEvent
-from schemas.registry import make_event
-from schemas.v1.common import Customer
-from schemas.v1.contacts import Channel, ContactReceived
-from schemas.v1.orders import OrderDelayed, OrderEventData, OrderShipped
-from schemas.v1.sla import OrderPromiseBreached, PromiseKind, SlaBreached
-from schemas.v1.surveys import SurveyDetractor
+from schemas.v1.contacts import ContactReceived
 from schemas.v1.tickets import (
     Author,
-    Category,
-    TicketClosed,
-    TicketCreated,
     TicketFirstResponse,
     TicketMerged,
-    TicketMessageAdded,
-    TicketReopened,
-    TicketSolved,
     TicketSource,
     TicketStatus,
-    TicketStatusChanged,
 )
 
 from . import metrics
@@ -49,28 +33,21 @@ from .domain.lifecycle import (
     is_first_contact_resolution,
     status_after_customer_message,
 )
-from .domain.orders import STATUS_OF_EVENT, OrderContext, apply_order_step
-from .domain.rules import DEFAULT_RULES, RuleTable, categorise, normalise_text, prioritise
+from .domain.orders import OrderContext
+from .domain.rules import categorise, normalise_text, prioritise
 from .domain.threading import REPEAT_WINDOW, IncomingMessage, RouteKind, repeat_of, route_message
-
-SOURCE = "careloop/intake"
-
-
-@dataclass(frozen=True)
-class Intake:
-    """What the handlers need from the runtime: time, the tickets topic, the shop registry."""
-
-    now: Callable[[], datetime]
-    tickets_topic: str
-    shops: ShopRegistry
-
-
-class TicketNotFound(Exception):
-    pass
-
-
-class ConflictingChange(Exception):
-    """The ticket's state does not allow this change (closed, merged, same ticket)."""
+from .tickets import (
+    ConflictingChange,
+    Intake,
+    TicketNotFound,
+    add_message,
+    common_fields,
+    emit,
+    emit_status_change,
+    new_id,
+    open_ticket,
+    rules_for,
+)
 
 
 @dataclass(frozen=True)
@@ -83,93 +60,6 @@ class ContactOutcome:
     @property
     def duplicate(self) -> bool:
         return self.outcome is None
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:20]}"
-
-
-async def rules_for(conn: Connection, shop_id: str) -> RuleTable:
-    return await repo.shop_rules(conn, shop_id) or DEFAULT_RULES
-
-
-# -- events ----------------------------------------------------------------------------------------
-
-
-def _common(ticket: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "shop_id": ticket["shop_id"],
-        "ticket_id": ticket["id"],
-        "order_id": ticket["order_id"],
-        "customer_id": ticket["customer_id"],
-        "customer_email": ticket["customer_email"],
-        "customer_locale": ticket["customer_locale"],
-        "channel": ticket["channel"],
-        "category": ticket["category"],
-        "priority": ticket["priority"],
-    }
-
-
-async def _emit(conn: Connection, intake: Intake, event_type: str, data: Any) -> None:
-    await enqueue(conn, intake.tickets_topic, make_event(event_type, SOURCE, data, subject=data.ticket_id))
-
-
-async def _emit_status_change(
-    conn: Connection, intake: Intake, ticket: asyncpg.Record, previous: TicketStatus, at: datetime
-) -> None:
-    status = TicketStatus(ticket["status"])
-    await _emit(
-        conn,
-        intake,
-        "ticket.status_changed",
-        TicketStatusChanged(**_common(ticket), previous_status=previous, status=status, at=at),
-    )
-    if status is TicketStatus.SOLVED:
-        resolution = (at - ticket["created_at"]).total_seconds()
-        await _emit(
-            conn,
-            intake,
-            "ticket.solved",
-            TicketSolved(
-                **_common(ticket),
-                at=at,
-                resolution_seconds=resolution,
-                first_contact_resolution=bool(ticket["fcr"]),
-            ),
-        )
-        metrics.record(
-            partial(
-                metrics.RESOLUTION_SECONDS.labels(ticket["channel"], ticket["category"]).observe, resolution
-            )
-        )
-        metrics.record(metrics.SOLVED.labels(str(bool(ticket["fcr"])).lower()).inc)
-    elif status is TicketStatus.CLOSED:
-        await _emit(
-            conn,
-            intake,
-            "ticket.closed",
-            TicketClosed(**_common(ticket), at=at, merged_into_ticket_id=ticket["merged_into"]),
-        )
-    elif previous is TicketStatus.SOLVED:
-        await _emit(conn, intake, "ticket.reopened", TicketReopened(**_common(ticket), at=at))
-
-
-async def _add_message(
-    conn: Connection, intake: Intake, ticket: asyncpg.Record, message: repo.NewMessage
-) -> None:
-    await repo.insert_message(conn, message)
-    await _emit(
-        conn,
-        intake,
-        "ticket.message_added",
-        TicketMessageAdded(
-            **_common(ticket),
-            message_id=message.id,
-            author=Author(message.author),
-            internal=message.internal,
-            at=message.at,
-        ),
-    )
 
 
 # -- contacts --------------------------------------------------------------------------------------
@@ -216,7 +106,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
         category = categorise(
             rules, contact.subject, contact.body, order.effective_status(now.date()) if order else None
         )
-        ticket = await _open_ticket(
+        ticket = await open_ticket(
             conn,
             intake,
             repo.NewTicket(
@@ -254,7 +144,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
         )
     if thread:
         await repo.add_thread(conn, contact.shop_id, thread, ticket["id"])
-    await _add_message(conn, intake, ticket, message)
+    await add_message(conn, intake, ticket, message)
     metrics.record(metrics.CONTACTS.labels(channel, route.kind.value).inc)
     return ContactOutcome(route.kind, ticket["id"], message.id)
 
@@ -280,31 +170,6 @@ async def _known_customer_id(
     return None
 
 
-async def _open_ticket(conn: Connection, intake: Intake, new: repo.NewTicket) -> asyncpg.Record | None:
-    """Insert and announce a ticket; None if its source (survey, promise) already opened one."""
-    if not await repo.insert_ticket(conn, new):
-        return None
-    ticket = await repo.ticket_for_update(conn, new.shop_id, new.id)
-    assert ticket is not None
-    await _emit(
-        conn,
-        intake,
-        "ticket.created",
-        TicketCreated(
-            **_common(ticket),
-            subject=new.subject,
-            is_repeat=new.is_repeat,
-            source=new.source,
-            source_ref=new.source_ref,
-            at=new.at,
-        ),
-    )
-    metrics.record(metrics.TICKETS_CREATED.labels(new.channel, new.category, new.priority, new.source).inc)
-    if new.is_repeat:
-        metrics.record(metrics.REPEAT_CONTACTS.labels(new.channel).inc)
-    return ticket
-
-
 async def _customer_wrote_again(
     conn: Connection, intake: Intake, ticket_id: str, shop_id: str, now: datetime, kind: RouteKind
 ) -> asyncpg.Record:
@@ -320,7 +185,7 @@ async def _customer_wrote_again(
         metrics.record(metrics.REOPENED.labels("customer").inc)
     ticket = await repo.update_ticket(conn, ticket_id, changes)
     if status is not previous:
-        await _emit_status_change(conn, intake, ticket, previous, now)
+        await emit_status_change(conn, intake, ticket, previous, now)
     return ticket
 
 
@@ -380,14 +245,14 @@ async def add_agent_message(
         author_name=author_name,
         attachments=attachments,
     )
-    await _add_message(conn, intake, ticket, message)
+    await add_message(conn, intake, ticket, message)
     if first_response:
         seconds = (now - ticket["created_at"]).total_seconds()
-        await _emit(
+        await emit(
             conn,
             intake,
             "ticket.first_response",
-            TicketFirstResponse(**_common(ticket), at=now, first_response_seconds=seconds),
+            TicketFirstResponse(**common_fields(ticket), at=now, first_response_seconds=seconds),
         )
         metrics.record(partial(metrics.FIRST_RESPONSE_SECONDS.labels(ticket["channel"]).observe, seconds))
     return message.id
@@ -413,7 +278,7 @@ async def change_status(
         changes |= {"reopen_count": ticket["reopen_count"] + 1, "solved_at": None, "fcr": None}
         metrics.record(metrics.REOPENED.labels("agent").inc)
     ticket = await repo.update_ticket(conn, ticket_id, changes)
-    await _emit_status_change(conn, intake, ticket, previous, now)
+    await emit_status_change(conn, intake, ticket, previous, now)
     return ticket
 
 
@@ -436,13 +301,13 @@ async def merge_tickets(
         source_id,
         {"status": TicketStatus.CLOSED.value, "closed_at": now, "updated_at": now, "merged_into": target_id},
     )
-    await _emit(
+    await emit(
         conn,
         intake,
         "ticket.merged",
-        TicketMerged(**_common(source), merged_into_ticket_id=target_id, at=now),
+        TicketMerged(**common_fields(source), merged_into_ticket_id=target_id, at=now),
     )
-    await _emit_status_change(conn, intake, source, previous, now)
+    await emit_status_change(conn, intake, source, previous, now)
     target = await repo.update_ticket(conn, target_id, {"updated_at": now, "last_activity_at": now})
     note = repo.NewMessage(
         id=new_id("msg"),
@@ -453,163 +318,6 @@ async def merge_tickets(
         at=now,
         internal=True,
     )
-    await _add_message(conn, intake, target, note)
+    await add_message(conn, intake, target, note)
     metrics.record(metrics.MERGED.inc)
     return target
-
-
-# -- other services' events ------------------------------------------------------------------------
-
-
-def _known_shop(shop_id: str, intake: Intake) -> None:
-    if shop_id not in intake.shops:
-        metrics.REJECTED.labels("kafka", "unknown_shop").inc()
-        raise Unprocessable(f"unknown shop {shop_id!r}")
-
-
-async def on_order_event(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
-    data: OrderEventData = event.data
-    _known_shop(data.shop_id, intake)
-    promised = None
-    if isinstance(data, OrderShipped):
-        promised = data.promised_delivery_date
-    elif isinstance(data, OrderDelayed):
-        promised = data.new_promised_delivery_date
-    current = await repo.order_context(conn, data.shop_id, data.order_id)
-    updated = apply_order_step(
-        current,
-        STATUS_OF_EVENT[event.type],
-        event.time,
-        data.customer.id,
-        data.customer.email,
-        data.customer.locale,
-        promised,
-    )
-    if updated != current:
-        await repo.save_order_context(conn, data.shop_id, data.order_id, updated)
-    await repo.fill_in_customer_id(conn, data.shop_id, data.order_id, data.customer.id)
-
-
-async def _open_follow_up(
-    conn: Connection,
-    intake: Intake,
-    *,
-    shop_id: str,
-    customer: Customer,
-    order_id: str | None,
-    source: TicketSource,
-    source_ref: str,
-    subject: str,
-    body: str,
-    category: Category | None,
-) -> None:
-    """A ticket intake opens on the customer's behalf; once per source_ref however often it is told."""
-    now = intake.now()
-    rules = await rules_for(conn, shop_id)
-    order = await repo.order_context(conn, shop_id, order_id) if order_id else None
-    if category is None:
-        category = categorise(rules, subject, body, order.effective_status(now.date()) if order else None)
-    try:
-        who = customer_key(customer.email, customer.phone, None)
-    except NoCustomerIdentity:
-        who = f"customer:{customer.id}"
-    ticket = await _open_ticket(
-        conn,
-        intake,
-        repo.NewTicket(
-            id=new_id("tkt"),
-            shop_id=shop_id,
-            channel=Channel.EMAIL.value,  # the shop answers these by e-mail
-            category=category.value,
-            priority=prioritise(rules, category, Channel.EMAIL, text=body, source=source).value,
-            subject=subject,
-            source=source.value,
-            source_ref=source_ref,
-            customer_key=who,
-            customer_id=customer.id,
-            customer_email=customer.email,
-            customer_phone=customer.phone,
-            customer_handle=None,
-            customer_name=customer.name,
-            customer_locale=customer.locale,
-            order_id=order_id,
-            is_repeat=False,
-            repeat_of=None,
-            at=now,
-        ),
-    )
-    if ticket is None:
-        return
-    message = repo.NewMessage(
-        id=new_id("msg"),
-        ticket_id=ticket["id"],
-        shop_id=shop_id,
-        author=Author.SYSTEM.value,
-        body=body,
-        at=now,
-    )
-    await _add_message(conn, intake, ticket, message)
-
-
-async def on_survey_detractor(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
-    data: SurveyDetractor = event.data
-    _known_shop(data.shop_id, intake)
-    comment = data.comment or "(no comment)"
-    await _open_follow_up(
-        conn,
-        intake,
-        shop_id=data.shop_id,
-        customer=data.customer,
-        order_id=data.order_id,
-        source=TicketSource.SURVEY_DETRACTOR,
-        source_ref=data.survey_id,
-        subject=f"Unhappy {data.kind.value.upper()} answer: score {data.score}",
-        body=(
-            f"Survey {data.survey_id} ({data.kind.value}) answered with score {data.score}. "
-            f"Comment: {comment}"
-        ),
-        category=None,
-    )
-
-
-async def on_promise_breached(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
-    data: OrderPromiseBreached = event.data
-    _known_shop(data.shop_id, intake)
-    repair = data.promise is PromiseKind.REPAIR_TURNAROUND
-    what = {
-        PromiseKind.SHIP_BY: "ship the order by",
-        PromiseKind.DELIVERY_DATE: "deliver the order by",
-        PromiseKind.REPAIR_TURNAROUND: f"finish repair {data.repair_id or ''} by",
-    }[data.promise]
-    await _open_follow_up(
-        conn,
-        intake,
-        shop_id=data.shop_id,
-        customer=data.customer,
-        order_id=data.order_id,
-        source=TicketSource.SLA_PROMISE,
-        source_ref=f"{data.order_id}:{data.promise.value}:{data.repair_id or ''}",
-        subject=f"Order {data.order_id}: promise broken ({data.promise.value})",
-        body=(
-            f"The shop promised to {what} {data.promised_at.isoformat()}; "
-            f"still not done at {data.at.isoformat()}."
-        ),
-        category=Category.COMPLAINT_REPAIR if repair else Category.DELIVERY_DELAY,
-    )
-
-
-async def on_sla_breached(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
-    data: SlaBreached = event.data
-    _known_shop(data.shop_id, intake)
-    updated = await conn.fetchval(
-        """UPDATE tickets SET breached = true,
-               breached_metrics = (SELECT array_agg(DISTINCT m ORDER BY m)
-                                   FROM unnest(breached_metrics || $3::text) AS m)
-           WHERE shop_id = $1 AND id = $2 RETURNING true""",
-        data.shop_id,
-        data.ticket_id,
-        data.metric.value,
-    )
-    if not updated:
-        metrics.REJECTED.labels("kafka", "unknown_ticket").inc()
-        raise Unprocessable(f"unknown ticket {data.ticket_id!r} of shop {data.shop_id!r}")

@@ -72,7 +72,7 @@ async def test_a_tickets_life_from_first_message_to_closed_and_the_events_it_emi
         assert fresh.json()["outcome"] == "created"
         assert fresh.json()["ticket_id"] != t
 
-        events = await ticket_events(intake, t, at_least=16)
+        events = await ticket_events(intake, t, at_least=18)
         assert types_of(events) == [
             "ticket.created",
             "ticket.message_added",  # customer

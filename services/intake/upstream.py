@@ -1,0 +1,181 @@
+"""What intake does with other services' events: order context, follow-up tickets for unhappy
+survey answers and broken promises, SLA breach marks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.consumer import Unprocessable
+from runtime.db import Connection
+from schemas.envelope import CloudEvent
+from schemas.v1.common import Customer
+from schemas.v1.contacts import Channel
+from schemas.v1.orders import OrderDelayed, OrderEventData, OrderShipped
+from schemas.v1.sla import OrderPromiseBreached, PromiseKind, SlaBreached
+from schemas.v1.surveys import SurveyDetractor
+from schemas.v1.tickets import (
+    Author,
+    Category,
+    TicketSource,
+)
+
+from . import metrics
+from . import repository as repo
+from .domain.customers import NoCustomerIdentity, customer_key
+from .domain.orders import STATUS_OF_EVENT, apply_order_step
+from .domain.rules import categorise, prioritise
+from .tickets import Intake, add_message, new_id, open_ticket, rules_for
+
+
+def _known_shop(shop_id: str, intake: Intake) -> None:
+    if shop_id not in intake.shops:
+        metrics.REJECTED.labels("kafka", "unknown_shop").inc()
+        raise Unprocessable(f"unknown shop {shop_id!r}")
+
+
+async def on_order_event(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
+    data: OrderEventData = event.data
+    _known_shop(data.shop_id, intake)
+    promised = None
+    if isinstance(data, OrderShipped):
+        promised = data.promised_delivery_date
+    elif isinstance(data, OrderDelayed):
+        promised = data.new_promised_delivery_date
+    current = await repo.order_context(conn, data.shop_id, data.order_id)
+    updated = apply_order_step(
+        current,
+        STATUS_OF_EVENT[event.type],
+        event.time,
+        data.customer.id,
+        data.customer.email,
+        data.customer.locale,
+        promised,
+    )
+    if updated != current:
+        await repo.save_order_context(conn, data.shop_id, data.order_id, updated)
+    await repo.fill_in_customer_id(conn, data.shop_id, data.order_id, data.customer.id)
+
+
+async def _open_follow_up(
+    conn: Connection,
+    intake: Intake,
+    *,
+    shop_id: str,
+    customer: Customer,
+    order_id: str | None,
+    source: TicketSource,
+    source_ref: str,
+    subject: str,
+    body: str,
+    category: Category | None,
+) -> None:
+    """A ticket intake opens on the customer's behalf; once per source_ref however often it is told."""
+    now = intake.now()
+    rules = await rules_for(conn, shop_id)
+    order = await repo.order_context(conn, shop_id, order_id) if order_id else None
+    if category is None:
+        category = categorise(rules, subject, body, order.effective_status(now.date()) if order else None)
+    try:
+        who = customer_key(customer.email, customer.phone, None)
+    except NoCustomerIdentity:
+        who = f"customer:{customer.id}"
+    ticket = await open_ticket(
+        conn,
+        intake,
+        repo.NewTicket(
+            id=new_id("tkt"),
+            shop_id=shop_id,
+            channel=Channel.EMAIL.value,  # the shop answers these by e-mail
+            category=category.value,
+            priority=prioritise(rules, category, Channel.EMAIL, text=body, source=source).value,
+            subject=subject,
+            source=source.value,
+            source_ref=source_ref,
+            customer_key=who,
+            customer_id=customer.id,
+            customer_email=customer.email,
+            customer_phone=customer.phone,
+            customer_handle=None,
+            customer_name=customer.name,
+            customer_locale=customer.locale,
+            order_id=order_id,
+            is_repeat=False,
+            repeat_of=None,
+            at=now,
+        ),
+    )
+    if ticket is None:
+        return
+    message = repo.NewMessage(
+        id=new_id("msg"),
+        ticket_id=ticket["id"],
+        shop_id=shop_id,
+        author=Author.SYSTEM.value,
+        body=body,
+        at=now,
+    )
+    await add_message(conn, intake, ticket, message)
+
+
+async def on_survey_detractor(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
+    data: SurveyDetractor = event.data
+    _known_shop(data.shop_id, intake)
+    comment = data.comment or "(no comment)"
+    await _open_follow_up(
+        conn,
+        intake,
+        shop_id=data.shop_id,
+        customer=data.customer,
+        order_id=data.order_id,
+        source=TicketSource.SURVEY_DETRACTOR,
+        source_ref=data.survey_id,
+        subject=f"Unhappy {data.kind.value.upper()} answer: score {data.score}",
+        body=(
+            f"Survey {data.survey_id} ({data.kind.value}) answered with score {data.score}. "
+            f"Comment: {comment}"
+        ),
+        category=None,
+    )
+
+
+async def on_promise_breached(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
+    data: OrderPromiseBreached = event.data
+    _known_shop(data.shop_id, intake)
+    repair = data.promise is PromiseKind.REPAIR_TURNAROUND
+    what = {
+        PromiseKind.SHIP_BY: "ship the order by",
+        PromiseKind.DELIVERY_DATE: "deliver the order by",
+        PromiseKind.REPAIR_TURNAROUND: f"finish repair {data.repair_id or ''} by",
+    }[data.promise]
+    await _open_follow_up(
+        conn,
+        intake,
+        shop_id=data.shop_id,
+        customer=data.customer,
+        order_id=data.order_id,
+        source=TicketSource.SLA_PROMISE,
+        source_ref=f"{data.order_id}:{data.promise.value}:{data.repair_id or ''}",
+        subject=f"Order {data.order_id}: promise broken ({data.promise.value})",
+        body=(
+            f"The shop promised to {what} {data.promised_at.isoformat()}; "
+            f"still not done at {data.at.isoformat()}."
+        ),
+        category=Category.COMPLAINT_REPAIR if repair else Category.DELIVERY_DELAY,
+    )
+
+
+async def on_sla_breached(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
+    data: SlaBreached = event.data
+    _known_shop(data.shop_id, intake)
+    updated = await conn.fetchval(
+        """UPDATE tickets SET breached = true,
+               breached_metrics = (SELECT array_agg(DISTINCT m ORDER BY m)
+                                   FROM unnest(breached_metrics || $3::text) AS m)
+           WHERE shop_id = $1 AND id = $2 RETURNING true""",
+        data.shop_id,
+        data.ticket_id,
+        data.metric.value,
+    )
+    if not updated:
+        metrics.REJECTED.labels("kafka", "unknown_ticket").inc()
+        raise Unprocessable(f"unknown ticket {data.ticket_id!r} of shop {data.shop_id!r}")
