@@ -8,18 +8,20 @@ One item that cannot be processed is deferred on its own; the rest of the batch 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from runtime.db import Connection, Database
-from runtime.outbox import enqueue
 from services.sla import metrics
 from services.sla import repository as repo
 from services.sla.domain import clocks
 from services.sla.events import Outgoing, crossed_event, promise_breached_event
 from services.sla.handlers import SlaContext
+from services.sla.outbox_batch import enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +30,31 @@ RETRY_AFTER = timedelta(seconds=30)
 
 
 class TimerSweep:
-    def __init__(self, db: Database, ctx: SlaContext, batch_size: int = 500, max_batches: int = 20) -> None:
+    def __init__(
+        self,
+        db: Database,
+        ctx: SlaContext,
+        batch_size: int = 250,
+        max_batches: int = 20,
+        workers: int = 4,
+    ) -> None:
         self._db = db
         self._ctx = ctx
         self._batch_size = batch_size
         self._max_batches = max_batches
-        """Per run, so one sweep never monopolises the loop; the next run continues."""
+        """Per worker and run, so one sweep never monopolises the loop; the next run continues."""
+        self._workers = workers
+        """Concurrent claimers: SKIP LOCKED hands each its own rows, and their database round trips
+        overlap, which is what bounds a burst of due timers."""
 
     async def run(self) -> None:
+        await asyncio.gather(*(self._drain(self.fire_clocks) for _ in range(self._workers)))
+        await self._drain(self.fire_promises)
+
+    async def _drain(self, fire: Callable[[], Awaitable[int]]) -> None:
         for _ in range(self._max_batches):
-            if await self.fire_clocks() < self._batch_size:
-                break
-        for _ in range(self._max_batches):
-            if await self.fire_promises() < self._batch_size:
-                break
+            if await fire() < self._batch_size:
+                return
 
     async def fire_clocks(self) -> int:
         started = time.perf_counter()
@@ -93,8 +106,7 @@ class TimerSweep:
         return len(claimed)
 
     async def _enqueue(self, conn: Connection, outgoing: list[Outgoing]) -> None:
-        for item in outgoing:
-            await enqueue(conn, self._ctx.out_topic, item.event, key=item.key)
+        await enqueue_many(conn, self._ctx.out_topic, [(item.event, item.key) for item in outgoing])
 
     def _observe(self, outgoing: list[Outgoing]) -> None:
         committed_at = self._ctx.now()
