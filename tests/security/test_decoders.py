@@ -23,7 +23,7 @@ from schemas.registry import (
 from schemas.v1.common import Customer
 from schemas.v1.orders import OrderCreated, OrderLine
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
