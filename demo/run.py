@@ -49,22 +49,27 @@ def service_logs(env: Mapping[str, str]) -> Path | None:
     return None if where == "terminal" else Path(where)
 
 
+def demo_prometheus(settings: Settings, logs: Path | None) -> tuple[Child | None, str]:
+    """The Prometheus child (if installed, wanted and its port free) and what the summary says of it."""
+    if os.environ.get("DEMO_PROMETHEUS", "on") == "off":
+        return None, "off (DEMO_PROMETHEUS=off)"
+    host = settings.http_host
+    receiver = f"{host}:{DemoSettings().receiver_port}"
+    services = {name: url.split("//", 1)[1] for name, url in service_urls(host).items()}
+    port = int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090"))
+    child, where = prometheus_child(Path(".local/demo-prometheus"), services, receiver, host, port)
+    if child is not None and logs is not None:
+        child.log_path = logs / "prometheus.log"
+    return child, where
+
+
 def main() -> int:
     os.environ.update(demo_environment(os.environ, datetime.now(UTC), tty=sys.stdout.isatty()))
     settings = Settings()
     logs = service_logs(os.environ)
-    extra: list[Child] = []
-    if os.environ.get("DEMO_PROMETHEUS", "on") != "off":
-        host = settings.http_host
-        receiver = f"{host}:{DemoSettings().receiver_port}"
-        services = {name: url.split("//", 1)[1] for name, url in service_urls(host).items()}
-        port = int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090"))
-        child, where = prometheus_child(Path(".local/demo-prometheus"), services, receiver, host, port)
-        if child is not None:
-            child.log_path = logs / "prometheus.log" if logs is not None else None
-            extra.append(child)
-        os.environ["DEMO_PROMETHEUS_URL"] = where
-    extra.append(Child("demo", [sys.executable, "-m", "demo"], prefixed=False))
+    prometheus, os.environ["DEMO_PROMETHEUS_URL"] = demo_prometheus(settings, logs)
+    demo = Child("demo", [sys.executable, "-m", "demo"], prefixed=False)
+    extra = [prometheus, demo] if prometheus is not None else [demo]
     return asyncio.run(run(settings, extra=extra, service_logs=logs))
 
 
