@@ -336,8 +336,12 @@ SATISFACTION = Dashboard(
             ),
         ),
         series(
-            "Answer page latency p95",
-            Query("careloop:survey_page_seconds:p95_5m", "{{method}}"),
+            "Answer page and invitation sweep time p95",
+            Query("careloop:survey_page_seconds:p95_5m", "page {{method}}"),
+            Query(
+                "histogram_quantile(0.95, sum by (le) (rate(careloop_survey_sweep_seconds_bucket[5m])))",
+                "sweep",
+            ),
             unit="s",
         ),
     ),
