@@ -28,10 +28,11 @@ pytestmark = pytest.mark.kafka
 # Seconds-long targets in plain elapsed time: a subprocess runs on the system clock.
 FAST = {
     "policies": [
-        {"id": "fast", "first_response": {"seconds": 3, "business_hours": False}, "warning_share": 0.5}
+        {"id": "fast", "first_response": {"seconds": 8, "business_hours": False}, "warning_share": 0.5}
     ]
 }
-STAGES_PER_CLOCK = 4  # warning at 1.5 s, breach + team lead at 3 s, manager at 6 s
+STAGES_PER_CLOCK = 4  # warning at 4 s, breach + team lead at 8 s, manager at 16 s
+# (long enough that a consumer slowed by a busy machine still starts the clocks before the kill)
 
 
 def free_port() -> int:
