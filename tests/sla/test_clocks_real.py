@@ -12,6 +12,8 @@ from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
 from schemas.v1.tickets import Author
+from services.sla.handlers import SlaContext
+from services.sla.timers import measure_clocks
 from tests.sla.support import (
     T0,
     clock_rows,
@@ -114,9 +116,15 @@ async def test_first_response_met_and_breached(infra: Settings) -> None:
         body = response.json()
         first = next(c for c in body["clocks"] if c["metric"] == "first_response")
         assert (first["status"], first["outcome"], first["elapsed_seconds"]) == ("stopped", "breached", 720.0)
+        # the gauges are refreshed from the database (every 15 s in the service; here on demand)
+        await measure_clocks(app.runtime.db, SlaContext(app.runtime.shops, clock.now, "unused"))
         metrics = (await client.get("/metrics")).text
         assert 'careloop_sla_breaches_total{channel="chat",metric="first_response",policy="chat"}' in metrics
         assert 'careloop_sla_met_total{channel="chat",metric="first_response",policy="chat"}' in metrics
+        assert 'careloop_sla_compliance_ratio{metric="first_response"} 0.5' in metrics  # one met, one not
+        assert 'careloop_sla_open_clocks{metric="first_response"} 0.0' in metrics
+        assert 'careloop_sla_open_clocks{metric="resolution"} 2.0' in metrics
+        assert 'careloop_sla_timer_lag_seconds_count{timer="breach"}' in metrics
 
 
 async def test_pending_pauses_the_clock_and_open_resumes_it(infra: Settings) -> None:
