@@ -254,3 +254,42 @@ def _num(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.3g}" if isinstance(value, float) else str(value)
+
+
+def readme_section(document: dict[str, Any]) -> str:
+    """The README's "## Benchmarks" section from a latest.json: the machine and a table of medians."""
+    m, g = document.get("machine", {}), document.get("git", {})
+    lines = [
+        "## Benchmarks",
+        "",
+        "`make bench` runs every scenario on the real stack and writes `bench/results/latest.md` and "
+        "`.json`; how each figure and its ceiling are measured: [docs/benchmarks.md](docs/benchmarks.md). "
+        f"Latest run: {document.get('generated_at')}, commit `{str(g.get('commit'))[:10]}`, on "
+        f"{m.get('cpu_model')} ({m.get('cores')} cores, {m.get('memory_gib')} GiB RAM, kernel "
+        f"{m.get('kernel')}), Kafka, PostgreSQL, services and load generators on the same machine.",
+        "",
+        "| figure | median (min-max, n) | ceiling | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    for figure in document["figures"]:
+        ceiling = (figure.get("ceiling_value") or {}).get("median")
+        target = figure.get("target") or ""
+        if figure.get("target_met") is not None:
+            target += " - met" if figure["target_met"] else " - **not met**"
+        if figure.get("missing"):
+            value = "**missing**"
+        else:
+            v = figure["value"]
+            value = f"{_num(v['median'])} ({_num(v['min'])}-{_num(v['max'])}, n={v['n']})"
+        lines.append(
+            f"| {figure['title']} ({figure['unit']}) | {value} | {_num(ceiling)} | "
+            f"{_num(figure.get('ratio'))} | {target} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json"
+    print(readme_section(json.loads(source.read_text())), end="")
