@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.shops import Shop, ShopRegistry
@@ -20,6 +21,15 @@ REJECTED_REQUESTS = Counter(
 )
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_allowed",
+    409: "conflict",
+    410: "gone",
+}
 
 
 class BodySizeLimit:
@@ -83,6 +93,12 @@ def make_api(
             for e in exc.errors()
         ]
         return JSONResponse({"error": "invalid_request", "detail": problems}, 422)
+
+    @api.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI's own refusals and the auth dependency's, in the same {error, detail} shape
+        error = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        return JSONResponse({"error": error, "detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, service=service)
     return api

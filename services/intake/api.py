@@ -9,7 +9,6 @@ import asyncpg
 from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.db import Connection
 from runtime.http_api import make_api, shop_auth
@@ -146,15 +145,6 @@ class Problem(BaseModel):
     detail: Any
 
 
-ERROR_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "not_allowed",
-}
-
-
 def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -246,12 +236,6 @@ def build_api(runtime: ServiceRuntime, intake: tickets.Intake) -> FastAPI:
                 yield conn
 
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 (a type alias)
-
-    @api.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # FastAPI's and the auth dependency's refusals, in the same {error, detail} shape as ours
-        error = ERROR_CODES.get(exc.status_code, "http_error")
-        return JSONResponse({"error": error, "detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     @api.exception_handler(tickets.TicketNotFound)
     async def not_found(request: Request, exc: tickets.TicketNotFound) -> JSONResponse:
