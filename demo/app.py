@@ -129,6 +129,7 @@ class DemoShop:
             orders_created=shop.orders_created,
             order_events=sum(shop.order_events.values()),
             contacts_sent=sum(shop.contacts.values()),
+            lost=sum(shop.lost.values()),
             agent=dict(self.agents.stats),
             receiver={
                 "verified": self.receiver.stats.verified,

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 import httpx
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from demo.contacts import ScheduledContact, contacts_for_journey, walk_in_contacts
 from demo.journeys import ScheduledEvent, shop_day
@@ -100,7 +101,9 @@ class ShopStats:
     contacts: Tally[str] = field(default_factory=Tally)
     """By channel."""
     contact_outcomes: Tally[str] = field(default_factory=Tally)
-    """created/joined/reopened/duplicate from intake, `gateway` for the topic, or an error."""
+    """created/joined/reopened/duplicate from intake, `gateway` for the topic, or http_<status>."""
+    lost: Tally[str] = field(default_factory=Tally)
+    """Order steps and contacts that could not be delivered, by error."""
 
 
 class ShopGenerator:
@@ -129,10 +132,10 @@ class ShopGenerator:
                 for item in self._timeline.release(self._clock.now()):
                     try:
                         await self._publish(producer, item)
-                    except (httpx.HTTPError, OSError) as exc:
-                        # One lost contact must not stop the shop: count it and carry on.
-                        self.stats.contact_outcomes[f"error:{type(exc).__name__}"] += 1
-                        log.warning("contact not delivered: %s", exc)
+                    except (httpx.HTTPError, KafkaError, OSError) as exc:
+                        # One lost step must not stop the shop (Kafka or intake away): count, carry on.
+                        self.stats.lost[type(exc).__name__] += 1
+                        log.warning("not delivered (%s): %s", type(exc).__name__, exc)
                 await asyncio.sleep(self._poll_seconds)
         finally:
             await producer.stop()

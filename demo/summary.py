@@ -53,6 +53,8 @@ class Snapshot:
     orders_created: int = 0
     order_events: int = 0
     contacts_sent: int = 0
+    lost: int = 0
+    """Order steps and contacts the demo could not deliver (Kafka or intake away)."""
     tickets_by_channel: Tally[str] = field(default_factory=Tally)
     open_tickets: int = 0
     agent: Mapping[str, int] = field(default_factory=dict)
@@ -91,7 +93,8 @@ def render(s: Snapshot) -> str:
     lines = [
         f"── CareLoop live demo ─ shop time {s.domain_now:%a %d %b %H:%M} UTC ─ speed x{s.speed:g} ──",
         f"orders      {s.orders_created} created, {s.order_events} journey events published",
-        f"contacts    {s.contacts_sent} sent by customers",
+        f"contacts    {s.contacts_sent} sent by customers"
+        + (f" · {s.lost} steps/contacts could not be delivered" if s.lost else ""),
         f"tickets     {sum(s.tickets_by_channel.values())} created: {_tally(s.tickets_by_channel, channels)}",
         f"            {s.open_tickets} open · agents: {s.agent.get('replies', 0)} replies, "
         f"{s.agent.get('pending', 0)} set pending, {s.agent.get('solved', 0)} solved"
