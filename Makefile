@@ -60,6 +60,7 @@ bench: infra
 
 generate: venv
 	$(PY) -m schemas.generate
+	$(PY) -m services.openapi
 
 clean: infra-down
 	rm -rf .local .venv

@@ -17,14 +17,14 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
-from services.notify.openapi import DOCUMENT
+from services.openapi import document_path
 from tests.notify.harness import free_port, start_notify_process
 from tests.support.shops import KEY_A, auth
 from tests.support.stack import isolated_infra
 
 pytestmark = pytest.mark.kafka
 
-schema = schemathesis.openapi.from_dict(json.loads(DOCUMENT.read_text()))
+schema = schemathesis.openapi.from_dict(json.loads(document_path("notify").read_text()))
 
 
 @pytest.fixture(scope="module")
