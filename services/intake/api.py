@@ -14,6 +14,7 @@ from runtime.db import Connection
 from runtime.http_api import make_api, shop_auth
 from runtime.service import ServiceRuntime
 from runtime.shops import Shop
+from schemas.v1.common import PlainText
 from schemas.v1.contacts import Attachment, Channel, ContactFields, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
@@ -112,7 +113,7 @@ class TicketPage(BaseModel):
     next_offset: int | None
 
 
-class _Strict(BaseModel):
+class _Strict(PlainText):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -46,12 +46,6 @@ def nul_inputs(world: World, ticket_id: str) -> list[tuple[str, str, str, dict[s
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="intake stores NUL characters from contacts/replies/notes into text/jsonb columns: asyncpg "
-    "UntranslatableCharacterError -> HTTP 500 (reported in /tmp/fault-findings.md; fix: refuse NUL "
-    "in the intake request models with a 422). Remove this mark when intake fixes it.",
-)
 async def test_nul_characters_are_refused_with_a_client_error_on_every_service(infra: Settings) -> None:
     async with running_world(infra) as world:
         ticket_id = await own_ticket(world)
