@@ -13,7 +13,7 @@ from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
 from schemas.envelope import CloudEvent
-from services.sla import handlers
+from services.sla import handlers, order_handlers
 from services.sla.api import build_api
 from services.sla.handlers import SlaContext
 from services.sla.timers import TimerSweep, measure_clocks
@@ -35,13 +35,13 @@ TICKET_HANDLERS: dict[str, ContextHandler] = {
     "ticket.closed": handlers.on_closed,
 }
 ORDER_HANDLERS: dict[str, ContextHandler] = {
-    "order.paid": handlers.on_order_paid,
-    "order.shipped": handlers.on_order_shipped,
-    "order.delayed": handlers.on_order_delayed,
-    "order.delivered": handlers.on_order_delivered,
-    "order.cancelled": handlers.on_order_cancelled,
-    "repair.received": handlers.on_repair_received,
-    "repair.completed": handlers.on_repair_completed,
+    "order.paid": order_handlers.on_order_paid,
+    "order.shipped": order_handlers.on_order_shipped,
+    "order.delayed": order_handlers.on_order_delayed,
+    "order.delivered": order_handlers.on_order_delivered,
+    "order.cancelled": order_handlers.on_order_cancelled,
+    "repair.received": order_handlers.on_repair_received,
+    "repair.completed": order_handlers.on_repair_completed,
 }
 
 

@@ -1,4 +1,4 @@
-"""Ticket and order events applied to clocks and promises, inside the consumer's transaction."""
+"""Ticket events applied to SLA clocks, inside the consumer's transaction."""
 
 from __future__ import annotations
 
@@ -13,17 +13,7 @@ from runtime.db import Connection
 from runtime.outbox import enqueue
 from runtime.shops import Shop, ShopRegistry
 from schemas.envelope import CloudEvent
-from schemas.v1.orders import (
-    OrderCancelled,
-    OrderDelayed,
-    OrderDelivered,
-    OrderEventData,
-    OrderPaid,
-    OrderShipped,
-    RepairCompleted,
-    RepairReceived,
-)
-from schemas.v1.sla import PromiseKind, SlaMetric
+from schemas.v1.sla import SlaMetric
 from schemas.v1.tickets import (
     Author,
     TicketClosed,
@@ -41,15 +31,7 @@ from services.sla import repository as repo
 from services.sla.domain import clocks
 from services.sla.domain.calendar import BusinessCalendar
 from services.sla.domain.clocks import Crossed, Met
-from services.sla.domain.promises import (
-    PromiseStatus,
-    end_of_local_day,
-    promise_id,
-    repair_deadline,
-    settled_status,
-    ship_by_deadline,
-)
-from services.sla.events import Outgoing, crossed_event, met_event, promise_breached_event
+from services.sla.events import Outgoing, crossed_event, met_event
 
 PAUSING = frozenset({TicketStatus.PENDING, TicketStatus.ON_HOLD})
 FINISHED = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
@@ -78,7 +60,7 @@ async def emit(conn: Connection, ctx: SlaContext, outgoing: Iterable[Outgoing]) 
         item.observe()
 
 
-async def _calendar(conn: Connection, shop: Shop) -> BusinessCalendar:
+async def calendar_of(conn: Connection, shop: Shop) -> BusinessCalendar:
     return (await repo.load_calendar(conn, shop.id, shop.timezone)).to_calendar()
 
 
@@ -187,7 +169,7 @@ async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: SlaCo
     shop = ctx.shop(data.shop_id)
     if await repo.lock_ticket(conn, data.ticket_id) is not None:
         return  # the same ticket announced twice under two event ids: its clocks already run
-    calendar = await _calendar(conn, shop)
+    calendar = await calendar_of(conn, shop)
     ticket = repo.TicketState(data.ticket_id, data.shop_id, data.status.value, False)
     await repo.save_ticket(conn, ticket, opened_at)
     if data.status in FINISHED:
@@ -202,7 +184,7 @@ async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: SlaCon
         return  # internal notes and automatic messages are not responses
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
-    calendar = await _calendar(conn, shop)
+    calendar = await calendar_of(conn, shop)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     if data.author is Author.AGENT:
         answered = [r for r in active if r.clock.metric in RESPONSE_METRICS]
@@ -220,7 +202,7 @@ async def on_first_response(event: CloudEvent[Any], conn: Connection, ctx: SlaCo
     ticket = await _ticket(conn, data)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     first = [r for r in active if r.clock.metric is SlaMetric.FIRST_RESPONSE]
-    await _stop(conn, ctx, first, data.at, await _calendar(conn, shop))
+    await _stop(conn, ctx, first, data.at, await calendar_of(conn, shop))
     await repo.save_ticket(conn, replace(ticket, agent_replied=True), data.at)
 
 
@@ -228,7 +210,7 @@ async def on_status_changed(event: CloudEvent[Any], conn: Connection, ctx: SlaCo
     data: TicketStatusChanged = event.data
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
-    calendar = await _calendar(conn, shop)
+    calendar = await calendar_of(conn, shop)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     if data.status in PAUSING:
         await _pause(conn, ctx, active, data.at, calendar)
@@ -244,7 +226,7 @@ async def on_solved(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
-    await _stop(conn, ctx, active, data.at, await _calendar(conn, shop))
+    await _stop(conn, ctx, active, data.at, await calendar_of(conn, shop))
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.SOLVED.value), data.at)
 
 
@@ -254,7 +236,7 @@ async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: SlaContext)
     ticket = await _ticket(conn, data)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     if not any(r.clock.metric is SlaMetric.RESOLUTION for r in active):
-        calendar = await _calendar(conn, shop)
+        calendar = await calendar_of(conn, shop)
         await _start_clocks(conn, event.id, data, (SlaMetric.RESOLUTION,), data.at, False, calendar)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.OPEN.value), data.at)
 
@@ -266,7 +248,7 @@ async def on_closed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -
     ticket = await _ticket(conn, data)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     merged = data.merged_into_ticket_id is not None
-    await _stop(conn, ctx, active, data.at, await _calendar(conn, shop), cancel=merged)
+    await _stop(conn, ctx, active, data.at, await calendar_of(conn, shop), cancel=merged)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.CLOSED.value), data.at)
 
 
@@ -275,108 +257,5 @@ async def on_merged(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
-    await _stop(conn, ctx, active, data.at, await _calendar(conn, shop), cancel=True)
+    await _stop(conn, ctx, active, data.at, await calendar_of(conn, shop), cancel=True)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.CLOSED.value), data.at)
-
-
-# -- order promises ---------------------------------------------------------------------------
-
-
-def _customer(data: OrderEventData) -> dict[str, Any]:
-    return data.customer.model_dump(mode="json", exclude_none=True)
-
-
-async def _open(
-    conn: Connection,
-    data: OrderEventData,
-    kind: PromiseKind,
-    promised_at: datetime,
-    repair_id: str | None = None,
-) -> None:
-    promise = repo.PromiseRecord(
-        promise_id(data.order_id, kind, repair_id),
-        data.shop_id,
-        data.order_id,
-        kind,
-        _customer(data),
-        promised_at,
-        PromiseStatus.RUNNING,
-        repair_id,
-    )
-    await repo.open_promise(conn, promise)
-
-
-async def _settle(
-    conn: Connection,
-    ctx: SlaContext,
-    order_id: str,
-    kind: PromiseKind,
-    at: datetime,
-    repair_id: str | None = None,
-) -> None:
-    """The promise was fulfilled at `at`: kept, or breached if that was too late and not yet reported."""
-    for promise in await repo.lock_running_promises(conn, order_id):
-        if promise.kind is not kind or promise.repair_id != repair_id:
-            continue
-        status = settled_status(at, promise.promised_at)
-        breached_at = None
-        if status is PromiseStatus.BREACHED:
-            breached_at = promise.promised_at
-            await emit(conn, ctx, [promise_breached_event(promise, at, ctx.now())])
-        await repo.settle_promise(conn, promise.id, status, at, breached_at)
-
-
-async def on_order_paid(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    data: OrderPaid = event.data
-    shop = ctx.shop(data.shop_id)
-    policies = await repo.load_policies(conn, shop.id)
-    deadline = ship_by_deadline(
-        event.time, data.ship_by, await _calendar(conn, shop), policies.default_ship_by_business_hours
-    )
-    await _open(conn, data, PromiseKind.SHIP_BY, deadline)
-
-
-async def on_order_shipped(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    data: OrderShipped = event.data
-    shop = ctx.shop(data.shop_id)
-    await _settle(conn, ctx, data.order_id, PromiseKind.SHIP_BY, event.time)
-    deadline = end_of_local_day(data.promised_delivery_date, shop.timezone)
-    await _open(conn, data, PromiseKind.DELIVERY_DATE, deadline)
-
-
-async def on_order_delayed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    """A shop that announces a new delivery date is held to the new date from then on."""
-    data: OrderDelayed = event.data
-    shop = ctx.shop(data.shop_id)
-    if data.new_promised_delivery_date is None:
-        return
-    for promise in await repo.lock_running_promises(conn, data.order_id):
-        if promise.kind is PromiseKind.DELIVERY_DATE:
-            deadline = end_of_local_day(data.new_promised_delivery_date, shop.timezone)
-            await repo.open_promise(conn, replace(promise, promised_at=deadline))
-
-
-async def on_order_delivered(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    data: OrderDelivered = event.data
-    ctx.shop(data.shop_id)
-    await _settle(conn, ctx, data.order_id, PromiseKind.DELIVERY_DATE, data.delivered_at)
-
-
-async def on_order_cancelled(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    data: OrderCancelled = event.data
-    ctx.shop(data.shop_id)
-    for promise in await repo.lock_running_promises(conn, data.order_id):
-        await repo.settle_promise(conn, promise.id, PromiseStatus.CANCELLED, event.time, None)
-
-
-async def on_repair_received(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    data: RepairReceived = event.data
-    shop = ctx.shop(data.shop_id)
-    deadline = repair_deadline(event.time, data.turnaround_days, shop.timezone)
-    await _open(conn, data, PromiseKind.REPAIR_TURNAROUND, deadline, data.repair_id)
-
-
-async def on_repair_completed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
-    data: RepairCompleted = event.data
-    ctx.shop(data.shop_id)
-    await _settle(conn, ctx, data.order_id, PromiseKind.REPAIR_TURNAROUND, event.time, data.repair_id)
