@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from faststream.kafka import KafkaBroker
@@ -29,6 +30,8 @@ def make_broker(settings: Settings) -> KafkaBroker:
         middlewares=[kafka_middleware(settings.service_name)],
         graceful_timeout=15.0,
         description=f"CareLoop {settings.service_name} service",
+        # FastStream logs every batch received/processed at this level: debug, not the service's voice
+        log_level=logging.DEBUG,
     )
 
 
