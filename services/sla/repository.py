@@ -208,6 +208,12 @@ async def update_clocks(conn: Connection, clocks: Sequence[Clock]) -> None:
         await conn.executemany(_UPDATE_CLOCK, [_update_args(c) for c in clocks])
 
 
+async def defer_clocks(conn: Connection, clock_ids: Sequence[str], until: datetime) -> None:
+    """Look at these clocks again at `until` (their stage instants stay as they are)."""
+    if clock_ids:
+        await conn.execute("UPDATE clocks SET due_at = $2 WHERE id = ANY($1::text[])", list(clock_ids), until)
+
+
 async def lock_active_clocks(conn: Connection, ticket_id: str) -> list[ClockRecord]:
     rows = await conn.fetch(
         f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE ticket_id = $1 AND status IN ('running', 'paused')"

@@ -66,8 +66,9 @@ class TimerSweep:
             for record in claimed:
                 try:
                     deadline = record.clock.deadline
+                    if deadline is None:
+                        raise ValueError("a running clock without a breach stage")
                     clock, crossed = clocks.fire_due(record.clock, now)
-                    assert deadline is not None, "a running clock always has a deadline"
                     fired = replace(record, clock=clock)
                     outgoing += [crossed_event(fired, c, deadline, now, now) for c in crossed]
                     updated.append(clock)
@@ -76,10 +77,7 @@ class TimerSweep:
                     metrics.TIMER_FAILURES.labels("clock").inc()
                     deferred.append(record.clock.id)
             await repo.update_clocks(conn, updated)
-            if deferred:
-                await conn.execute(
-                    "UPDATE clocks SET due_at = $2 WHERE id = ANY($1::text[])", deferred, now + RETRY_AFTER
-                )
+            await repo.defer_clocks(conn, deferred, now + RETRY_AFTER)
             await self._enqueue(conn, outgoing)
         self._observe(outgoing)
         metrics.SWEEP_SECONDS.labels("clock").observe(time.perf_counter() - started)

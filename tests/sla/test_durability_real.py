@@ -6,11 +6,18 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from runtime.clock import ManualClock
 from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
+from schemas.v1.sla import SlaMetric
+from services.sla import repository as repo
+from services.sla.domain import clocks
+from services.sla.domain.calendar import CALENDAR_TIME
+from services.sla.domain.clocks import Stage, StageKind
+from services.sla.timers import RETRY_AFTER
 from tests.sla.support import (
     T0,
     all_records,
@@ -95,3 +102,41 @@ async def test_two_instances_on_one_schema_never_fire_a_timer_twice(infra: Setti
     assert len(found) == 240
     assert set(fired.values()) == {1}
     assert len({e.data.clock_id for e in found}) == 60
+
+
+async def test_a_timer_that_cannot_fire_is_deferred_alone_and_the_rest_go_out(infra: Settings) -> None:
+    clock = ManualClock(T0)
+    async with running_sla(infra, clock) as app:
+        await send(infra, topics.TICKETS, ticket_event("ticket.created", "t-good", T0))
+        await wait_clocks(app, "t-good", 2)
+        # a corrupt row: a running clock without a breach stage cannot be fired
+        broken = clocks.start(
+            "broken",
+            SlaMetric.FIRST_RESPONSE,
+            5 * MIN,
+            False,
+            (Stage(StageKind.WARNING, 0.8),),
+            T0,
+            CALENDAR_TIME,
+        )
+        record = repo.ClockRecord(broken, "shop-a", "t-broken", "chat", "chat", "other", "normal")
+        async with app.runtime.db.transaction() as conn:
+            await repo.insert_clocks(conn, [record])
+
+        clock.set(T0 + 5 * MIN)
+
+        async def good_breached() -> bool:
+            outcome = await app.runtime.db.pool.fetchval(
+                "SELECT outcome FROM clocks WHERE ticket_id = 't-good' AND metric = 'first_response'"
+            )
+            return bool(outcome == "breached")
+
+        await eventually(good_breached)
+        assert (
+            await app.runtime.db.pool.fetchval("SELECT due_at FROM clocks WHERE id = 'broken'")
+            == T0 + 5 * MIN + RETRY_AFTER
+        )
+        assert {e.subject for e in await sla_events(infra, app)} == {"t-good"}
+        failures = REGISTRY.get_sample_value("careloop_sla_timer_failures_total", {"timer": "clock"})
+        assert failures is not None
+        assert failures >= 1
