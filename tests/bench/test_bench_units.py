@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bench.common import last_json_object, percentile, summarize
 from bench.ingest import base_journeys, copy_event
 from bench.report import FIGURE_NAMES, Report
-from bench.run import QUICK, Bench, timer_lag_p99_ms
+from bench.run import QUICK, Bench, MissingScript, timer_lag_p99_ms
 from schemas.registry import decode_event
 
 BASE = base_journeys(20)
@@ -120,3 +120,24 @@ def test_the_report_lists_every_figure_with_ratio_target_and_missing_reason() ->
         assert f"`{name}`" in markdown
     assert "| 450 | 500 | 50,000 | 0.009 |" in markdown
     assert "bench/sla_timers.py failed: boom" in markdown
+
+
+async def test_a_broken_webhooks_script_leaves_its_figures_missing_but_keeps_the_ceilings() -> None:
+    report = Report()
+    bench = Bench(QUICK, report)
+
+    async def pipeline(rate: float, events: int) -> dict[str, Any]:
+        return {"undelivered": 0, "event_to_delivery_latency_ms": {"p50": 5.0, "p95": 8.0, "p99": 9.0}}
+
+    async def webhooks(rate: float, events: int) -> dict[str, Any]:
+        raise MissingScript("bench.webhooks failed: exit 1: ImportError")
+
+    bench.pipeline = pipeline  # type: ignore[method-assign]
+    bench.webhooks = webhooks  # type: ignore[method-assign]
+    await bench.e2e()
+    figures = {f["name"]: f for f in report.to_json()["figures"]}
+    for name in ("e2e.100.p99_ms", "e2e.1000.p50_ms", "e2e.max_sustainable_rate"):
+        assert figures[name]["missing"] == "bench.webhooks failed: exit 1: ImportError"
+        assert figures[name]["value"] is None
+    assert figures["e2e.1000.p99_ms"]["ceiling_value"]["median"] == 9.0
+    assert figures["e2e.max_sustainable_rate"]["ceiling_value"]["median"] == QUICK.ladder_max
