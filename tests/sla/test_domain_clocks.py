@@ -87,6 +87,8 @@ def test_pause_banks_elapsed_time_and_resume_moves_the_deadline() -> None:
 
 
 def test_stop_in_time_is_met_and_late_is_breached_once() -> None:
+    on_the_dot, result = clocks.stop(chat_clock(), T0 + 5 * MIN, POLAND)
+    assert on_the_dot.outcome is Outcome.BREACHED  # the deadline instant is already too late
     clock, result = clocks.stop(chat_clock(), T0 + 3 * MIN, POLAND)
     assert result == Met(3 * MIN)
     assert clock.outcome is Outcome.MET
@@ -131,7 +133,7 @@ def test_elapsed_time_is_the_sum_of_running_spans(steps: list[tuple[bool, int]],
     running_total += timedelta(seconds=tail) if running else timedelta(0)
     stopped, result = clocks.stop(calendar_clock, now, wall)
     assert stopped.elapsed == running_total
-    assert (stopped.outcome is Outcome.MET) == (running_total <= 5 * MIN)
+    assert (stopped.outcome is Outcome.MET) == (running_total < 5 * MIN)
     assert isinstance(result, Met) == (stopped.outcome is Outcome.MET and calendar_clock.outcome is None)
 
 

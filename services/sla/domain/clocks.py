@@ -208,7 +208,8 @@ def stop(clock: Clock, at: datetime, calendar: Ruler) -> tuple[Clock, Met | Cros
     elapsed = clock.elapsed_at(at, calendar)
     result: Met | Crossed | None = None
     outcome, breached_at = clock.outcome, clock.breached_at
-    if outcome is None and elapsed > clock.target:
+    # The deadline instant itself is too late, exactly as for the sweep (due_at <= now fires).
+    if outcome is None and elapsed >= clock.target:
         breach = next(s for s in clock.stages if s.kind is StageKind.BREACH)
         breached_at = clock.projected_deadline(at, calendar) if clock.running_since else at
         result, outcome = Crossed(breach, breached_at), Outcome.BREACHED
