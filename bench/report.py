@@ -81,12 +81,12 @@ def _specs() -> list[FigureSpec]:
                 f"SLA timer lag p99 with {clocks:,} open clocks",
                 "ms",
                 "lower",
-                "bare timer table, same count and due times: indexed due_at, "
+                "bare timer table, same count due over the same window: indexed due_at, "
                 "0.2 s SKIP LOCKED sweep, lag at commit",
                 "< 1000 ms" if clocks == 1_000_000 else None,
             )
         )
-    page = "constant page of the same size from a minimal app, same load generator"
+    page = "constant 4 KiB page from a minimal app, same concurrency and duration"
     specs += [
         FigureSpec("survey.requests_per_s", "Survey answer page throughput", "requests/s", "higher", page),
         FigureSpec("survey.p99_ms", "Survey answer page p99", "ms", "lower", page),
