@@ -29,7 +29,7 @@ from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(120)]
 
-SICK_SECONDS = 6.0
+SICK_SECONDS = 8.0
 FAULTS = {
     "/steady": Reply(200),
     "/errors": Reply(500, b"upstream exploded"),

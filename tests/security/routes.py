@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from runtime.service import ServiceApp
 
@@ -72,13 +73,16 @@ class Route:
 
 
 def routes_of(service: str, app: ServiceApp) -> list[Route]:
+    """Every API route, included routers' too (FastAPI keeps those behind an _IncludedRouter; the
+    iterator its own OpenAPI generator uses flattens them with their effective path)."""
     api = app.runtime.api
-    assert api is not None, f"{service} has no HTTP API"
+    assert isinstance(api, FastAPI), f"{service} has no FastAPI app"
     found = []
-    for route in api.routes:  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute):
-            for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
-                found.append(Route(service, method, route.path, route))
+    for context in iter_route_contexts(api.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and context.path is not None:
+            for method in sorted((context.methods or set()) - {"HEAD", "OPTIONS"}):
+                found.append(Route(service, method, context.path, route))
     return found
 
 
