@@ -46,6 +46,7 @@ def poison_for(topic: str, valid: bytes) -> dict[str, tuple[bytes, str]]:
     wrong_schema = {**document, "id": f"wrong-schema-{topic}", "data": {"shop_id": SHOP_A}}
     unknown_type = {**document, "id": f"unknown-type-{topic}", "type": "order.teleported"}
     not_an_envelope = {"hello": "world"}
+    with_nul = {**document, "id": f"nul-{topic}", "data": {**document["data"], "note": "a\u0000b"}}
     return {
         "bad json": (b'{"specversion": "1.0", "id": ', "not JSON"),
         "not utf-8": (b"\xff\xfe\x00garbage", "not JSON"),
@@ -53,6 +54,7 @@ def poison_for(topic: str, valid: bytes) -> dict[str, tuple[bytes, str]]:
         "wrong schema": (json.dumps(wrong_schema).encode(), f"invalid {document['type']} data"),
         "unknown type": (json.dumps(unknown_type).encode(), "unknown event type 'order.teleported'"),
         "huge": (json.dumps({**document, "pad": "x" * 300_000}).encode(), "event too large"),
+        "NUL in text": (json.dumps(with_nul).encode(), f"invalid {document['type']} data"),
     }
 
 
