@@ -63,8 +63,8 @@ class Plan:
     intake_seconds: float = 8.0
     sla_clocks: tuple[int, ...] = SLA_CLOCKS
     sla_repeats: int = 1
-    sla_window: float | None = None
-    """None: bench/sla_timers.py's own default (deadlines spread over 60 s)."""
+    sla_window: float = 60.0
+    """Seconds over which the clocks' deadlines fall, for bench/sla_timers.py and its ceiling alike."""
     sla_lead: float | None = None
     """Seconds from the start of the clock insert to the first deadline; None: enough for this machine
     to insert them (~180 s per million), so the lag measured is the sweep's, not the insert's."""
@@ -82,7 +82,7 @@ class Plan:
         return max(20, int(rate * seconds))
 
 
-FULL = Plan(e2e_seconds={100: 5.0, 1000: 3.0, 5000: 1.0})
+FULL = Plan(e2e_seconds={100: 4.0, 1000: 2.0, 5000: 1.0}, ladder_start=500.0)
 QUICK = Plan(
     repeats=1,
     ingest_events=3000,
@@ -109,6 +109,8 @@ class Bench:
         self.plan = plan
         self.report = report
         self.memory = PeakMemory()
+        self.checkpoint: Callable[[], None] = lambda: None
+        """Writes the report so far; called inside long scenarios between their parts."""
 
     async def script(
         self, module: str, *args: str, label: str, timeout: float | None = None
@@ -283,9 +285,7 @@ class Bench:
         scenario: dict[str, Any] = {}
         self.report.scenarios["sla"] = scenario
         for clocks, name in zip(plan.sla_clocks, SLA_CLOCKS, strict=True):
-            shape = ["--clocks", str(clocks)]
-            if plan.sla_window is not None:
-                shape += ["--window", str(plan.sla_window)]
+            shape = ["--clocks", str(clocks), "--window", str(plan.sla_window)]
             bare_runs = [
                 await self.script(
                     "bench.ceilings",
@@ -307,7 +307,7 @@ class Bench:
                         *shape,
                         label="sla_timers.py",
                         # its own bound: lead + window + 90 s to drain, plus inserting and reading back
-                        timeout=plan.lead_for(clocks) + (plan.sla_window or 60.0) + 300.0,
+                        timeout=plan.lead_for(clocks) + plan.sla_window + 300.0,
                     )
                     for _ in range(plan.sla_repeats)
                 ]
@@ -334,6 +334,7 @@ class Bench:
                 ),
                 missing=None if value["median"] is not None else "no timer-lag p99 in sla_timers.py output",
             )
+            self.checkpoint()
 
     # -- survey page -----------------------------------------------------------------------------
     async def survey(self) -> None:
@@ -467,6 +468,13 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         "sla": bench.sla,  # the longest; its service runs inside sla_timers.py, not as a service process
     }
     timings: dict[str, float] = {}
+
+    def checkpoint() -> None:
+        report.facts["duration_seconds"] = round(time.monotonic() - started, 1)
+        report.facts["scenario_seconds"] = timings
+        report.write(out)
+
+    bench.checkpoint = checkpoint
     for name, step in steps.items():
         if name not in only:
             report.mark_missing(list(SCENARIOS[name]), "scenario not selected (--only)")
@@ -480,9 +488,7 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
             report.mark_missing(list(SCENARIOS[name]), f"scenario failed: {type(exc).__name__}: {exc}")
         timings[name] = round(time.monotonic() - begun, 1)
         print(f"bench: {name} done in {timings[name]} s", file=sys.stderr, flush=True)
-        report.facts["duration_seconds"] = round(time.monotonic() - started, 1)
-        report.facts["scenario_seconds"] = timings
-        report.write(out)  # after every scenario: a later crash still leaves the figures so far
+        checkpoint()  # after every scenario: a later crash still leaves the figures so far
     return report
 
 
