@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
@@ -33,12 +34,21 @@ class Publisher(Protocol):
 
 async def enqueue(conn: Connection, topic: str, event: CloudEvent[Any], key: str | None = None) -> None:
     """Write the event beside the state; it reaches Kafka only if the transaction commits."""
-    await conn.execute(
+    await enqueue_many(conn, topic, [(event, key)])
+
+
+async def enqueue_many(
+    conn: Connection, topic: str, events: Sequence[tuple[CloudEvent[Any], str | None]]
+) -> None:
+    """`enqueue` for many (event, key) pairs in one round trip; a None key means the event's subject."""
+    if not events:
+        return
+    await conn.executemany(
         "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        event.id,
-        topic,
-        key if key is not None else event.subject,
-        encode_event(event),
+        [
+            (event.id, topic, key if key is not None else event.subject, encode_event(event))
+            for event, key in events
+        ],
     )
     await conn.execute("SELECT pg_notify('careloop_outbox', '')")
 

@@ -42,7 +42,7 @@ class ServiceRuntime:
         self.settings = settings
         self.db = Database(settings)
         self.broker = make_broker(settings)
-        self.output = KafkaOutput(self.broker)
+        self.output = KafkaOutput(settings)
         self.processor = EventProcessor(
             self.db, self.output, settings.service_name, settings.handler_attempts
         )
@@ -187,10 +187,10 @@ class ServiceApp(AsgiFastStream):
         super().__init__(
             runtime.broker,
             asgi_routes=[("/health/live", live), ("/health/ready", ready), ("/metrics", metrics)],
-            on_startup=[runtime.start_storage],
+            on_startup=[runtime.output.start, runtime.start_storage],
             after_startup=[runtime.start_loops],
             on_shutdown=[runtime.stop_loops],
-            after_shutdown=[runtime.db.close],
+            after_shutdown=[runtime.db.close, runtime.output.stop],
             asyncapi_path="/asyncapi",
         )
 

@@ -16,12 +16,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from runtime.db import Connection, Database
+from runtime.outbox import enqueue_many
 from services.sla import metrics
 from services.sla import repository as repo
 from services.sla.domain import clocks
 from services.sla.events import Outgoing, crossed_event, promise_breached_event
 from services.sla.handlers import SlaContext
-from services.sla.outbox_batch import enqueue_many
 
 log = logging.getLogger(__name__)
 
