@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -283,6 +284,8 @@ class ServiceProcess:
         self._watcher: asyncio.Task[None] | None = None
 
     async def start(self, ready_path: str = "/health/ready", timeout: float = 90.0) -> None:
+        # stderr goes to a file, read only to explain a failed start (a pipe nobody drains could block)
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -291,20 +294,35 @@ class ServiceProcess:
             cwd=ROOT,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=self._stderr,
         )
         self._watcher = asyncio.create_task(self._watch())
+        try:
+            await self._wait_ready(ready_path, timeout)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _wait_ready(self, ready_path: str, timeout: float) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process.returncode is not None:
-                    raise RuntimeError(f"{self.module} exited with {self.process.returncode} at start-up")
+                    raise RuntimeError(
+                        f"{self.module} exited with {self.process.returncode} at start-up: "
+                        + self._stderr_tail()
+                    )
                 with contextlib.suppress(httpx.HTTPError):
                     if (await client.get(self.base + ready_path)).status_code == 200:
                         return
                 await asyncio.sleep(0.25)
-        await self.stop()
-        raise RuntimeError(f"{self.module} not ready within {timeout:.0f}s")
+        raise RuntimeError(f"{self.module} not ready within {timeout:.0f}s: {self._stderr_tail()}")
+
+    def _stderr_tail(self) -> str:
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        return " | ".join(lines[-3:])
 
     async def _watch(self) -> None:
         assert self.process is not None
@@ -327,6 +345,7 @@ class ServiceProcess:
         if self._watcher is not None:
             await self._watcher
         await terminate(self.process)
+        self._stderr.close()
 
 
 # -- HTTP load -------------------------------------------------------------------------------------
