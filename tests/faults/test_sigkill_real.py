@@ -199,7 +199,7 @@ async def test_sla_killed_twice_mid_stream_emits_every_due_sla_event_exactly_onc
                 return bool(due == 0 and started == len(tickets))
 
             await eventually(nothing_left_due, timeout=40, interval=0.3)
-            clocks = await conn.fetch("SELECT id, ticket_id, metric, outcome FROM clocks")
+            clocks = await conn.fetch("SELECT id, ticket_id, metric, outcome, stages_done FROM clocks")
             promises = await conn.fetch("SELECT order_id, kind, status FROM promises")
             await wait_for_zero_lag(sla, [topics.ORDERS.name, topics.TICKETS.name])
         finally:
@@ -220,6 +220,9 @@ async def test_sla_killed_twice_mid_stream_emits_every_due_sla_event_exactly_onc
     assert doubled == {}
     assert {k[1] for k in distinct if k[0] == "order.promise_breached"} == set(orders)
     assert {k[1] for k in distinct if k[0] == "sla.breached"} == breached_clocks
+    # Every stage a clock passed (warning, breach, escalations) went out as exactly one event.
+    per_clock = Counter(k[1] for k in distinct if k[0] != "order.promise_breached")
+    assert {r["id"]: r["stages_done"] for r in clocks if r["stages_done"]} == dict(per_clock)
 
 
 async def events_on_until(settings: Settings, at_least: int) -> list[CloudEvent[Any]]:
