@@ -14,10 +14,12 @@ from runtime.settings import Settings
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
-    Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    PoolConnection = PoolConnectionProxy[asyncpg.Record]
+    Connection = asyncpg.Connection[asyncpg.Record] | PoolConnection
     Pool = asyncpg.Pool[asyncpg.Record]
 else:  # asyncpg's classes are generic only in its stubs
     Connection = asyncpg.Connection
+    PoolConnection = asyncpg.pool.PoolConnectionProxy
     Pool = asyncpg.Pool
 
 
