@@ -80,14 +80,6 @@ PLATFORM = Dashboard(
             unit="ops",
         ),
         series(
-            "Kafka records published by topic",
-            Query(
-                "sum by (app_name, destination) (rate(careloop_faststream_published_messages_total[5m]))",
-                "{{app_name}} → {{destination}}",
-            ),
-            unit="ops",
-        ),
-        series(
             "HTTP requests refused by reason",
             Query("careloop:http_rejected:rate5m", "{{service}} {{reason}}"),
             unit="reqps",

@@ -32,7 +32,7 @@ from schemas.v1.orders import (
     ReturnReceived,
     ReturnRequested,
 )
-from tests.ops.stack import ServiceProcess
+from tests.ops.stack import ServiceProcess, tail
 from tests.ops.support import free_port
 from tests.support.kafka import read_topic
 from tests.support.shops import KEY_A, KEY_B, SHOP_A, SHOP_B, auth
@@ -100,7 +100,11 @@ class ShopLife:
         return f"{self.services[service].url}{path}"
 
     async def call(self, method: str, service: str, path: str, key: str, body: Any = None) -> Any:
-        response = await self.http.request(method, self.url(service, path), json=body, headers=auth(key))
+        try:
+            response = await self.http.request(method, self.url(service, path), json=body, headers=auth(key))
+        except httpx.TransportError as exc:
+            process = self.services[service]
+            raise AssertionError(f"{method} {service}{path}: {exc!r}\n{tail(process.log)}") from exc
         assert response.status_code < 300, f"{method} {service}{path}: {response.status_code} {response.text}"
         return response.json() if response.content else None
 
@@ -256,6 +260,12 @@ class ShopLife:
         records = await read_topic(self.settings, topics.SURVEYS.name, at_least=expected, timeout=timeout)
         invited = [e for e in (decode_event(r.value) for r in records) if e.type == "survey.invited"]
         scores = iter((10, 3, 9, 8, 5, 6, 7, 10, 2, 9))
+        if invited:
+            # the page-time series is born with its first request, which rate() cannot see: open one
+            # page, let Prometheus scrape, then serve the rest
+            first = await self.http.get(self.url("survey", "/s/" + invited[0].data.link.rsplit("/", 1)[-1]))
+            assert first.status_code == 200, first.text
+            await asyncio.sleep(2.5)
         for event in invited:
             token = event.data.link.rsplit("/", 1)[-1]
             page = await self.http.get(self.url("survey", f"/s/{token}"))
