@@ -22,6 +22,7 @@ venv: .venv/.synced
 tools:
 	@bash deploy/local/chromium.sh
 	bash deploy/local/prometheus.sh
+	bash deploy/local/compose-cli.sh
 
 infra: venv
 	@bash deploy/local/up.sh
