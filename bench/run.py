@@ -58,6 +58,7 @@ class Plan:
     e2e_repeats: int = 2
     ladder_start: float = 250.0
     ladder_max: float = 16_000.0
+    ladder_min: float = 30.0
     ladder_seconds: float = 3.0
     intake_concurrency: int = 16
     intake_seconds: float = 8.0
@@ -89,8 +90,9 @@ QUICK = Plan(
     ingest_window=5.0,
     e2e_seconds={100: 1.0, 1000: 0.3, 5000: 0.1},
     e2e_repeats=1,
-    ladder_start=1000.0,
-    ladder_max=2000.0,
+    ladder_start=250.0,
+    ladder_max=500.0,
+    ladder_min=125.0,
     ladder_seconds=0.3,
     intake_concurrency=4,
     intake_seconds=2.0,
@@ -211,7 +213,8 @@ class Bench:
                 )
         bare_rate = await self.ladder(self.pipeline, scenario["ladder"], "bare")
         note = (
-            f"highest offered rate (doubling from {plan.ladder_start:.0f}/s, then one bisection) with "
+            f"highest offered rate (doubling or halving from {plan.ladder_start:.0f}/s, down to "
+            f"{plan.ladder_min:g}/s, then one bisection) with "
             f"every event delivered and p99 < {SUSTAINABLE_P99_MS:.0f} ms over a "
             f"{plan.ladder_seconds:g} s burst; n=1 search, probes in latest.json"
         )
@@ -227,7 +230,8 @@ class Bench:
     async def ladder(
         self, probe: Callable[[float, int], Awaitable[dict[str, Any]]], log_to: dict[str, Any], name: str
     ) -> float:
-        """Double the offered rate until a probe is not sustained, then try the midpoint once."""
+        """Double the offered rate until a probe is not sustained (or halve it until one is), then
+        try the midpoint of the last sustained and the first unsustained rate once."""
         plan = self.plan
         probes: list[dict[str, Any]] = []
         log_to[name] = probes
@@ -241,7 +245,14 @@ class Bench:
         best, rate = 0.0, plan.ladder_start
         while rate <= plan.ladder_max and await sustained(rate):
             best, rate = rate, rate * 2
-        if best and rate <= plan.ladder_max:
+        if not best:  # not even the start: halve down to a floor so the figure still says something
+            rate /= 2
+            while rate >= plan.ladder_min and not await sustained(rate):
+                rate /= 2
+            if rate < plan.ladder_min:
+                return 0.0
+            best, rate = rate, rate * 2
+        if rate <= plan.ladder_max:
             middle = (best + rate) / 2
             if await sustained(middle):
                 best = middle

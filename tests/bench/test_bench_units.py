@@ -95,11 +95,26 @@ async def test_the_sustainable_rate_search_doubles_then_bisects_once() -> None:
 
 async def test_a_rate_with_lost_events_is_not_sustained() -> None:
     bench = Bench(QUICK.__class__(ladder_start=100.0, ladder_max=400.0), Report())
+    offered: list[float] = []
 
     async def probe(rate: float, events: int) -> dict[str, Any]:
+        offered.append(rate)
         return {"undelivered": 1, "event_to_delivery_latency_ms": {"p99": 1.0}}
 
     assert await bench.ladder(probe, {}, "lossy") == 0.0
+    assert offered == [100.0, 50.0]  # 25/s is under the 30/s floor
+
+
+async def test_when_the_start_is_not_sustained_the_search_halves_then_bisects() -> None:
+    bench = Bench(QUICK.__class__(ladder_start=500.0, ladder_max=16_000.0), Report())
+    offered: list[float] = []
+
+    async def probe(rate: float, events: int) -> dict[str, Any]:
+        offered.append(rate)
+        return {"undelivered": 0, "event_to_delivery_latency_ms": {"p99": 20.0 if rate <= 200 else 9000.0}}
+
+    assert await bench.ladder(probe, {}, "slow") == 187.5
+    assert offered == [500.0, 250.0, 125.0, 187.5]
 
 
 def test_the_report_lists_every_figure_with_ratio_target_and_missing_reason() -> None:
