@@ -226,7 +226,7 @@ async def timers(clocks: int, window: float, lead: float) -> dict[str, Any]:
         loaded = time.monotonic()
         await conn.execute(
             """INSERT INTO timers (clock_id, due_at)
-               SELECT 'clock-' || g, clock_timestamp() + make_interval(secs => $2 + g * $3)
+               SELECT 'clock-' || g, clock_timestamp() + make_interval(secs => $2::float8 + g * $3::float8)
                FROM generate_series(1, $1) AS g""",
             clocks,
             lead,
