@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Gauge
 
 from runtime.aio import wait_event
-from runtime.db import Connection, Database, PoolConnection
+from runtime.db import Connection, Database
 from schemas.envelope import CloudEvent
 from schemas.registry import encode_event
 
@@ -103,21 +103,15 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Loop until cancelled: relay everything, then sleep until notified or the poll interval passes."""
-        listener: PoolConnection | None = None
+        listener = await self._db.pool.acquire()
 
         def notified(*_: object) -> None:
             self._wakeup.set()
 
         try:
+            await listener.add_listener("careloop_outbox", notified)
             while True:
                 try:
-                    if listener is None or listener.is_closed():
-                        # (Re)subscribe: after a Postgres restart the old LISTEN connection is gone.
-                        if listener is not None:
-                            await self._db.pool.release(listener)
-                            listener = None
-                        listener = await self._db.pool.acquire()
-                        await listener.add_listener("careloop_outbox", notified)
                     while await self.relay_once() == self._batch_size:
                         pass
                     await self.measure_backlog()
@@ -129,9 +123,7 @@ class OutboxRelay:
                 self._wakeup.clear()
                 await wait_event(self._wakeup, self._poll_seconds)
         finally:
-            if listener is not None:
-                try:
-                    if not listener.is_closed():
-                        await listener.remove_listener("careloop_outbox", notified)
-                finally:
-                    await self._db.pool.release(listener)
+            try:
+                await listener.remove_listener("careloop_outbox", notified)
+            finally:
+                await self._db.pool.release(listener)
