@@ -86,6 +86,8 @@ async def test_make_run_starts_the_demo_and_stops_cleanly_on_sigint(infra: Setti
         "DEMO_ORDERS_PER_DAY": "20",
         "DEMO_SUMMARY_SECONDS": "1",
         "DEMO_SERVICE_LOGS": str(tmp_path / "logs"),
+        # the demo quiets services to warnings; INFO here lets the test see each one shut down cleanly
+        "CARELOOP_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
     process = await asyncio.create_subprocess_exec(
