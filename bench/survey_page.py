@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -27,17 +26,12 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.common import free_port
 from runtime.provision import delete_topics, drop_service_schema, ensure_service_schema, ensure_topics
 from runtime.settings import Settings
 from services.survey.domain.tokens import hash_token
 
 SHOP_ID = "demo-shop"  # from deploy/local/shops.json, the service's default registry
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
+from tests.support.net import free_port
 from tests.support.shops import KEY_A, SHOP_A
 from tests.support.wait import eventually
 
@@ -60,13 +61,6 @@ def processes_tagged(tag: str) -> list[int]:
 def port_in_use(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def test_make_run_starts_the_demo_and_stops_cleanly_on_sigint(infra: Settings, tmp_path: Path) -> None:

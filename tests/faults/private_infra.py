@@ -15,8 +15,9 @@ from pydantic import SecretStr
 
 from runtime.provision import ensure_topics
 from runtime.settings import Settings
-from tests.faults.support import REPO, free_port
+from tests.faults.support import REPO
 from tests.runtime.test_readiness_real import PrivatePostgres
+from tests.support.net import free_port
 
 
 class PrivateKafka:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from runtime.settings import Settings
 from schemas.envelope import CloudEvent
 from schemas.registry import InvalidEvent, decode_event, encode_event
 from tests.support.kafka import read_topic
+from tests.support.net import free_port
 from tests.support.wait import eventually
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,12 +45,6 @@ SURVEY_ENV = {
     "SURVEY_NPS_DELAY_DAYS": "0",  # invitations go out at the next sweep, not a week later
     "SURVEY_SWEEP_SECONDS": "0.2",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServiceProcess:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -110,13 +109,6 @@ async def attempt_rows(app: ServiceApp, delivery_id: str) -> list[dict[str, Any]
 
 def api(app: ServiceApp) -> httpx.AsyncClient:
     return http_client(app)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def start_notify_process(infra: Settings, port: int, log_file: Any) -> asyncio.subprocess.Process:

@@ -26,13 +26,13 @@ from tests.notify.harness import (
     config,
     create_endpoint,
     delivery_rows,
-    free_port,
     order_event,
     running_notify,
     start_notify_process,
 )
 from tests.notify.receiver import Received, Receiver, Reply
 from tests.support.kafka import produce
+from tests.support.net import free_port
 from tests.support.stack import service_connection
 from tests.support.wait import eventually
 

@@ -18,7 +18,8 @@ import httpx
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
 from services import SERVICE_NAMES
-from tests.ops.support import REPO, free_port
+from tests.ops.support import REPO
+from tests.support.net import free_port
 
 
 @dataclass(frozen=True)

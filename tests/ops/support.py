@@ -7,7 +7,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
+from tests.support.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
@@ -162,11 +163,6 @@ def is_exported(name: str, families: dict[str, str]) -> bool:
 
 
 # -- a real Prometheus ---------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Prometheus:

@@ -33,8 +33,8 @@ from schemas.v1.orders import (
     ReturnRequested,
 )
 from tests.ops.stack import ServiceProcess, tail
-from tests.ops.support import free_port
 from tests.support.kafka import read_topic
+from tests.support.net import free_port
 from tests.support.shops import KEY_A, KEY_B, SHOP_A, SHOP_B, auth
 from tests.support.wait import eventually
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,17 +15,12 @@ from pydantic import SecretStr
 
 from runtime.settings import Settings
 from tests.runtime.test_runtime_real import running_probe
+from tests.support.net import free_port
 from tests.support.stack import http_client
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.kafka
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PrivatePostgres:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
 from schemas import topics
 from tests.sla.support import all_records, send, ticket_event
+from tests.support.net import free_port
 from tests.support.shops import KEY_A, auth
 from tests.support.stack import service_connection
 from tests.support.wait import eventually
@@ -33,12 +33,6 @@ FAST = {
 }
 STAGES_PER_CLOCK = 4  # warning at 4 s, breach + team lead at 8 s, manager at 16 s
 # (long enough that a consumer slowed by a busy machine still starts the clocks before the kill)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class SlaProcess:

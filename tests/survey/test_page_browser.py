@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from playwright.async_api import async_playwright
 
 from runtime.service import ServiceApp
 from runtime.settings import Settings
+from tests.support.net import free_port
 from tests.support.stack import running_service
 from tests.support.wait import eventually
 from tests.survey.support import clock_of, customer, invite, rows, survey_events
@@ -32,12 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "survey-page.png"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager
