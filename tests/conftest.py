@@ -10,6 +10,9 @@ import pytest
 from runtime.settings import Settings
 from tests.support.stack import isolated_infra
 
+# fixtures for a private Kafka/Postgres that a test may stop and start
+pytest_plugins = ["tests.support.private_infra"]
+
 
 @pytest.fixture(autouse=True)
 async def dump_tasks_when_stuck(request: pytest.FixtureRequest) -> AsyncIterator[None]:

@@ -19,13 +19,6 @@ from runtime.settings import Settings
 from schemas import topics
 from schemas.envelope import CloudEvent
 from services.notify.handlers import webhook_id_for
-from tests.faults.private_infra import (
-    PrivateKafka,
-    private_kafka,
-    private_postgres,
-    settings_on_private_kafka,
-    settings_on_private_postgres,
-)
 from tests.faults.support import (
     NOTIFY_ENV,
     Producer,
@@ -35,13 +28,12 @@ from tests.faults.support import (
     wait_for_zero_lag,
 )
 from tests.notify.receiver import Received, Receiver, Reply
-from tests.runtime.test_readiness_real import PrivatePostgres
+from tests.support.private_infra import PrivateKafka, PrivatePostgres
 from tests.support.shops import KEY_A, SHOP_A, auth
 from tests.support.stack import service_connection
 from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
-__all__ = ["private_kafka", "private_postgres", "settings_on_private_kafka", "settings_on_private_postgres"]
 
 
 class CountingReceiver(Receiver):

@@ -15,9 +15,26 @@ from pydantic import SecretStr
 
 from runtime.provision import ensure_topics
 from runtime.settings import Settings
-from tests.faults.support import REPO
-from tests.runtime.test_readiness_real import PrivatePostgres
 from tests.support.net import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class PrivatePostgres:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="careloop-pg-"))
+        self.dir.chmod(0o755)  # the cluster runs as the 'postgres' user when we are root
+        self.port = free_port()
+        self.env = {**os.environ, "CARELOOP_LOCAL_DIR": str(self.dir), "CARELOOP_PG_PORT": str(self.port)}
+
+    def ctl(self, action: str) -> None:
+        subprocess.run(
+            ["bash", str(REPO / "deploy/local/postgres.sh"), action], env=self.env, check=True, timeout=120
+        )
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
 
 class PrivateKafka:
