@@ -150,6 +150,12 @@ class Bench:
                 f"of {result['prefill']['events']} events; outcomes {runs[-1]['outcomes']}, "
                 f"dead letters {runs[-1]['dead_letters']}"
             )
+            bounded = [r for r in runs if r.get("rate_is_lower_bound")]
+            if bounded:
+                note += (
+                    f"; {len(bounded)} run(s) consumed the whole topic between two samples: "
+                    "rate is a lower bound (from the last sample with nothing committed)"
+                )
             met = None
             if value.get("median") and bare.get("median"):
                 met = value["median"] >= TARGET_INGEST_SHARE * bare["median"]
