@@ -2,6 +2,7 @@
 
 For each record of a batch: decode and validate (invalid → dead letter with the reason), then in one
 transaction record the event id and apply the handler (a redelivered id has no second effect).
+A batch is applied under one savepoint and redone event by event only when something in it raises.
 A handler that keeps raising on one event dead-letters that event; a failure of Postgres or Kafka
 itself NACKs the batch so it is redelivered once they are back. Offsets commit after the effects.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -49,6 +50,9 @@ EVENT_AGE = Histogram(
 )
 
 Handler = Callable[[CloudEvent[Any], Connection], Awaitable[None]]
+BatchHandler = Callable[[Sequence[CloudEvent[Any]], Connection], Awaitable[None]]
+"""Applies a run of fresh events (in record order, so per-key order holds) with as few round trips as
+it can; it must have the same effect as the per-event handlers applied one after another."""
 
 
 class DeadLetterSink(Protocol):
@@ -78,6 +82,8 @@ class Consumer:
     handlers: dict[str, Handler]
     ignore_unhandled: bool = True
     """Known event types without a handler are skipped (recorded as 'ignored'), not dead-lettered."""
+    batch_handler: BatchHandler | None = None
+    """Optional fast path for a whole batch; `handlers` stay the reference and the fallback."""
 
 
 class EventProcessor:
@@ -90,9 +96,12 @@ class EventProcessor:
     async def process_batch(
         self, consumer: Consumer, records: tuple[ConsumerRecord[bytes, bytes], ...]
     ) -> None:
-        """Apply a whole batch in one transaction: one bulk insert of the event ids, one savepoint per
-        event. An event whose handler raises is rolled back to its savepoint, un-recorded, and retried
-        alone (then dead-lettered) after the batch commits; invalid bytes are dead-lettered at once."""
+        """Apply a whole batch in one transaction: one bulk insert of the event ids, then every fresh
+        event under a single savepoint (the consumer's batch handler if it has one, else its handlers
+        one by one). Only if that raises is the batch redone with one savepoint per event, so one bad
+        event costs its batch a second pass instead of costing every batch two round trips per event.
+        An event that still raises is un-recorded and retried alone (then dead-lettered) after the
+        batch commits; invalid bytes are dead-lettered at once."""
         valid: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
         for record in records:
             try:
@@ -120,25 +129,18 @@ class EventProcessor:
                     [event.id for _, event, _ in valid],
                 )
             }
+            to_apply: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
             for record, event, handler in valid:
-                if event.id not in fresh:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # a second copy inside the same batch is a duplicate too
+                    to_apply.append((record, event, handler))
+                else:
                     outcomes.append((event, "duplicate"))
-                    continue
-                fresh.discard(event.id)  # a second copy inside the same batch is a duplicate too
-                try:
-                    async with conn.transaction():
-                        await handler(event, conn)
-                except INFRASTRUCTURE_ERRORS:
-                    raise
-                except Exception:
-                    await conn.execute(
-                        "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
-                        consumer.name,
-                        event.id,
-                    )
-                    failed.append(record)
-                    continue
-                outcomes.append((event, "applied"))
+            if to_apply:
+                if await self._apply_together(consumer, to_apply, conn):
+                    outcomes.extend((event, "applied") for _, event, _ in to_apply)
+                else:
+                    failed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
         elapsed = time.perf_counter() - started
         committed_at = time.time()
         for event, outcome in outcomes:
@@ -150,6 +152,53 @@ class EventProcessor:
                 )
         for record in failed:
             await self.process(consumer, record)
+
+    async def _apply_together(
+        self,
+        consumer: Consumer,
+        batch: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]],
+        conn: Connection,
+    ) -> bool:
+        """The happy path: every event under one savepoint. False (and nothing applied) if one raised."""
+        try:
+            async with conn.transaction():
+                if consumer.batch_handler is not None:
+                    await consumer.batch_handler([event for _, event, _ in batch], conn)
+                else:
+                    for _, event, handler in batch:
+                        await handler(event, conn)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:
+            log.info("%s: batch of %d redone event by event: %r", consumer.name, len(batch), exc)
+            return False
+        return True
+
+    async def _apply_one_by_one(
+        self,
+        consumer: Consumer,
+        batch: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]],
+        conn: Connection,
+        outcomes: list[tuple[CloudEvent[Any], str]],
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """One savepoint per event; returns the records whose handler raised (their ids un-recorded)."""
+        failed: list[ConsumerRecord[bytes, bytes]] = []
+        for record, event, handler in batch:
+            try:
+                async with conn.transaction():
+                    await handler(event, conn)
+            except INFRASTRUCTURE_ERRORS:
+                raise
+            except Exception:
+                await conn.execute(
+                    "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
+                    consumer.name,
+                    event.id,
+                )
+                failed.append(record)
+                continue
+            outcomes.append((event, "applied"))
+        return failed
 
     async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:
         raw = record.value or b""

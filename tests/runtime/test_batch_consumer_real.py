@@ -1,0 +1,130 @@
+"""The batch consumer's happy path and its fallback, over the real Postgres.
+
+A batch is applied under one savepoint (by the consumer's batch handler when it has one); only when
+something in it raises is it redone event by event, so the good events of a batch with a bad one are
+applied exactly once and the bad one is dead-lettered with its reason."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+from aiokafka.structs import ConsumerRecord
+
+from runtime.consumer import Consumer, EventProcessor
+from runtime.db import Connection
+from runtime.provision import ensure_service_schema
+from runtime.service import ServiceRuntime
+from runtime.settings import Settings
+from schemas.envelope import CloudEvent
+from schemas.registry import encode_event, make_event
+from tests.runtime import probe
+from tests.runtime.test_runtime_real import order_created
+
+
+class RecordingSink:
+    """Dead letters kept in memory (the Kafka side of dead-lettering is tested in test_runtime_real)."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[int, str]] = []
+
+    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
+        self.letters.append((record.offset, reason))
+
+
+def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord("orders", 0, offset, 0, 0, None, value, None, 0, len(value), ())
+
+
+def batch(*order_ids: str) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+    return tuple(
+        record(i, encode_event(make_event("order.created", "shop", order_created(o), subject=o)))
+        for i, o in enumerate(order_ids)
+    )
+
+
+@pytest.fixture
+async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    settings = infra.for_service("probe")
+    await ensure_service_schema(settings)
+    service = ServiceRuntime(settings, probe.MIGRATIONS)
+    await service.start_storage()
+    try:
+        async with service.db.transaction() as conn:
+            await conn.execute("TRUNCATE seen, processed_events, dead_letters")
+        yield service
+    finally:
+        await service.db.close()
+
+
+class Probe:
+    """The probe's handler, and a batch handler doing the same work in one statement; counts calls."""
+
+    def __init__(self) -> None:
+        self.batch_calls = 0
+
+    async def one(self, event: CloudEvent[Any], conn: Connection) -> None:
+        await probe.record_order(event, conn, out_topic="probe-out")
+
+    async def many(self, events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
+        self.batch_calls += 1
+        if any(e.data.order_id.startswith("boom") for e in events):
+            raise ValueError("the probe refuses orders named boom*")
+        await conn.execute(
+            "INSERT INTO seen (order_id, times) SELECT unnest($1::text[]), 1 "
+            "ON CONFLICT (order_id) DO UPDATE SET times = seen.times + 1",
+            [e.data.order_id for e in events],
+        )
+
+
+async def seen(service: ServiceRuntime) -> dict[str, int]:
+    rows = await service.db.pool.fetch("SELECT order_id, times FROM seen")
+    return {r["order_id"]: r["times"] for r in rows}
+
+
+@pytest.mark.parametrize("with_batch_handler", [False, True])
+async def test_a_clean_batch_is_applied_once_and_a_redelivery_has_no_effect(
+    runtime: ServiceRuntime, with_batch_handler: bool
+) -> None:
+    handlers = Probe()
+    consumer = Consumer(
+        "probe-orders",
+        {"order.created": handlers.one},
+        batch_handler=handlers.many if with_batch_handler else None,
+    )
+    sink = RecordingSink()
+    processor = EventProcessor(runtime.db, sink, "probe", attempts=2)
+    records = batch("o-1", "o-2", "o-3")
+
+    await processor.process_batch(consumer, records)
+    await processor.process_batch(consumer, records)
+
+    assert await seen(runtime) == {"o-1": 1, "o-2": 1, "o-3": 1}
+    assert handlers.batch_calls == (1 if with_batch_handler else 0)  # the redelivery found no fresh ids
+    assert sink.letters == []
+
+
+@pytest.mark.parametrize("with_batch_handler", [False, True])
+async def test_one_bad_event_costs_only_itself(runtime: ServiceRuntime, with_batch_handler: bool) -> None:
+    handlers = Probe()
+    consumer = Consumer(
+        "probe-orders",
+        {"order.created": handlers.one},
+        batch_handler=handlers.many if with_batch_handler else None,
+    )
+    sink = RecordingSink()
+    processor = EventProcessor(runtime.db, sink, "probe", attempts=2)
+    records = batch("o-1", "boom-2", "o-3")
+
+    await processor.process_batch(consumer, records)
+
+    # the batch's first pass was rolled back whole: the good ones count once, not twice
+    assert await seen(runtime) == {"o-1": 1, "o-3": 1}
+    assert [offset for offset, _ in sink.letters] == [1]
+    assert sink.letters[0][1].startswith("handler failed 2 times: ValueError")
+    recorded = await runtime.db.pool.fetchval("SELECT count(*) FROM processed_events")
+    assert recorded == 2  # the bad event's id is not recorded: a fixed handler may apply it later
+    stored = await runtime.db.pool.fetch("SELECT event_id, reason FROM dead_letters")
+    assert len(stored) == 1
+    assert stored[0]["reason"] == sink.letters[0][1]
