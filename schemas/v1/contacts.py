@@ -5,9 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Self
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import Field, model_validator
 
-from schemas.v1.common import EventData
+from schemas.v1.common import Email, EventData
 
 
 class Channel(StrEnum):
@@ -29,7 +29,7 @@ class ContactFields(EventData):
     """What a customer's message says, whichever way it arrives (HTTP body or event)."""
 
     channel: Channel
-    customer_email: EmailStr | None = None
+    customer_email: Email | None = None
     customer_phone: str | None = Field(default=None, max_length=32)
     customer_handle: str | None = Field(default=None, max_length=200)
     customer_name: str | None = Field(default=None, max_length=200)
