@@ -10,6 +10,7 @@ itself NACKs the batch so it is redelivered once they are back. Offsets commit a
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -143,13 +144,14 @@ class EventProcessor:
                     failed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
         elapsed = time.perf_counter() - started
         committed_at = time.time()
+        handle_seconds = HANDLE_SECONDS.labels(self._service, consumer.name)
+        event_age = EVENT_AGE.labels(self._service, consumer.name)
         for event, outcome in outcomes:
-            EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, outcome).inc()
             if outcome == "applied":
-                HANDLE_SECONDS.labels(self._service, consumer.name).observe(elapsed / len(valid))
-                EVENT_AGE.labels(self._service, consumer.name).observe(
-                    max(0.0, committed_at - event.time.timestamp())
-                )
+                handle_seconds.observe(elapsed / len(valid))
+                event_age.observe(max(0.0, committed_at - event.time.timestamp()))
+        for (event_type, outcome), count in collections.Counter((e.type, o) for e, o in outcomes).items():
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, outcome).inc(count)
         for record in failed:
             await self.process(consumer, record)
 
