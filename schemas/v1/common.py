@@ -54,16 +54,23 @@ _PLAIN_ADDRESS = re.compile(
     r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?P<tld>[A-Za-z]{2,63}))"
 )
 
+_SPECIAL_USE_TLDS = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+assert all("." not in name for name in _SPECIAL_USE_TLDS), "email-validator's special-use names changed"
+
 
 def normalize_email(value: str) -> str:
     """pydantic's EmailStr answer. Plain ASCII addresses (nearly all of them) are checked by one regex
     and get the same normalisation (domain lower-cased); the rest go through email-validator, whose
     IDNA machinery costs more than the rest of an order event's validation together."""
     plain = _PLAIN_ADDRESS.fullmatch(value) if len(value) <= 254 else None
-    if plain and len(plain["local"]) <= 64 and len(plain["domain"]) <= 253:
-        domain = plain["domain"].lower()
-        if not any(domain == s or domain.endswith("." + s) for s in SPECIAL_USE_DOMAIN_NAMES):
-            return f"{plain['local']}@{domain}"
+    # special-use names are single labels and a plain domain has a dot: only its TLD can be one
+    if (
+        plain
+        and len(plain["local"]) <= 64
+        and len(plain["domain"]) <= 253
+        and plain["tld"].lower() not in _SPECIAL_USE_TLDS
+    ):
+        return f"{plain['local']}@{plain['domain'].lower()}"
     return validate_email(value)[1]
 
 
