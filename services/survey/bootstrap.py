@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,20 @@ def _bind(handler: ContextHandler, ctx: handlers.Context) -> Handler:
     return bound
 
 
+def orders_consumer(ctx: handlers.Context) -> Consumer:
+    """orders.events: one handler per type (the reference, and the fallback when a batch raises) and
+    a batch handler applying a whole Kafka batch with a constant number of round trips."""
+
+    async def batch(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
+        await handlers.on_order_events(events, conn, ctx)
+
+    return Consumer(
+        "survey-orders",
+        {event_type: _bind(handlers.on_order_event, ctx) for event_type in handlers.ORDER_RULES},
+        batch_handler=batch,
+    )
+
+
 def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
     config = config or SurveyConfig()
     runtime = ServiceRuntime(settings, MIGRATIONS)
@@ -45,16 +59,7 @@ def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
     )
     runtime.consume(
         topics.ORDERS,
-        Consumer(
-            "survey-orders",
-            {
-                "order.delivered": _bind(handlers.on_order_delivered, ctx),
-                "order.cancelled": _bind(handlers.on_order_cancelled, ctx),
-                "return.received": _bind(handlers.on_return_closed, ctx),
-                "refund.issued": _bind(handlers.on_return_closed, ctx),
-                "repair.completed": _bind(handlers.on_repair_completed, ctx),
-            },
-        ),
+        orders_consumer(ctx),
     )
     runtime.consume(
         topics.TICKETS,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -81,10 +82,27 @@ def _shop_locale(ctx: Context, shop_id: str) -> str | None:
     return shop.locale if shop else None
 
 
-async def _schedule_for_order(
-    data: OrderEventData, conn: Connection, ctx: Context, kind: SurveyKind, origin: str, anchor: datetime
-) -> None:
-    origin_ticket = await repository.ticket_of_order(conn, data.shop_id, data.order_id)
+# -- orders ----------------------------------------------------------------------------------------
+# Each rule turns one order event into its effect without I/O; `on_order_events` writes the effects of
+# a whole run of events with a constant number of round trips, and the per-event handler is that same
+# code with a run of one, so every rule exists once.
+
+
+@dataclass(frozen=True)
+class _OrderSurvey:
+    """The survey an order event asks for, before its origin ticket is looked up."""
+
+    invitation: repository.NewInvitation
+    created_at: datetime
+
+
+OrderEffect = _OrderSurvey | repository.CancelledOrder
+OrderRule = Callable[[CloudEvent[Any], Context], OrderEffect]
+
+
+def _order_survey(
+    data: OrderEventData, ctx: Context, kind: SurveyKind, origin: str, anchor: datetime
+) -> _OrderSurvey:
     inv = repository.NewInvitation(
         survey_id=uuid.uuid4().hex,
         shop_id=data.shop_id,
@@ -95,43 +113,84 @@ async def _schedule_for_order(
         customer_email=_email(data.customer.email),
         order_id=data.order_id,
         ticket_id=None,
-        channel=origin_ticket["channel"] if origin_ticket else None,
-        category=origin_ticket["category"] if origin_ticket else None,
+        channel=None,
+        category=None,
         locale=page_language(data.customer.locale, _shop_locale(ctx, data.shop_id)),
         due_at=anchor + ctx.config.delay(kind, data.shop_id),
     )
-    if await repository.schedule(conn, inv, anchor):
-        SCHEDULED.labels(kind.value).inc()
+    return _OrderSurvey(inv, anchor)
 
 
-# -- orders ----------------------------------------------------------------------------------------
-
-
-async def on_order_delivered(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
+def _delivered(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     data: OrderDelivered = event.data
     _known_shop(ctx, data.shop_id)
-    await _schedule_for_order(data, conn, ctx, SurveyKind.NPS, f"order:{data.order_id}", data.delivered_at)
+    return _order_survey(data, ctx, SurveyKind.NPS, f"order:{data.order_id}", data.delivered_at)
 
 
-async def on_order_cancelled(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
+def _cancelled(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     data: OrderCancelled = event.data
     _known_shop(ctx, data.shop_id)
-    await repository.record_cancelled_order(conn, data.shop_id, data.order_id, event.time)
+    return repository.CancelledOrder(data.shop_id, data.order_id, event.time)
 
 
-async def on_return_closed(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
+def _return_closed(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     """return.received or refund.issued: the return is done; one CES survey per return."""
     data: ReturnReceived | RefundIssued = event.data
     _known_shop(ctx, data.shop_id)
     origin = f"return:{data.return_id}" if data.return_id else f"refund:{data.order_id}"
     # Return/refund events carry no business time of their own: the survey is timed from receipt.
-    await _schedule_for_order(data, conn, ctx, SurveyKind.CES, origin, ctx.now())
+    return _order_survey(data, ctx, SurveyKind.CES, origin, ctx.now())
 
 
-async def on_repair_completed(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
+def _repair_completed(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     data: RepairCompleted = event.data
     _known_shop(ctx, data.shop_id)
-    await _schedule_for_order(data, conn, ctx, SurveyKind.CES, f"repair:{data.repair_id}", ctx.now())
+    return _order_survey(data, ctx, SurveyKind.CES, f"repair:{data.repair_id}", ctx.now())
+
+
+ORDER_RULES: dict[str, OrderRule] = {
+    "order.delivered": _delivered,
+    "order.cancelled": _cancelled,
+    "return.received": _return_closed,
+    "refund.issued": _return_closed,
+    "repair.completed": _repair_completed,
+}
+"""The order event types survey consumes, and what each one does."""
+
+
+async def on_order_event(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
+    await on_order_events([event], conn, ctx)
+
+
+async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
+    """Apply a run of order events (record order) as if one after another, in at most three round
+    trips: origin tickets of the orders to survey, the invitations, the cancellations.
+
+    Every rule runs before anything is written, so an unknown shop (Unprocessable) raises with nothing
+    done; the runtime then redoes the batch event by event and dead-letters just that event. The
+    orders consumer never writes tickets, so one read of them serves the whole run."""
+    effects = [ORDER_RULES[event.type](event, ctx) for event in events]
+    surveys = [e for e in effects if isinstance(e, _OrderSurvey)]
+    cancellations = [e for e in effects if isinstance(e, repository.CancelledOrder)]
+    scheduled: list[repository.NewInvitation] = []
+    if surveys:
+        origins = await repository.tickets_of_orders(
+            conn,
+            ((s.invitation.shop_id, s.invitation.order_id) for s in surveys if s.invitation.order_id),
+        )
+        scheduled = await repository.schedule_many(
+            conn, [(_with_origin(s.invitation, origins), s.created_at) for s in surveys]
+        )
+    await repository.record_cancelled_orders(conn, cancellations)
+    for inv in scheduled:  # counted once everything is written: a failed run counts nothing
+        SCHEDULED.labels(inv.kind.value).inc()
+
+
+def _with_origin(
+    inv: repository.NewInvitation, origins: dict[tuple[str, str], repository.OriginTicket]
+) -> repository.NewInvitation:
+    ticket = origins.get((inv.shop_id, inv.order_id)) if inv.order_id else None
+    return replace(inv, channel=ticket.channel, category=ticket.category) if ticket else inv
 
 
 # -- tickets ---------------------------------------------------------------------------------------

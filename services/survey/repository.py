@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,36 +34,66 @@ class NewInvitation:
 async def schedule(conn: Connection, inv: NewInvitation, now: datetime) -> bool:
     """False if this shop already has a survey of this kind about the same thing (a redelivered
     or repeated trigger): one order gets one NPS survey."""
-    inserted = await conn.fetchval(
+    return bool(await schedule_many(conn, [(inv, now)]))
+
+
+async def schedule_many(
+    conn: Connection, invitations: Sequence[tuple[NewInvitation, datetime]]
+) -> list[NewInvitation]:
+    """`schedule` for many (invitation, created_at) pairs in one round trip, as if one after another:
+    of several about the same (shop, kind, origin) the first wins. Returns those actually inserted."""
+    first: dict[tuple[str, SurveyKind, str], tuple[NewInvitation, datetime]] = {}
+    for inv, now in invitations:
+        first.setdefault((inv.shop_id, inv.kind, inv.origin), (inv, now))
+    if not first:
+        return []
+    rows = list(first.values())
+    inserted = await conn.fetch(
         """INSERT INTO invitations (survey_id, shop_id, kind, origin, customer, customer_id, customer_email,
                                     order_id, ticket_id, channel, category, locale, due_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-           ON CONFLICT (shop_id, kind, origin) DO NOTHING RETURNING true""",
-        inv.survey_id,
-        inv.shop_id,
-        inv.kind.value,
-        inv.origin,
-        inv.customer,
-        inv.customer_id,
-        inv.customer_email,
-        inv.order_id,
-        inv.ticket_id,
-        inv.channel,
-        inv.category,
-        inv.locale,
-        inv.due_at,
-        now,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
+                                $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                                $13::timestamptz[], $14::timestamptz[])
+           ON CONFLICT (shop_id, kind, origin) DO NOTHING RETURNING survey_id""",
+        [inv.survey_id for inv, _ in rows],
+        [inv.shop_id for inv, _ in rows],
+        [inv.kind.value for inv, _ in rows],
+        [inv.origin for inv, _ in rows],
+        [inv.customer for inv, _ in rows],
+        [inv.customer_id for inv, _ in rows],
+        [inv.customer_email for inv, _ in rows],
+        [inv.order_id for inv, _ in rows],
+        [inv.ticket_id for inv, _ in rows],
+        [inv.channel for inv, _ in rows],
+        [inv.category for inv, _ in rows],
+        [inv.locale for inv, _ in rows],
+        [inv.due_at for inv, _ in rows],
+        [now for _, now in rows],
     )
-    return bool(inserted)
+    ids = {row["survey_id"] for row in inserted}
+    return [inv for inv, _ in rows if inv.survey_id in ids]
 
 
-async def record_cancelled_order(conn: Connection, shop_id: str, order_id: str, at: datetime) -> None:
+@dataclass(frozen=True)
+class CancelledOrder:
+    shop_id: str
+    order_id: str
+    cancelled_at: datetime
+
+
+async def record_cancelled_orders(conn: Connection, cancelled: Sequence[CancelledOrder]) -> None:
+    """Remember cancelled orders in one round trip; an order cancelled twice keeps its first time."""
+    first: dict[tuple[str, str], CancelledOrder] = {}
+    for c in cancelled:
+        first.setdefault((c.shop_id, c.order_id), c)
+    if not first:
+        return
     await conn.execute(
-        "INSERT INTO cancelled_orders (shop_id, order_id, cancelled_at) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING",
-        shop_id,
-        order_id,
-        at,
+        "INSERT INTO cancelled_orders (shop_id, order_id, cancelled_at) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING",
+        [c.shop_id for c in first.values()],
+        [c.order_id for c in first.values()],
+        [c.cancelled_at for c in first.values()],
     )
 
 
@@ -103,14 +134,29 @@ async def upsert_ticket(
     )
 
 
-async def ticket_of_order(conn: Connection, shop_id: str, order_id: str) -> asyncpg.Record | None:
-    """The most recent ticket about an order: the origin a CES/NPS answer is broken down by."""
-    return await conn.fetchrow(
-        "SELECT channel, category FROM tickets WHERE shop_id = $1 AND order_id = $2 "
-        "ORDER BY updated_at DESC LIMIT 1",
-        shop_id,
-        order_id,
+@dataclass(frozen=True)
+class OriginTicket:
+    channel: str
+    category: str
+
+
+async def tickets_of_orders(
+    conn: Connection, orders: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], OriginTicket]:
+    """The most recent ticket about each (shop, order), in one round trip: the origin a CES/NPS answer
+    is broken down by. Orders without a ticket are absent."""
+    keys = set(orders)
+    if not keys:
+        return {}
+    found = await conn.fetch(
+        """SELECT DISTINCT ON (t.shop_id, t.order_id) t.shop_id, t.order_id, t.channel, t.category
+           FROM tickets t
+           WHERE (t.shop_id, t.order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+           ORDER BY t.shop_id, t.order_id, t.updated_at DESC""",
+        [shop for shop, _ in keys],
+        [order for _, order in keys],
     )
+    return {(r["shop_id"], r["order_id"]): OriginTicket(r["channel"], r["category"]) for r in found}
 
 
 async def attach_origin_ticket(conn: Connection, inv: asyncpg.Record) -> asyncpg.Record:
