@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -265,12 +266,11 @@ async def list_tickets(
 # -- order context -------------------------------------------------------------------------------
 
 
-async def order_context(conn: Connection, shop_id: str, order_id: str) -> OrderContext | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE", shop_id, order_id
-    )
-    if row is None:
-        return None
+OrderKey = tuple[str, str]
+"""(shop id, order id): an order's identity in intake's tables."""
+
+
+def _order_context(row: asyncpg.Record) -> OrderContext:
     return OrderContext(
         status=OrderStatus(row["status"]),
         status_at=row["status_at"],
@@ -281,30 +281,73 @@ async def order_context(conn: Connection, shop_id: str, order_id: str) -> OrderC
     )
 
 
+async def order_context(conn: Connection, shop_id: str, order_id: str) -> OrderContext | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE", shop_id, order_id
+    )
+    return _order_context(row) if row is not None else None
+
+
+async def order_contexts(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderContext]:
+    """`order_context` of many orders in one round trip (absent orders are left out), locked in key
+    order so two transactions locking overlapping sets cannot deadlock each other."""
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        """SELECT * FROM orders
+           WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+           ORDER BY shop_id, order_id FOR UPDATE""",
+        [shop_id for shop_id, _ in keys],
+        [order_id for _, order_id in keys],
+    )
+    return {(r["shop_id"], r["order_id"]): _order_context(r) for r in rows}
+
+
 async def save_order_context(conn: Connection, shop_id: str, order_id: str, o: OrderContext) -> None:
+    await save_order_contexts(conn, [((shop_id, order_id), o)])
+
+
+async def save_order_contexts(conn: Connection, contexts: Sequence[tuple[OrderKey, OrderContext]]) -> None:
+    """Upsert many orders in one statement. Each key at most once: one INSERT ... ON CONFLICT cannot
+    update the same row twice."""
+    if not contexts:
+        return
     await conn.execute(
         """INSERT INTO orders (shop_id, order_id, status, status_at, customer_id, customer_email,
                customer_locale, promised_delivery_date)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (shop_id, order_id) DO UPDATE SET status = $3, status_at = $4, customer_id = $5,
-               customer_email = $6, customer_locale = $7, promised_delivery_date = $8""",
-        shop_id,
-        order_id,
-        o.status.value,
-        o.status_at,
-        o.customer_id,
-        o.customer_email,
-        o.customer_locale,
-        o.promised_delivery_date,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+                                $6::text[], $7::text[], $8::date[])
+           ON CONFLICT (shop_id, order_id) DO UPDATE SET status = excluded.status,
+               status_at = excluded.status_at, customer_id = excluded.customer_id,
+               customer_email = excluded.customer_email, customer_locale = excluded.customer_locale,
+               promised_delivery_date = excluded.promised_delivery_date""",
+        [shop_id for (shop_id, _), _ in contexts],
+        [order_id for (_, order_id), _ in contexts],
+        [o.status.value for _, o in contexts],
+        [o.status_at for _, o in contexts],
+        [o.customer_id for _, o in contexts],
+        [o.customer_email for _, o in contexts],
+        [o.customer_locale for _, o in contexts],
+        [o.promised_delivery_date for _, o in contexts],
     )
 
 
 async def fill_in_customer_id(conn: Connection, shop_id: str, order_id: str, customer_id: str) -> None:
+    await fill_in_customer_ids(conn, [((shop_id, order_id), customer_id)])
+
+
+async def fill_in_customer_ids(conn: Connection, fills: Sequence[tuple[OrderKey, str]]) -> None:
+    """Give the order's customer id to its tickets that have none, for many orders in one statement.
+    Each key at most once: with two rows for one ticket, UPDATE ... FROM would pick either."""
+    if not fills:
+        return
     await conn.execute(
-        "UPDATE tickets SET customer_id = $3 WHERE shop_id = $1 AND order_id = $2 AND customer_id IS NULL",
-        shop_id,
-        order_id,
-        customer_id,
+        """UPDATE tickets t SET customer_id = f.customer_id
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS f (shop_id, order_id, customer_id)
+           WHERE t.shop_id = f.shop_id AND t.order_id = f.order_id AND t.customer_id IS NULL""",
+        [shop_id for (shop_id, _), _ in fills],
+        [order_id for (_, order_id), _ in fills],
+        [customer_id for _, customer_id in fills],
     )
 
 
