@@ -75,6 +75,10 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+Failure = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Unprocessable | None]
+"""An event whose handler raised inside a batch, and the refusal if it was one."""
+
+
 @dataclass(frozen=True)
 class Consumer:
     """One logical consumer: a name (the idempotency namespace) and a handler per event type."""
@@ -117,7 +121,7 @@ class EventProcessor:
             valid.append((record, event, handler))
         if not valid:
             return
-        failed: list[ConsumerRecord[bytes, bytes]] = []
+        failed: list[Failure] = []
         outcomes: list[tuple[CloudEvent[Any], str]] = []
         started = time.perf_counter()
         async with self._db.transaction() as conn:
@@ -152,8 +156,11 @@ class EventProcessor:
                 event_age.observe(max(0.0, committed_at - event.time.timestamp()))
         for (event_type, outcome), count in collections.Counter((e.type, o) for e, o in outcomes).items():
             EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, outcome).inc(count)
-        for record in failed:
-            await self.process(consumer, record)
+        for record, event, refusal in failed:  # in record order, so a partition's DLQ keeps its order
+            if refusal is None:
+                await self.process(consumer, record)
+            else:
+                await self._dead_letter(consumer, record, f"unprocessable: {refusal}", "unprocessable", event)
 
     async def _apply_together(
         self,
@@ -182,22 +189,23 @@ class EventProcessor:
         batch: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]],
         conn: Connection,
         outcomes: list[tuple[CloudEvent[Any], str]],
-    ) -> list[ConsumerRecord[bytes, bytes]]:
-        """One savepoint per event; returns the records whose handler raised (their ids un-recorded)."""
-        failed: list[ConsumerRecord[bytes, bytes]] = []
+    ) -> list[Failure]:
+        """One savepoint per event. Returns the events whose handler raised (their ids un-recorded):
+        to retry alone, or, refused as Unprocessable, to dead-letter without a retry."""
+        failed: list[Failure] = []
         for record, event, handler in batch:
             try:
                 async with conn.transaction():
                     await handler(event, conn)
             except INFRASTRUCTURE_ERRORS:
                 raise
-            except Exception:
+            except Exception as exc:
                 await conn.execute(
                     "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
                     consumer.name,
                     event.id,
                 )
-                failed.append(record)
+                failed.append((record, event, exc if isinstance(exc, Unprocessable) else None))
                 continue
             outcomes.append((event, "applied"))
         return failed

@@ -128,3 +128,26 @@ async def test_one_bad_event_costs_only_itself(runtime: ServiceRuntime, with_bat
     stored = await runtime.db.pool.fetch("SELECT event_id, reason FROM dead_letters")
     assert len(stored) == 1
     assert stored[0]["reason"] == sink.letters[0][1]
+
+
+async def test_an_unprocessable_event_is_dead_lettered_without_retries(runtime: ServiceRuntime) -> None:
+    calls: list[str] = []
+
+    async def counting(event: CloudEvent[Any], conn: Connection) -> None:
+        calls.append(event.data.order_id)
+        await probe.record_order(event, conn, out_topic="probe-out")
+
+    consumer = Consumer("probe-orders", {"order.created": counting})
+    sink = RecordingSink()
+    processor = EventProcessor(runtime.db, sink, "probe", attempts=3)
+    records = (
+        *batch("o-1"),
+        record(1, encode_event(make_event("order.created", "s", order_created("x-2", "unknown-shop")))),
+    )
+
+    await processor.process_batch(consumer, records)
+
+    assert await seen(runtime) == {"o-1": 1}
+    assert sink.letters == [(1, "unprocessable: unknown shop unknown-shop")]
+    # once in the batch's first pass, once alone in its savepoint: never the handler's retries
+    assert calls.count("x-2") == 2
