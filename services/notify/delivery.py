@@ -5,6 +5,10 @@ Claims are leases in wall time: a worker that dies mid-attempt leaves its rows '
 lease ends, then any instance takes them over and sends them again with the same webhook-id (which
 is what the receiver deduplicates on). Attempts run as independent tasks, so a hanging endpoint only
 ever occupies its own slots.
+
+Round trips are what a delivery costs (the machine's CPU goes to them, not to Python): a claim round
+is one query for the ready heads and their endpoints plus one claiming UPDATE, and the successes that
+finish while one batch is being recorded are recorded together in the next statement.
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-
-import httpx
 
 from runtime.aio import wait_event
 from runtime.db import Connection, Database
@@ -41,7 +43,7 @@ from services.notify.domain.queue import DeliveryStatus, QueuedDelivery, choose,
 from services.notify.domain.ratelimit import TokenBucket
 from services.notify.domain.retry import next_delay
 from services.notify.domain.signing import active_secrets, webhook_headers
-from services.notify.egress import guarded_client, is_refusal
+from services.notify.egress import ConnectFailed, EgressClient, EgressRefused
 from services.notify.metrics import (
     ATTEMPT_SECONDS,
     ATTEMPTS,
@@ -54,7 +56,7 @@ from services.notify.metrics import (
     OLDEST_PENDING_AGE,
     QUEUE_DEPTH,
 )
-from services.notify.repository import ClaimedDelivery, Endpoint
+from services.notify.repository import ClaimedDelivery, Endpoint, Success
 
 log = logging.getLogger(__name__)
 
@@ -72,38 +74,41 @@ class AttemptResult:
 
 
 async def post_webhook(
-    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], timeout: float, cap: int
+    client: EgressClient, url: str, body: bytes, headers: dict[str, str], timeout: float, cap: int
 ) -> AttemptResult:
     """One POST, bounded in total time and in how much of the answer is read; never raises for
     network trouble (that is an outcome)."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            async with client.stream("POST", url, content=body, headers=headers, timeout=timeout) as response:
-                received = bytearray()
-                if cap > 0:
-                    async for chunk in response.aiter_raw():
-                        received += chunk
-                        if len(received) >= cap:
-                            break  # the rest is never read: a huge answer cannot exhaust memory
-                outcome = outcome_for_status(response.status_code)
-                return AttemptResult(
-                    outcome,
-                    response.status_code,
-                    time.perf_counter() - started,
-                    # Postgres text cannot hold NUL; a binary answer must not make the attempt unrecordable
-                    bytes(received[:cap]).decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
-                    None if outcome.succeeded else f"HTTP {response.status_code}",
-                )
-    except (TimeoutError, httpx.TimeoutException):
+            answer = await client.post(url, body, headers, cap)
+    except TimeoutError:
         outcome, error = AttemptOutcome.TIMEOUT, f"no complete answer within {timeout:g} s"
-    except httpx.ConnectError as exc:
-        refused = is_refusal(exc)
-        outcome = AttemptOutcome.REFUSED if refused else AttemptOutcome.CONNECT_ERROR
-        error = str(exc) or type(exc).__name__
+    except EgressRefused as exc:
+        outcome, error = AttemptOutcome.REFUSED, str(exc)
+    except ConnectFailed as exc:
+        outcome, error = AttemptOutcome.CONNECT_ERROR, str(exc) or type(exc).__name__
     except Exception as exc:  # whatever the remote side provokes is an outcome, never a stuck delivery
         outcome, error = AttemptOutcome.NETWORK_ERROR, f"{type(exc).__name__}: {exc}"
+    else:
+        outcome = outcome_for_status(answer.status_code)
+        return AttemptResult(
+            outcome,
+            answer.status_code,
+            time.perf_counter() - started,
+            # Postgres text cannot hold NUL; a binary answer must not make the attempt unrecordable
+            answer.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+            None if outcome.succeeded else f"HTTP {answer.status_code}",
+        )
     return AttemptResult(outcome, None, time.perf_counter() - started, None, error[:MAX_ERROR_CHARS])
+
+
+@dataclass
+class _PendingSuccess:
+    delivery: ClaimedDelivery
+    success: Success
+    recorded: asyncio.Future[bool]
+    """True once committed; False if the delivery was no longer ours (deleted, lease taken over)."""
 
 
 class DeliveryWorker:
@@ -131,15 +136,27 @@ class DeliveryWorker:
         self._in_flight: dict[str, int] = defaultdict(int)
         self._buckets: dict[str, TokenBucket] = {}
         self._tasks: dict[asyncio.Task[None], ClaimedDelivery] = {}
+        """Every attempt task until it is recorded (and handed back at shutdown if it was not)."""
+        self._posting = 0
+        """Attempts holding a slot: from the claim until the receiver answered, and for a failure
+        until it is recorded (the breaker's state decides what the endpoint may get next)."""
         self._wakeup = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._client: EgressClient | None = None
+        self._starved = False
+        """The last claim round left due deliveries behind for lack of room: a finished attempt
+        (a freed slot) is then worth another round."""
+        self._successes: list[_PendingSuccess] = []
+        self._recorder: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wakeup.set()
 
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
-        self._client = guarded_client(self._config.egress_policy(), self._config.max_in_flight_total)
+        # Idle connections per origin: no more than one endpoint may have in flight.
+        self._client = EgressClient(
+            self._config.egress_policy(), max_idle_per_origin=self._config.max_in_flight_per_endpoint
+        )
         listener = await self._db.pool.acquire()
 
         def notified(*_: object) -> None:
@@ -170,6 +187,10 @@ class DeliveryWorker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._recorder is not None:
+            # Whatever it had not committed stays 'delivering' and is handed back below.
+            self._recorder.cancel()
+            await asyncio.gather(self._recorder, return_exceptions=True)
         try:
             await listener.remove_listener(repository.WAKE_CHANNEL, notified)
             if abandoned:  # hand them back at once instead of waiting for their leases to end
@@ -185,22 +206,27 @@ class DeliveryWorker:
                 await self._client.aclose()
 
     def _free_slots(self) -> int:
-        return self._config.max_in_flight_total - len(self._tasks)
+        return self._config.max_in_flight_total - self._posting
 
     # -- claiming ------------------------------------------------------------------------------
     async def claim_once(self) -> int:
         room = self._free_slots()
         if room <= 0:
+            self._starved = True
             return 0
         now = self._now()
         token = uuid.uuid4().hex
-        async with self._db.transaction() as conn:
-            candidates = ready(await repository.ready_heads(conn, now, self._config.claim_batch), now)
+        # No transaction around the two statements: the claim re-checks every row's status under
+        # SKIP LOCKED, so a row another instance took meanwhile is simply not returned.
+        async with self._db.pool.acquire() as conn:
+            heads, endpoints = await repository.ready_heads(conn, now, self._config.claim_batch)
+            candidates = ready(heads, now)
             if not candidates:
+                self._starved = False
                 return 0
-            endpoints = await repository.endpoints_by_id(conn, sorted({c.endpoint_id for c in candidates}))
             capacity = {eid: self._capacity(endpoint, now) for eid, endpoint in endpoints.items()}
             chosen = choose(candidates, capacity, room)
+            self._starved = len(chosen) < len(candidates)
             if not chosen:
                 return 0
             self._take_tokens(chosen)
@@ -213,18 +239,22 @@ class DeliveryWorker:
         for delivery in claimed:
             endpoint = endpoints[delivery.endpoint_id]
             self._in_flight[endpoint.id] += 1
+            self._posting += 1
             task = asyncio.create_task(self._attempt(delivery, endpoint), name=f"notify:{delivery.id}")
             self._tasks[task] = delivery
             task.add_done_callback(self._attempt_done)
-        IN_FLIGHT.set(len(self._tasks))
+        IN_FLIGHT.set(self._posting)
         return len(claimed)
 
     def _attempt_done(self, task: asyncio.Task[None]) -> None:
-        delivery = self._tasks.pop(task, None)
-        if delivery is not None:
-            self._in_flight[delivery.endpoint_id] -= 1
-        IN_FLIGHT.set(len(self._tasks))
-        self._wakeup.set()  # a slot is free and the order's next step may be ready
+        self._tasks.pop(task, None)
+
+    def _release(self, endpoint_id: str) -> None:
+        self._in_flight[endpoint_id] -= 1
+        self._posting -= 1
+        IN_FLIGHT.set(self._posting)
+        if self._starved:
+            self._wakeup.set()  # a slot is free for what the last round had to leave behind
 
     def _capacity(self, endpoint: Endpoint, now: datetime) -> int:
         state = BreakerState(endpoint.breaker_failures, endpoint.breaker_open_until)
@@ -253,48 +283,51 @@ class DeliveryWorker:
     # -- one attempt ---------------------------------------------------------------------------
     async def _attempt(self, delivery: ClaimedDelivery, endpoint: Endpoint) -> None:
         assert self._client is not None
-        started_at = self._now()
-        secrets = active_secrets(
-            endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at, started_at
-        )
-        headers = webhook_headers(secrets, delivery.webhook_id, int(self._wall_seconds()), delivery.body)
-        result = await post_webhook(
-            self._client,
-            endpoint.url,
-            delivery.body,
-            headers,
-            self._config.timeout_seconds,
-            self._config.response_cap_bytes,
-        )
-        ATTEMPTS.labels(result.outcome.value).inc()
-        ATTEMPT_SECONDS.observe(result.seconds)
+        holding = True
         try:
-            await self.record(delivery, result, started_at)
-        except Exception:
-            # The lease runs out and the delivery is attempted again: at-least-once, same webhook-id.
-            log.exception("notify: recording attempt of %s failed", delivery.id)
+            started_at = self._now()
+            secrets = active_secrets(
+                endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at, started_at
+            )
+            headers = webhook_headers(secrets, delivery.webhook_id, int(self._wall_seconds()), delivery.body)
+            result = await post_webhook(
+                self._client,
+                endpoint.url,
+                delivery.body,
+                headers,
+                self._config.timeout_seconds,
+                self._config.response_cap_bytes,
+            )
+            ATTEMPTS.labels(result.outcome.value).inc()
+            ATTEMPT_SECONDS.observe(result.seconds)
+            if result.outcome.succeeded:
+                # The endpoint has answered: its slot may serve the next delivery while this one is
+                # recorded (the order's next step still waits for the record, which ready_heads sees).
+                holding = False
+                self._release(endpoint.id)
+            try:
+                await self.record(delivery, result, started_at)
+            except Exception:
+                # The lease runs out and the delivery is attempted again: at-least-once, same webhook-id.
+                log.exception("notify: recording attempt of %s failed", delivery.id)
+        finally:
+            if holding:
+                self._release(endpoint.id)
 
     async def record(self, delivery: ClaimedDelivery, result: AttemptResult, started_at: datetime) -> None:
         now = self._now()
         if result.outcome.succeeded:
             assert result.status_code is not None
-            async with self._db.pool.acquire() as conn:
-                recorded = await repository.record_success(
-                    conn,
-                    delivery.id,
-                    delivery.claim_token,
-                    delivery.endpoint_id,
-                    started_at,
-                    now,
-                    result.status_code,
-                    result.seconds * 1000.0,
-                    result.response_body,
-                )
-                if recorded:  # else deleted meanwhile, or our lease was taken over: the newer claim decides
-                    DELIVERIES.labels("succeeded", delivery.event_type).inc()
-                    DELIVERY_LATENCY.labels(delivery.event_type).observe(
-                        max(0.0, (now - delivery.event_time).total_seconds())
-                    )
+            success = Success(
+                delivery.id,
+                delivery.claim_token,
+                started_at,
+                now,
+                result.status_code,
+                result.seconds * 1000.0,
+                result.response_body,
+            )
+            await self._record_success(delivery, success)
             return
         async with self._db.transaction() as conn:
             endpoint = await repository.lock_endpoint(conn, delivery.endpoint_id)
@@ -303,6 +336,38 @@ class DeliveryWorker:
                 return
             await self._insert_attempt(conn, delivery, result, started_at)
             await self._failed(conn, delivery, endpoint, row["round_attempts"], row["shop_id"], result, now)
+        self._wakeup.set()  # a retry may be due at once (a schedule starting with zeros)
+
+    async def _record_success(self, delivery: ClaimedDelivery, success: Success) -> None:
+        """Wait until the success is committed. Successes arriving while a batch is being written
+        join the next one, so recording costs one statement per batch, not one per attempt, and
+        adds no wait when attempts finish one at a time."""
+        recorded = asyncio.get_running_loop().create_future()
+        self._successes.append(_PendingSuccess(delivery, success, recorded))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_successes(), name="notify:record")
+        if await recorded:
+            DELIVERIES.labels("succeeded", delivery.event_type).inc()
+            DELIVERY_LATENCY.labels(delivery.event_type).observe(
+                max(0.0, (success.finished_at - delivery.event_time).total_seconds())
+            )
+
+    async def _record_successes(self) -> None:
+        while self._successes:
+            batch, self._successes = self._successes, []
+            try:
+                async with self._db.pool.acquire() as conn:
+                    recorded = await repository.record_successes(conn, [p.success for p in batch])
+            except Exception as exc:  # each waiting attempt logs it; their leases will run out
+                for pending in batch:
+                    if not pending.recorded.done():
+                        pending.recorded.set_exception(exc)
+                continue
+            for pending in batch:
+                if not pending.recorded.done():
+                    pending.recorded.set_result(pending.delivery.id in recorded)
+            if any(recorded.values()):
+                self._wakeup.set()  # an order's next step became its head
 
     @staticmethod
     async def _insert_attempt(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
-from runtime.shops import ShopRegistry
+from runtime.shops import Shop, ShopRegistry
 from schemas.envelope import CloudEvent
 from services.notify import repository
 from services.notify.domain.filters import matches
@@ -27,23 +29,38 @@ def webhook_id_for(event_id: str) -> str:
 
 async def queue_event(event: CloudEvent[Any], conn: Connection, *, shops: ShopRegistry, now: datetime) -> int:
     """Queue `event` for every endpoint of its shop whose filter matches; returns how many."""
-    data: dict[str, Any] = event.data.model_dump(mode="json")
-    shop_id = data.get("shop_id")
-    shop = shops.get(shop_id) if isinstance(shop_id, str) else None
-    if shop is None:
-        raise Unprocessable(f"unknown shop {shop_id!r}")
-    lang = language(customer_locale(data), shop.locale)
-    subscribers = await repository.subscribers(conn, shop.id, event.type, lang)
-    endpoints = [
-        endpoint_id for endpoint_id, patterns in subscribers.endpoints if matches(patterns, event.type)
-    ]
-    if not endpoints:
+    return await queue_events([event], conn, shops=shops, now=now)
+
+
+async def queue_events(
+    events: Sequence[CloudEvent[Any]], conn: Connection, *, shops: ShopRegistry, now: datetime
+) -> int:
+    """Queue each event for every endpoint of its shop whose filter matches, in event order, with one
+    query for the batch's endpoints and templates and one insert; returns how many were queued.
+    An event of an unknown shop raises Unprocessable before anything is written (the runtime then
+    applies the events one by one, so only that one is dead-lettered)."""
+    prepared: list[tuple[CloudEvent[Any], dict[str, Any], Shop, str]] = []
+    for event in events:
+        data: dict[str, Any] = event.data.model_dump(mode="json")
+        shop_id = data.get("shop_id")
+        shop = shops.get(shop_id) if isinstance(shop_id, str) else None
+        if shop is None:
+            raise Unprocessable(f"unknown shop {shop_id!r}")
+        prepared.append((event, data, shop, language(customer_locale(data), shop.locale)))
+    if not prepared:
         return 0
-    message = render_message(event.type, lang, message_context(data, shop.name), subscribers.override)
-    body = webhook_body(event.type, event.time, event.id, data, message)
-    queued = await repository.insert_deliveries(
-        conn,
-        [
+    found = await repository.subscriptions(
+        conn, sorted({(shop.id, event.type, lang) for event, _, shop, lang in prepared})
+    )
+    deliveries: list[repository.NewDelivery] = []
+    for event, data, shop, lang in prepared:
+        subscribers = found.for_event(shop.id, event.type, lang)
+        endpoints = [eid for eid, patterns in subscribers.endpoints if matches(patterns, event.type)]
+        if not endpoints:
+            continue
+        message = render_message(event.type, lang, message_context(data, shop.name), subscribers.override)
+        body = webhook_body(event.type, event.time, event.id, data, message)
+        deliveries += [
             repository.NewDelivery(
                 id="dlv_" + uuid.uuid4().hex,
                 shop_id=shop.id,
@@ -57,7 +74,10 @@ async def queue_event(event: CloudEvent[Any], conn: Connection, *, shops: ShopRe
                 created_at=now,
             )
             for endpoint_id in endpoints
-        ],
-    )
-    DELIVERIES_QUEUED.labels(event.type).inc(queued)
-    return queued
+        ]
+    if not deliveries:
+        return 0
+    queued = await repository.insert_deliveries(conn, deliveries)
+    for event_type, count in Counter(queued).items():
+        DELIVERIES_QUEUED.labels(event_type).inc(count)
+    return len(queued)

@@ -95,11 +95,6 @@ async def lock_endpoint(conn: Connection, endpoint_id: str) -> Endpoint | None:
     return Endpoint.from_row(row) if row else None
 
 
-async def endpoints_by_id(conn: Connection, ids: list[str]) -> dict[str, Endpoint]:
-    rows = await conn.fetch(f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = ANY($1)", ids)
-    return {r["id"]: Endpoint.from_row(r) for r in rows}
-
-
 _UPDATABLE = frozenset(
     {
         "url",
@@ -145,21 +140,48 @@ class Subscribers:
     """The shop's own template for this event type and language, if it has one."""
 
 
-async def subscribers(conn: Connection, shop_id: str, event_type: str, language: str) -> Subscribers:
-    """The shop's enabled endpoints and its template override, in one round trip (per consumed event)."""
+@dataclass(frozen=True)
+class ShopSubscriptions:
+    """What a batch of consumed events needs to know to queue its deliveries."""
+
+    endpoints: dict[str, list[tuple[str, list[str]]]]
+    """shop id -> (endpoint id, event-type filter) of its enabled endpoints, by endpoint id."""
+    overrides: dict[tuple[str, str, str], MessageTemplate]
+    """(shop id, event type, language) -> the shop's own template, where it has one."""
+
+    def for_event(self, shop_id: str, event_type: str, language: str) -> Subscribers:
+        return Subscribers(
+            self.endpoints.get(shop_id, []), self.overrides.get((shop_id, event_type, language))
+        )
+
+
+async def subscriptions(conn: Connection, keys: list[tuple[str, str, str]]) -> ShopSubscriptions:
+    """The enabled endpoints of the shops in `keys` (shop id, event type, language) and the template
+    overrides for exactly those keys, in one round trip for a whole batch of events."""
     rows = await conn.fetch(
-        """SELECT e.id, e.event_types, o.subject, o.body
+        """SELECT 'endpoint' AS kind, e.shop_id, e.id AS name, e.event_types,
+                  NULL::text AS language, NULL::text AS subject, NULL::text AS body
            FROM endpoints e
-           LEFT JOIN template_overrides o
-                  ON o.shop_id = e.shop_id AND o.event_type = $2 AND o.language = $3
-           WHERE e.shop_id = $1 AND e.enabled
-           ORDER BY e.id""",
-        shop_id,
-        event_type,
-        language,
+           WHERE e.shop_id = ANY($1::text[]) AND e.enabled
+           UNION ALL
+           SELECT 'template', o.shop_id, o.event_type, NULL::text[], o.language, o.subject, o.body
+           FROM template_overrides o
+           JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(shop_id, event_type, language)
+             ON (o.shop_id, o.event_type, o.language) = (k.shop_id, k.event_type, k.language)""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [k[2] for k in keys],
     )
-    override = MessageTemplate(rows[0]["subject"], rows[0]["body"]) if rows and rows[0]["subject"] else None
-    return Subscribers([(r["id"], list(r["event_types"])) for r in rows], override)
+    endpoints: dict[str, list[tuple[str, list[str]]]] = {}
+    overrides: dict[tuple[str, str, str], MessageTemplate] = {}
+    for r in rows:
+        if r["kind"] == "endpoint":
+            endpoints.setdefault(r["shop_id"], []).append((r["name"], list(r["event_types"])))
+        else:
+            overrides[(r["shop_id"], r["name"], r["language"])] = MessageTemplate(r["subject"], r["body"])
+    for found in endpoints.values():
+        found.sort()  # endpoint id order, as a single event's deliveries were always written
+    return ShopSubscriptions(endpoints, overrides)
 
 
 # -- templates -----------------------------------------------------------------------------------
@@ -216,9 +238,10 @@ class NewDelivery:
     created_at: datetime
 
 
-async def insert_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> int:
-    """Queue the deliveries and wake the workers, in one round trip; returns how many were new."""
-    count = await conn.fetchval(
+async def insert_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> list[str]:
+    """Queue the deliveries (seq in list order) and wake the workers, in one round trip; returns the
+    event type of each one that was new (an (endpoint, event) pair already queued is skipped)."""
+    types = await conn.fetchval(
         f"""WITH inserted AS (
                 INSERT INTO deliveries (id, shop_id, endpoint_id, webhook_id, event_id, event_type,
                                         event_time, order_key, body, next_attempt_at, created_at)
@@ -226,11 +249,13 @@ async def insert_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> 
                        body, created_at, created_at
                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                             $7::timestamptz[], $8::text[], $9::bytea[], $10::timestamptz[])
+                     WITH ORDINALITY
                      AS n(id, shop_id, endpoint_id, webhook_id, event_id, event_type, event_time,
-                          order_key, body, created_at)
+                          order_key, body, created_at, position)
+                ORDER BY position  -- seq follows the list: an order's steps keep their order
                 ON CONFLICT (endpoint_id, event_id) DO NOTHING
-                RETURNING 1)
-            SELECT count(*) FROM inserted, pg_notify('{WAKE_CHANNEL}', '')""",
+                RETURNING event_type)
+            SELECT coalesce(array_agg(event_type), '{{}}') FROM inserted, pg_notify('{WAKE_CHANNEL}', '')""",
         [d.id for d in deliveries],
         [d.shop_id for d in deliveries],
         [d.endpoint_id for d in deliveries],
@@ -242,20 +267,25 @@ async def insert_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> 
         [d.body for d in deliveries],
         [d.created_at for d in deliveries],
     )
-    return int(count or 0)
+    return list(types or [])
 
 
 async def wake_workers(conn: Connection) -> None:
     await conn.execute(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
 
 
-async def ready_heads(conn: Connection, now: datetime, limit: int) -> list[QueuedDelivery]:
-    """Due, claimable deliveries with no unfinished earlier delivery for the same (endpoint, order):
-    walked in due order on the due index, each checked against the unfinished index, so the cost is
-    proportional to what is due, not to the whole backlog."""
+_HEAD_ENDPOINT_COLUMNS = ", ".join(f"e.{c} AS e_{c}" for c in ENDPOINT_COLUMNS.split(", "))
+
+
+async def ready_heads(
+    conn: Connection, now: datetime, limit: int
+) -> tuple[list[QueuedDelivery], dict[str, Endpoint]]:
+    """Due, claimable deliveries with no unfinished earlier delivery for the same (endpoint, order),
+    and their endpoints, in one round trip: walked in due order on the due index, each checked against
+    the unfinished index, so the cost is proportional to what is due, not to the whole backlog."""
     rows = await conn.fetch(
-        """SELECT d.id, d.endpoint_id, d.order_key, d.seq, d.status, d.next_attempt_at,
-                  (d.status = 'delivering') AS lease_expired
+        f"""SELECT d.id, d.endpoint_id, d.order_key, d.seq, d.status, d.next_attempt_at,
+                  (d.status = 'delivering') AS lease_expired, {_HEAD_ENDPOINT_COLUMNS}
            FROM deliveries d
            JOIN endpoints e ON e.id = d.endpoint_id
            WHERE d.status IN ('pending', 'delivering') AND d.next_attempt_at <= $1
@@ -270,7 +300,7 @@ async def ready_heads(conn: Connection, now: datetime, limit: int) -> list[Queue
         now,
         limit,
     )
-    return [
+    heads = [
         QueuedDelivery(
             r["id"],
             r["endpoint_id"],
@@ -282,6 +312,11 @@ async def ready_heads(conn: Connection, now: datetime, limit: int) -> list[Queue
         )
         for r in rows
     ]
+    endpoints: dict[str, Endpoint] = {}
+    for r in rows:
+        if r["endpoint_id"] not in endpoints:
+            endpoints[r["endpoint_id"]] = Endpoint(**{c: r[f"e_{c}"] for c in ENDPOINT_COLUMNS.split(", ")})
+    return heads, endpoints
 
 
 @dataclass(frozen=True)
@@ -363,46 +398,64 @@ async def insert_attempt(
     )
 
 
-async def record_success(
-    conn: Connection,
-    delivery_id: str,
-    claim_token: str,
-    endpoint_id: str,
-    started_at: datetime,
-    now: datetime,
-    status_code: int,
-    latency_ms: float,
-    response_body: str | None,
-) -> bool:
-    """One atomic statement: mark the delivery succeeded if this worker still holds it, log the
-    attempt, and forget the endpoint's failures (touching its row only if it had any)."""
-    done = await conn.fetchval(
-        """WITH done AS (
-               UPDATE deliveries SET status = 'succeeded', finished_at = $5, last_status_code = $6,
-                      last_error = NULL, round_attempts = round_attempts + 1,
-                      total_attempts = total_attempts + 1, claim_token = NULL, lease_until = NULL
-               WHERE id = $1 AND claim_token = $2 AND status = 'delivering'
-               RETURNING id),
+@dataclass(frozen=True)
+class Success:
+    """A successful attempt to record."""
+
+    delivery_id: str
+    claim_token: str
+    attempted_at: datetime
+    finished_at: datetime
+    status_code: int
+    latency_ms: float
+    response_body: str | None
+
+
+async def record_successes(conn: Connection, successes: list[Success]) -> dict[str, bool]:
+    """One atomic statement for a batch of successful attempts: mark each delivery succeeded if this
+    worker still holds it (else it was deleted, or its lease taken over: the newer claim decides), log
+    its attempt, and forget its endpoint's failures (touching the endpoint row only if it had any).
+    Returns, for each delivery recorded, whether a later step of its order waits for this endpoint."""
+    rows = await conn.fetch(
+        """WITH input AS (
+               SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+                                    $5::int[], $6::float8[], $7::text[])
+                   AS i(id, claim_token, attempted_at, finished_at, status_code, latency_ms, response_body)),
+           done AS (
+               UPDATE deliveries d SET status = 'succeeded', finished_at = i.finished_at,
+                      last_status_code = i.status_code, last_error = NULL,
+                      round_attempts = d.round_attempts + 1, total_attempts = d.total_attempts + 1,
+                      claim_token = NULL, lease_until = NULL
+               FROM input i
+               WHERE d.id = i.id AND d.claim_token = i.claim_token AND d.status = 'delivering'
+               RETURNING d.id, d.endpoint_id, d.order_key, d.seq, i.finished_at),
            logged AS (
                INSERT INTO attempts (delivery_id, attempted_at, outcome, status_code, latency_ms,
                                      response_body)
-               SELECT id, $4, 'success', $6, $7, $8 FROM done),
+               SELECT i.id, i.attempted_at, 'success', i.status_code, i.latency_ms, i.response_body
+               FROM input i JOIN done ON done.id = i.id),
            healthy AS (
-               UPDATE endpoints SET breaker_failures = 0, breaker_open_until = NULL,
-                      failing_since = NULL, updated_at = $5
-               WHERE id = $3 AND EXISTS (SELECT 1 FROM done)
-                 AND (breaker_failures <> 0 OR breaker_open_until IS NOT NULL OR failing_since IS NOT NULL))
-           SELECT count(*) FROM done""",
-        delivery_id,
-        claim_token,
-        endpoint_id,
-        started_at,
-        now,
-        status_code,
-        latency_ms,
-        response_body,
+               UPDATE endpoints e SET breaker_failures = 0, breaker_open_until = NULL,
+                      failing_since = NULL, updated_at = h.finished_at
+               FROM (SELECT endpoint_id, max(finished_at) AS finished_at FROM done GROUP BY endpoint_id) h
+               WHERE e.id = h.endpoint_id
+                 AND (e.breaker_failures <> 0 OR e.breaker_open_until IS NOT NULL
+                      OR e.failing_since IS NOT NULL))
+           SELECT done.id, EXISTS (
+                      SELECT 1 FROM deliveries later
+                      WHERE later.endpoint_id = done.endpoint_id AND later.order_key = done.order_key
+                        AND later.seq > done.seq AND later.status IN ('pending', 'delivering')
+                  ) AS has_next
+           FROM done""",
+        [s.delivery_id for s in successes],
+        [s.claim_token for s in successes],
+        [s.attempted_at for s in successes],
+        [s.finished_at for s in successes],
+        [s.status_code for s in successes],
+        [s.latency_ms for s in successes],
+        [s.response_body for s in successes],
     )
-    return bool(done)
+    return {r["id"]: bool(r["has_next"]) for r in rows}
 
 
 async def finish_delivery(
