@@ -1,8 +1,9 @@
 """Ceilings: the same work done the barest way on the same machine, so every figure has a reference.
 
     .venv/bin/python -m bench.ceilings pipeline --events 5000 --rate 1000
-        producer -> Kafka -> consumer -> httpx POST -> local receiver, no durability (no outbox, no
-        Postgres, auto-commit): the floor under notify's event -> signed webhook latency.
+        producer -> Kafka -> consumer -> POST (notify's HTTP client, 32 in flight, each sent as soon
+        as its record is consumed) -> the same local receiver, no durability (no outbox, no Postgres,
+        auto-commit): the floor under notify's event -> signed webhook latency.
     .venv/bin/python -m bench.ceilings timers --clocks 100000 [--window 60] [--lead 20]
         N timer rows in one indexed Postgres table falling due evenly over the window; a 0.2 s sweep
         claims due rows (FOR UPDATE SKIP LOCKED) and deletes them: the floor under SLA timer lag.
@@ -21,85 +22,33 @@ import importlib
 import json
 import os
 import time
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from bench.common import (
     DEMO_SHOP,
+    WebhookReceiver,
     cleanup,
     isolated_settings,
     latency_ms,
     provision,
+    publish_at_rate,
     status_kib,
 )
 from schemas import topics
 from schemas.registry import encode_event, make_event
 from schemas.v1.common import Customer
 from schemas.v1.orders import OrderCreated
+from services.notify.domain.ssrf import EgressPolicy
+from services.notify.egress import EgressClient
 
 SWEEP_SECONDS = 0.2
 """The SLA service's timer sweep interval (services/sla/bootstrap.py)."""
 IN_FLIGHT = 32
 """Concurrent POSTs, as bench/webhooks.py gives notify by default."""
-
-
-class Receiver:
-    """HTTP/1.1 on loopback: answers 200 at once, notes each webhook-id's first arrival and the
-    event time carried in the body, as bench/webhooks.py's receiver does for notify."""
-
-    def __init__(self, expected: int) -> None:
-        self.first_seen: dict[str, tuple[float, float]] = {}
-        self.requests = 0
-        self.expected = expected
-        self.all_arrived = asyncio.Event()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[Any]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in self._connections:
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while line := await reader.readline():
-                if not line.strip():
-                    continue
-                headers: dict[str, str] = {}
-                while (raw := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = raw.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                arrived = time.time()
-                self.requests += 1
-                webhook_id = headers.get("webhook-id", "")
-                if webhook_id not in self.first_seen:
-                    stamp = json.loads(body)["time"].replace("Z", "+00:00")
-                    self.first_seen[webhook_id] = (arrived, datetime.fromisoformat(stamp).timestamp())
-                    if len(self.first_seen) >= self.expected:
-                        self.all_arrived.set()
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()
 
 
 def order_event(i: int) -> Any:
@@ -113,87 +62,82 @@ def order_event(i: int) -> Any:
     return make_event("order.created", "bench", data, subject=data.order_id)
 
 
-async def publish(bootstrap: str, topic: str, count: int, rate: float) -> tuple[float, float]:
-    """`count` events at `rate`/s on schedule, each stamped when it is created (as bench/webhooks.py)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    await producer.start()
-    pending = []
-    try:
-        started = time.monotonic()
-        for i in range(count):
-            delay = started + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            event = order_event(i)
-            pending.append(await producer.send(topic, encode_event(event), key=event.subject.encode()))
-        await asyncio.gather(*pending)
-        return started, time.monotonic()
-    finally:
-        await producer.stop()
+def order_record(i: int) -> tuple[bytes, bytes]:
+    event = order_event(i)
+    return event.subject.encode(), encode_event(event)
 
 
-async def forward(bootstrap: str, topic: str, url: str, ready: asyncio.Event, stop: asyncio.Event) -> None:
-    """Consume and POST each record, at most IN_FLIGHT at a time; nothing is stored, offsets auto-commit."""
+async def forward(
+    bootstrap: str, topic: str, url: str, ready: asyncio.Event, stop: asyncio.Event
+) -> dict[str, int]:
+    """Consume and POST each record as soon as it is consumed, at most IN_FLIGHT at a time, through
+    the HTTP client notify uses (a bare pipeline measured with a slower client would not be a floor
+    under notify); nothing is stored, offsets auto-commit. Returns the failed POSTs by error type."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=f"{topic}.bare", auto_offset_reset="earliest"
     )
     await consumer.start()
     slots = asyncio.Semaphore(IN_FLIGHT)
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    client = EgressClient(EgressPolicy(allow_loopback=True), max_idle_per_origin=IN_FLIGHT)
     tasks: set[asyncio.Task[None]] = set()
+    failures: dict[str, int] = {}
+
+    async def post(value: bytes, event_id: str) -> None:
+        try:
+            async with asyncio.timeout(10.0):
+                await client.post(
+                    url, value, {"webhook-id": event_id, "content-type": "application/json"}, 4096
+                )
+        except Exception as exc:  # counted; the event shows as undelivered
+            failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+        finally:
+            slots.release()
+
     try:
-        async with httpx.AsyncClient(limits=limits, timeout=10.0) as client:
-
-            async def post(value: bytes, event_id: str) -> None:
-                try:
-                    await client.post(
-                        url,
-                        content=value,
-                        headers={"webhook-id": event_id, "content-type": "application/json"},
-                    )
-                finally:
-                    slots.release()
-
-            while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=100, max_records=500)
-                if consumer.assignment():
-                    ready.set()
-                for records in batch.values():
-                    for record in records:
-                        value = record.value or b""
-                        await slots.acquire()
-                        task = asyncio.create_task(post(value, json.loads(value)["id"]))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
-            await asyncio.gather(*tasks, return_exceptions=True)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=500)
+            if consumer.assignment():
+                ready.set()
+            for records in batch.values():
+                for record in records:
+                    value = record.value or b""
+                    await slots.acquire()
+                    task = asyncio.create_task(post(value, json.loads(value)["id"]))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
+        await client.aclose()
         await consumer.stop()
+    return failures
 
 
 async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
     settings = isolated_settings("pipe")
     await provision(settings, ())
-    receiver = Receiver(events)
+    receiver = WebhookReceiver(events, "time")
     await receiver.start()
     ready, stop = asyncio.Event(), asyncio.Event()
     topic = settings.topic(topics.ORDERS.name)
-    url = f"http://127.0.0.1:{receiver.port}/hook"
     try:
-        forwarder = asyncio.create_task(forward(settings.kafka_bootstrap_servers, topic, url, ready, stop))
+        forwarder = asyncio.create_task(
+            forward(settings.kafka_bootstrap_servers, topic, receiver.url, ready, stop)
+        )
         await asyncio.wait_for(ready.wait(), 60.0)  # the consumer owns its partitions before the load
         wall_start = time.time()
-        started, published = await publish(settings.kafka_bootstrap_servers, topic, events, rate)
+        started, published = await publish_at_rate(
+            settings.kafka_bootstrap_servers, topic, events, rate, order_record
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
         stop.set()
-        await forwarder
+        failures = await forwarder
     finally:
         await receiver.stop()
         await cleanup(settings, ())
-    arrivals = sorted(arrived for arrived, _ in receiver.first_seen.values())
-    latencies = sorted(arrived - event_time for arrived, event_time in receiver.first_seen.values())
     delivered = len(receiver.first_seen)
-    last = (arrivals[-1] - wall_start) if arrivals else float("nan")
+    last_arrival = receiver.last_arrival()
+    last = (last_arrival - wall_start) if last_arrival is not None else float("nan")
     return {
         "benchmark": "bare_pipeline",
         "events": events,
@@ -202,8 +146,9 @@ async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
         "delivered": delivered,
         "undelivered": events - delivered,
         "duplicate_requests": receiver.requests - delivered,
+        "failed_posts": failures,
         "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
-        "event_to_delivery_latency_ms": latency_ms(latencies),
+        "event_to_delivery_latency_ms": latency_ms(receiver.latencies()),
         "max_in_flight": IN_FLIGHT,
     }
 

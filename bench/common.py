@@ -19,12 +19,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from runtime.provision import delete_topics, drop_service_schema, ensure_service_schema, ensure_topics
 from runtime.settings import Settings
@@ -463,3 +465,95 @@ def git_commit() -> dict[str, Any]:
         "subject": git("log", "-1", "--format=%s") or None,
         "dirty_paths": len(git("status", "--porcelain").splitlines()),
     }
+
+
+# -- the webhook scenarios' load and receiver (bench/webhooks.py and the pipeline ceiling) ---------
+async def publish_at_rate(
+    bootstrap: str, topic: str, count: int, rate: float, make: Callable[[int], tuple[bytes, bytes]]
+) -> tuple[float, float]:
+    """Send `count` records, `make(i)` -> (key, value), at `rate` per second on schedule, not waiting
+    for each acknowledgement; returns the monotonic (start, end). An event built by `make` is stamped
+    when it is built, so its latency starts when it is due, not when the load was planned."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    pending = []
+    try:
+        started = time.monotonic()
+        for i in range(count):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key, value = make(i)
+            pending.append(await producer.send(topic, value, key=key))
+        await asyncio.gather(*pending)
+        return started, time.monotonic()
+    finally:
+        await producer.stop()
+
+
+class WebhookReceiver:
+    """HTTP/1.1 on loopback, the same for notify and for its ceiling: answers 200 at once and notes
+    each webhook-id's first arrival (wall time) with the event time its JSON body carries in
+    `time_field` ("timestamp" in a Standard Webhooks body, "time" in a CloudEvent)."""
+
+    def __init__(self, expected: int, time_field: str) -> None:
+        self.first_seen: dict[str, tuple[float, float]] = {}
+        """webhook-id -> (wall arrival, event time)"""
+        self.requests = 0
+        self.expected = expected
+        self.all_arrived = asyncio.Event()
+        self.port = 0
+        self._time_field = time_field
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    def latencies(self) -> list[float]:
+        """Event time to first arrival of each webhook-id, in seconds, sorted."""
+        return sorted(arrived - event_time for arrived, event_time in self.first_seen.values())
+
+    def last_arrival(self) -> float | None:
+        return max((arrived for arrived, _ in self.first_seen.values()), default=None)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                headers: dict[str, str] = {}
+                for raw in head.decode("latin-1").split("\r\n")[1:]:
+                    name, _, value = raw.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                arrived = time.time()
+                self.requests += 1
+                webhook_id = headers.get("webhook-id", "")
+                if webhook_id not in self.first_seen:
+                    stamp = str(json.loads(body)[self._time_field]).replace("Z", "+00:00")
+                    event_time = datetime.fromisoformat(stamp).timestamp()
+                    self.first_seen[webhook_id] = (arrived, event_time)
+                    if len(self.first_seen) >= self.expected:
+                        self.all_arrived.set()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()

@@ -18,18 +18,23 @@ import json
 import logging
 import os
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
+from bench.common import (
+    DEMO_KEY,
+    DEMO_SHOP,
+    WebhookReceiver,
+    cleanup,
+    isolated_settings,
+    latency_ms,
+    provision,
+    publish_at_rate,
+)
 from runtime.logs import configure_logging
-from runtime.provision import delete_topics, drop_service_schema, ensure_service_schema, ensure_topics
-from runtime.settings import Settings
 from schemas import topics
 from schemas.registry import encode_event, make_event
 from schemas.v1.common import Customer
@@ -37,55 +42,7 @@ from schemas.v1.orders import OrderCreated, OrderDelivered, OrderPaid, OrderShip
 from services.notify import bootstrap
 from services.notify.config import NotifyConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_SHOP = "demo-shop"
-DEMO_KEY = "clk_demo_shop_local_key_do_not_use_in_production"  # deploy/local/shops.json
 STEPS = ("order.created", "order.paid", "order.shipped", "order.delivered")
-
-
-class Receiver:
-    """A minimal HTTP/1.1 receiver: answers 200 at once and notes each webhook-id's first arrival."""
-
-    def __init__(self) -> None:
-        self.first_seen: dict[str, tuple[float, float]] = {}  # webhook-id -> (wall arrival, event time)
-        self.requests = 0
-        self.expected = 0
-        self.all_arrived = asyncio.Event()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while line := await reader.readline():
-                if not line.strip():
-                    continue
-                headers: dict[str, str] = {}
-                while (raw := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    name, _, value = raw.decode().partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                arrived = time.time()
-                self.requests += 1
-                webhook_id = headers.get("webhook-id", "")
-                if webhook_id not in self.first_seen:
-                    stamp = json.loads(body)["timestamp"].replace("Z", "+00:00")
-                    self.first_seen[webhook_id] = (arrived, datetime.fromisoformat(stamp).timestamp())
-                    if len(self.first_seen) >= self.expected:
-                        self.all_arrived.set()
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
 
 
 def order_event(i: int, orders: int) -> Any:
@@ -110,60 +67,27 @@ def order_event(i: int, orders: int) -> Any:
     return make_event(step, "bench", data, subject=order_id)
 
 
-def percentile(sorted_values: list[float], share: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    return sorted_values[min(len(sorted_values) - 1, max(0, round(share * len(sorted_values)) - 1))]
-
-
 def cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
 
 
-async def publish(settings: Settings, count: int, rate: float) -> tuple[float, float]:
-    """Send `count` events at `rate`/s on schedule (not waiting for each ack); returns (start, end)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=2)
-    await producer.start()
-    orders = max(1, count // len(STEPS))
-    topic = settings.topic(topics.ORDERS.name)
-    pending = []
-    try:
-        started = time.monotonic()
-        for i in range(count):
-            delay = started + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            event = order_event(i, orders)
-            pending.append(await producer.send(topic, encode_event(event), key=event.subject.encode()))
-        await asyncio.gather(*pending)
-        return started, time.monotonic()
-    finally:
-        await producer.stop()
-
-
 async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[str, Any]:
-    tag = f"bench{uuid.uuid4().hex[:8]}"
-    settings = (
-        Settings()
-        .model_copy(
-            update={
-                "topic_prefix": f"{tag}.",
-                "schema_prefix": f"{tag}_",
-                "shops_file": ROOT / "deploy" / "local" / "shops.json",
-            }
-        )
-        .for_service("notify")
-    )
+    settings = isolated_settings("webhooks")
+    service_settings = settings.for_service("notify")
     config = NotifyConfig(
         allow_loopback=True, max_in_flight_per_endpoint=in_flight, max_in_flight_total=in_flight
     )
-    receiver = Receiver()
-    receiver.expected = events
+    receiver = WebhookReceiver(events, "timestamp")
     await receiver.start()
-    await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
-    await ensure_service_schema(settings)
-    app = bootstrap.build(settings, config)
+    await provision(settings, ("notify",))
+    app = bootstrap.build(service_settings, config)
+    orders = max(1, events // len(STEPS))
+
+    def record(i: int) -> tuple[bytes, bytes]:
+        event = order_event(i, orders)
+        return event.subject.encode(), encode_event(event)
+
     try:
         async with app.start_lifespan_context():
             deadline = time.monotonic() + 60
@@ -175,13 +99,16 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
             async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
                 created = await client.post(
                     "/v1/endpoints",
-                    json={"url": f"http://127.0.0.1:{receiver.port}/hook", "event_types": ["order.*"]},
+                    json={"url": receiver.url, "event_types": ["order.*"]},
                     headers={"Authorization": f"Bearer {DEMO_KEY}"},
                 )
                 created.raise_for_status()
             cpu_before = cpu_seconds()
             wall_start = time.time()
-            started, published = await publish(settings, events, rate)
+            topic = settings.topic(topics.ORDERS.name)
+            started, published = await publish_at_rate(
+                settings.kafka_bootstrap_servers, topic, events, rate, record
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
             finished = time.monotonic()
@@ -213,14 +140,12 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
             ]
     finally:
         await receiver.stop()
-        await drop_service_schema(settings)
-        await delete_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
+        await cleanup(settings, ("notify",))
 
-    arrivals = sorted(arrived for arrived, _ in receiver.first_seen.values())
-    latencies = sorted(arrived - event_time for arrived, event_time in receiver.first_seen.values())
+    latencies = receiver.latencies()
     delivered = len(receiver.first_seen)
-    last = (arrivals[-1] - wall_start) if arrivals else float("nan")
-    ms = 1000.0
+    last_arrival = receiver.last_arrival()
+    last = (last_arrival - wall_start) if last_arrival is not None else float("nan")
     return {
         "benchmark": "webhooks",
         "events": events,
@@ -237,12 +162,7 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
         "sample_errors": errors,
         "seconds_first_publish_to_last_delivery": round(last, 3),
         "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
-        "event_to_delivery_latency_ms": {
-            "p50": round(percentile(latencies, 0.50) * ms, 1),
-            "p95": round(percentile(latencies, 0.95) * ms, 1),
-            "p99": round(percentile(latencies, 0.99) * ms, 1),
-            "max": round(latencies[-1] * ms, 1) if latencies else None,
-        },
+        "event_to_delivery_latency_ms": latency_ms(latencies),
         "max_in_flight": in_flight,
         "process_cpu_seconds": round(cpu, 2),
         # CPU per delivery is steadier than deliveries/s on a machine shared with other work
