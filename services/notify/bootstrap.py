@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from runtime.consumer import Consumer, Handler
 from runtime.db import Connection
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
+from runtime.shops import ShopRegistry
 from schemas import topics
 from schemas.envelope import CloudEvent
 from schemas.v1.orders import ORDER_EVENT_TYPES
@@ -25,27 +27,38 @@ SLA_TYPES = ("order.promise_breached",)
 SURVEY_TYPES = ("survey.invited",)
 
 
+def consumer(
+    name: str, event_types: tuple[str, ...], shops: ShopRegistry, now: Callable[[], datetime]
+) -> Consumer:
+    """Events queued one at a time (the reference, and the runtime's fallback when a batch raises),
+    or a whole batch at once in a constant number of statements."""
+
+    async def handle(event: CloudEvent[Any], conn: Connection) -> None:
+        await queue_event(event, conn, shops=shops, now=now())
+
+    async def handle_batch(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
+        await queue_events(events, conn, shops=shops, now=now())
+
+    handlers: dict[str, Handler] = dict.fromkeys(event_types, handle)
+    return Consumer(name, handlers, batch_handler=handle_batch)
+
+
 def build(settings: Settings, config: NotifyConfig | None = None) -> ServiceApp:
     config = config or NotifyConfig()
     runtime = ServiceRuntime(settings, MIGRATIONS)
 
-    async def handle(event: CloudEvent[Any], conn: Connection) -> None:
-        await queue_event(event, conn, shops=runtime.shops, now=runtime.clock.now())
+    def now() -> datetime:
+        return runtime.clock.now()  # read at call time: tests swap the clock after build
 
-    async def handle_batch(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
-        # a constant number of statements per batch instead of two per event
-        await queue_events(events, conn, shops=runtime.shops, now=runtime.clock.now())
+    for topic, name, event_types in (
+        (topics.ORDERS, "notify-orders", tuple(ORDER_EVENT_TYPES)),
+        (topics.TICKETS, "notify-tickets", TICKET_TYPES),
+        (topics.SLA, "notify-sla", SLA_TYPES),
+        (topics.SURVEYS, "notify-surveys", SURVEY_TYPES),
+    ):
+        runtime.consume(topic, consumer(name, event_types, runtime.shops, now))
 
-    def consumer(name: str, event_types: tuple[str, ...]) -> Consumer:
-        handlers: dict[str, Handler] = dict.fromkeys(event_types, handle)
-        return Consumer(name, handlers, batch_handler=handle_batch)
-
-    runtime.consume(topics.ORDERS, consumer("notify-orders", tuple(ORDER_EVENT_TYPES)))
-    runtime.consume(topics.TICKETS, consumer("notify-tickets", TICKET_TYPES))
-    runtime.consume(topics.SLA, consumer("notify-sla", SLA_TYPES))
-    runtime.consume(topics.SURVEYS, consumer("notify-surveys", SURVEY_TYPES))
-
-    worker = DeliveryWorker(runtime.db, config, lambda: runtime.clock.now(), runtime.topic(topics.NOTIFY))
+    worker = DeliveryWorker(runtime.db, config, now, runtime.topic(topics.NOTIFY))
     runtime.background("deliveries", worker.run)
     runtime.every("queue-gauges", config.gauge_seconds, worker.measure)
     runtime.every("retention", 3600.0, worker.purge_finished)

@@ -352,8 +352,10 @@ class EgressClient:
 
 
 def _next_cycle(protocol: h11.Connection) -> bool:
-    """Ready the connection for the next request if both sides keep it alive."""
-    if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE:
+    """Ready the connection for the next request if both sides keep it alive and the receiver sent
+    nothing beyond its answer (bytes we did not ask for would be taken for the next answer)."""
+    unread, _ = protocol.trailing_data
+    if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE and not unread:
         protocol.start_next_cycle()
         return True
     return False

@@ -1,0 +1,274 @@
+"""Notify's batch path over the real Postgres: the batch handler against the per-event handler, and the
+statement that records a batch of successful attempts.
+
+The same Kafka batches go once through the consumer as the service builds it (the batch handler first,
+the runtime's event-by-event fallback when it raises) and once with the per-event handler alone; the
+delivery queue must end up identical, in the same order. The batches hold several steps of one order,
+two shops, a disabled endpoint, filters that match some types only, a shop's own template in one
+language, a duplicate inside a batch and across batches, and an event of a shop nobody knows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiokafka.structs import ConsumerRecord
+
+from runtime.consumer import Consumer, EventProcessor
+from runtime.provision import ensure_service_schema
+from runtime.service import ServiceRuntime
+from runtime.settings import Settings
+from schemas.envelope import CloudEvent
+from schemas.registry import encode_event, make_event
+from schemas.v1.contacts import Channel
+from schemas.v1.orders import ORDER_EVENT_TYPES, OrderCreated
+from schemas.v1.tickets import Category, Priority, TicketSolved
+from services.notify import bootstrap, repository
+from services.notify.domain.signing import new_secret
+from services.notify.domain.templates import MessageTemplate
+from services.notify.repository import Endpoint, NewDelivery, Success
+from tests.notify.harness import customer, order_event
+from tests.support.shops import SHOP_A, SHOP_B
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+UNKNOWN_SHOP = "shop-zz"
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.letters: list[tuple[int, str]] = []
+
+    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
+        self.letters.append((record.offset, reason))
+
+
+@pytest.fixture
+async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    settings = infra.for_service("notify")
+    await ensure_service_schema(settings)
+    service = ServiceRuntime(settings, bootstrap.MIGRATIONS)
+    await service.start_storage()
+    try:
+        yield service
+    finally:
+        await service.db.close()
+
+
+def endpoint(endpoint_id: str, shop_id: str, event_types: list[str], enabled: bool = True) -> Endpoint:
+    return Endpoint(
+        endpoint_id, shop_id, f"https://{endpoint_id}.example/hook", "", event_types, None, enabled,
+        None, None, new_secret(b"k" * 24), None, None, None, 0, None, AT, AT,
+    )  # fmt: skip
+
+
+async def seed(runtime: ServiceRuntime) -> None:
+    async with runtime.db.transaction() as conn:
+        await conn.execute("TRUNCATE deliveries, attempts, endpoints, template_overrides, processed_events")
+        await conn.execute("TRUNCATE dead_letters")
+        for e in (
+            endpoint("ep_a1", SHOP_A, ["order.*"]),
+            endpoint("ep_a2", SHOP_A, ["order.shipped", "ticket.solved"]),
+            endpoint("ep_a3", SHOP_A, ["*"], enabled=False),
+            endpoint("ep_b1", SHOP_B, ["*"]),
+        ):
+            await repository.insert_endpoint(conn, e)
+        template = MessageTemplate("Paczka {{ order_id }}", "Jedzie: {{ tracking_number }}")
+        await repository.put_template_override(conn, SHOP_A, "order.shipped", "pl", template, AT)
+
+
+def records(batches: list[list[CloudEvent[Any]]]) -> list[tuple[ConsumerRecord[bytes, bytes], ...]]:
+    out, offset = [], 0
+    for events in batches:
+        batch = []
+        for event in events:
+            value = encode_event(event)
+            batch.append(ConsumerRecord("orders", 0, offset, 0, 0, None, value, None, 0, len(value), ()))
+            offset += 1
+        out.append(tuple(batch))
+    return out
+
+
+async def run(
+    runtime: ServiceRuntime, consumer: Consumer, batches: list[list[CloudEvent[Any]]]
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """The queue (in seq order, without the random delivery ids) and the dead letters after the batches."""
+    await seed(runtime)
+    sink = RecordingSink()
+    processor = EventProcessor(runtime.db, sink, "notify", attempts=2)
+    for batch in records(batches):
+        await processor.process_batch(consumer, batch)
+    rows = await runtime.db.pool.fetch(
+        "SELECT shop_id, endpoint_id, webhook_id, event_id, event_type, event_time, order_key, body,"
+        " status, next_attempt_at, created_at FROM deliveries ORDER BY seq"
+    )
+    return [dict(r) for r in rows], sink.letters
+
+
+def with_time(event: CloudEvent[Any], minutes: int) -> CloudEvent[Any]:
+    return event.model_copy(update={"time": AT + timedelta(minutes=minutes)})
+
+
+async def test_a_batch_queues_what_its_events_one_by_one_queue(runtime: ServiceRuntime) -> None:
+    def orders_consumer() -> Consumer:
+        return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), runtime.shops, lambda: AT)
+
+    batched = orders_consumer()
+    assert batched.batch_handler is not None
+    calls: list[int] = []
+    inner = batched.batch_handler
+
+    async def counted(events: Any, conn: Any) -> None:
+        calls.append(len(events))
+        await inner(events, conn)
+
+    batched = replace(batched, batch_handler=counted)
+    one_by_one = replace(orders_consumer(), batch_handler=None)
+
+    created = with_time(order_event("order.created", "o-1"), 0)
+    first = [
+        created,
+        with_time(order_event("order.paid", "o-1"), 1),
+        with_time(order_event("order.shipped", "o-1"), 2),  # ep_a2 too, with the shop's template
+        with_time(order_event("order.created", "o-2", locale="en-GB"), 3),  # English default
+        created,  # a duplicate inside the batch
+        with_time(order_event("order.shipped", "o-3", shop_id=SHOP_B), 4),
+        with_time(order_event("order.delivered", "o-1"), 5),
+    ]
+    second = [
+        created,  # redelivered in a later batch
+        with_time(order_event("order.paid", "o-2", locale="en-GB"), 6),
+        with_time(order_event("order.paid", "o-9", shop_id=UNKNOWN_SHOP), 7),
+        with_time(order_event("order.shipped", "o-2", locale="en-GB"), 8),  # no English override
+    ]
+
+    queue, letters = await run(runtime, batched, [first, second])
+    reference, reference_letters = await run(runtime, one_by_one, [first, second])
+
+    assert calls == [6, 3]  # both batches went to the batch handler (the second one raised)
+    assert queue == reference
+    assert letters == reference_letters == [(9, "unprocessable: unknown shop 'shop-zz'")]
+    # the shared result is the right one, so the comparison is not between two empty queues
+    assert [(d["endpoint_id"], d["event_type"], d["order_key"]) for d in queue] == [
+        ("ep_a1", "order.created", "order:o-1"),
+        ("ep_a1", "order.paid", "order:o-1"),
+        ("ep_a1", "order.shipped", "order:o-1"),
+        ("ep_a2", "order.shipped", "order:o-1"),
+        ("ep_a1", "order.created", "order:o-2"),
+        ("ep_b1", "order.shipped", "order:o-3"),
+        ("ep_a1", "order.delivered", "order:o-1"),
+        ("ep_a1", "order.paid", "order:o-2"),
+        ("ep_a1", "order.shipped", "order:o-2"),
+        ("ep_a2", "order.shipped", "order:o-2"),
+    ]
+    messages = {(d["endpoint_id"], d["event_id"]): _message(d) for d in queue}
+    shipped_o1 = first[2].id
+    assert messages[("ep_a2", shipped_o1)]["subject"] == "Paczka o-1"
+    assert messages[("ep_a2", shipped_o1)]["template"] == "shop"
+    assert messages[("ep_a1", first[3].id)]["locale"] == "en"
+    assert messages[("ep_a1", second[3].id)]["template"] == "default"
+
+
+async def test_a_ticket_batch_is_keyed_by_ticket_and_filtered_by_type(runtime: ServiceRuntime) -> None:
+    consumer = bootstrap.consumer("notify-tickets", bootstrap.TICKET_TYPES, runtime.shops, lambda: AT)
+    solved = [
+        make_event(
+            "ticket.solved",
+            "intake",
+            TicketSolved(
+                shop_id=shop,
+                ticket_id=ticket,
+                channel=Channel.EMAIL,
+                category=Category.ORDER_STATUS,
+                priority=Priority.NORMAL,
+                at=AT,
+                resolution_seconds=60.0,
+                first_contact_resolution=True,
+            ),
+            subject=ticket,
+        )
+        for shop, ticket in ((SHOP_A, "t-1"), (SHOP_B, "t-2"), (SHOP_A, "t-3"))
+    ]
+    queue, letters = await run(runtime, consumer, [solved])
+    reference, _ = await run(runtime, replace(consumer, batch_handler=None), [solved])
+    assert queue == reference
+    assert letters == []
+    assert [(d["endpoint_id"], d["order_key"]) for d in queue] == [
+        ("ep_a2", "ticket:t-1"),
+        ("ep_b1", "ticket:t-2"),
+        ("ep_a2", "ticket:t-3"),
+    ]
+
+
+def _message(row: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = json.loads(row["body"])["data"]["customer_message"]
+    return message
+
+
+async def test_successes_are_recorded_together_and_only_while_still_held(runtime: ServiceRuntime) -> None:
+    await seed(runtime)
+    pool = runtime.db.pool
+    async with runtime.db.transaction() as conn:
+        await repository.update_endpoint(
+            conn, "ep_a1", AT, breaker_failures=3, failing_since=AT - timedelta(hours=1)
+        )
+        await repository.insert_deliveries(
+            conn,
+            [
+                _delivery("dlv_1", "ep_a1", "e-1", "order:o-1"),
+                _delivery("dlv_2", "ep_a1", "e-2", "order:o-1"),  # the next step of o-1
+                _delivery("dlv_3", "ep_b1", "e-3", "order:o-3"),
+                _delivery("dlv_4", "ep_b1", "e-4", "order:o-4"),
+            ],
+        )
+        mine = await repository.claim(conn, ["dlv_1", "dlv_3"], "token-1", 30.0)
+        theirs = await repository.claim(conn, ["dlv_4"], "token-2", 30.0)
+    assert {c.id for c in mine} == {"dlv_1", "dlv_3"}
+    assert [c.id for c in theirs] == ["dlv_4"]
+
+    finished = AT + timedelta(seconds=2)
+    async with pool.acquire() as conn:
+        recorded = await repository.record_successes(
+            conn,
+            [
+                Success("dlv_1", "token-1", AT, finished, 200, 12.5, "ok"),
+                Success("dlv_3", "token-1", AT, finished, 204, 3.0, ""),
+                Success("dlv_4", "token-1", AT, finished, 200, 3.0, "ok"),  # taken over: not ours
+            ],
+        )
+    assert recorded == {"dlv_1": True, "dlv_3": False}  # only o-1 has a step waiting behind it
+    rows = {r["id"]: r for r in await pool.fetch("SELECT * FROM deliveries")}
+    assert [rows[i]["status"] for i in ("dlv_1", "dlv_2", "dlv_3", "dlv_4")] == [
+        "succeeded",
+        "pending",
+        "succeeded",
+        "delivering",
+    ]
+    assert (rows["dlv_1"]["finished_at"], rows["dlv_1"]["last_status_code"]) == (finished, 200)
+    assert rows["dlv_3"]["total_attempts"] == 1
+    assert rows["dlv_4"]["claim_token"] == "token-2"
+    attempts = await pool.fetch(
+        "SELECT delivery_id, outcome, status_code, latency_ms, response_body FROM attempts ORDER BY id"
+    )
+    assert sorted(tuple(a) for a in attempts) == [
+        ("dlv_1", "success", 200, 12.5, "ok"),
+        ("dlv_3", "success", 204, 3.0, ""),
+    ]
+    healed = await pool.fetchrow("SELECT breaker_failures, failing_since FROM endpoints WHERE id = 'ep_a1'")
+    assert healed is not None
+    assert tuple(healed) == (0, None)
+
+
+def _delivery(delivery_id: str, endpoint_id: str, event_id: str, order_key: str) -> NewDelivery:
+    shop = SHOP_A if endpoint_id.startswith("ep_a") else SHOP_B
+    data = OrderCreated(
+        shop_id=shop, order_id=order_key, customer=customer(), total=Decimal("1.00"), currency="PLN"
+    )
+    return NewDelivery(
+        delivery_id, shop, endpoint_id, f"msg_{event_id}", event_id, "order.created", AT, order_key,
+        data.model_dump_json().encode(), AT,
+    )  # fmt: skip
