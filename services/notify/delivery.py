@@ -210,8 +210,7 @@ class DeliveryWorker:
 
     # -- claiming ------------------------------------------------------------------------------
     async def claim_once(self) -> int:
-        room = self._free_slots()
-        if room <= 0:
+        if self._free_slots() <= 0:
             self._starved = True
             return 0
         now = self._now()
@@ -225,7 +224,8 @@ class DeliveryWorker:
                 self._starved = False
                 return 0
             capacity = {eid: self._capacity(endpoint, now) for eid, endpoint in endpoints.items()}
-            chosen = choose(candidates, capacity, room)
+            # the room as it is now: slots freed while the heads were read serve this round too
+            chosen = choose(candidates, capacity, self._free_slots())
             self._starved = len(chosen) < len(candidates)
             if not chosen:
                 return 0
