@@ -40,8 +40,10 @@ class NotifyConfig(BaseSettings):
     poll_seconds: float = Field(default=0.2, gt=0)
     """How often due deliveries are looked for when nothing woke the worker (wall time)."""
     claim_batch: int = Field(default=100, ge=1)
-    claim_coalesce_seconds: float = Field(default=0.005, ge=0)
-    """After being woken, wait this long so one claim picks up a burst instead of one row each."""
+    claim_coalesce_seconds: float = Field(default=0.0, ge=0)
+    """After being woken, wait this long before claiming. 0: deliveries are queued a consumed batch at
+    a time and a claim round takes what came meanwhile, so a wait only delays every delivery (and at
+    1,000 webhooks/s to one endpoint it kept slots idle: p99 2-3x higher with 5 ms)."""
     gauge_seconds: float = Field(default=5.0, gt=0)
     """How often queue depth / oldest pending / DLQ size gauges are refreshed."""
     retention_days: float = Field(default=30.0, gt=0)
