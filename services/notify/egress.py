@@ -1,16 +1,12 @@
-"""The HTTP client deliveries go out through.
+"""The HTTP client deliveries go out through: httpx, with its network backend replaced so the SSRF
+policy is enforced on the address actually connected to, after DNS resolution (TLS still verifies the
+host name of the URL), so DNS rebinding cannot slip past the check. Redirects are never followed (a 3xx
+is just the answer), and nothing is read from the environment (no proxies, no netrc).
 
-One HTTP/1.1 POST per attempt, over keep-alive connections kept per origin. The SSRF policy is
-enforced on the address actually connected to, after DNS resolution (TLS still verifies the host name
-of the URL), so DNS rebinding cannot slip past the check. Redirects are never followed (a 3xx is just
-the answer), and nothing is read from the environment (no proxies, no netrc).
-
-Why not httpx, which this module drove before: on the development machine one httpx POST to a
-loopback receiver cost 1.4-5 ms of CPU, because httpcore's pool re-examines every connection
-(quadratically) on each request and each response, and retries a failing `import sniffio` several times
-per request since anyio stopped installing sniffio (encode/httpcore discussion #1102). Driving h11, the
-HTTP/1.1 state machine httpcore itself uses, directly costs about 0.1 ms; at 1,000 webhooks/s the
-difference was more than one of the machine's two cores.
+Cost notes (profiled, see docs/benchmarks.md): httpcore's pool examines every connection it holds on
+each request and each response, so the cost of a POST grows with the pool; deliveries therefore use one
+small pool per origin (the worker already limits what is in flight per endpoint). `sniffio` is a
+declared dependency because httpcore imports it on every request and a failing import is not cached.
 """
 
 from __future__ import annotations
@@ -18,24 +14,22 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import cast
 from urllib.parse import urlsplit
 
-import h11
+import httpcore
 import httpx
 
 from services.notify.domain.ssrf import EgressPolicy, IPAddress, literal_address
 
 REFUSED_PREFIX = "refused by egress policy: "
 USER_AGENT = "CareLoop-Webhooks/1"
+BACKSTOP_SECONDS = 300.0
+"""httpx's own timeouts, far above any attempt timeout: the caller bounds the whole attempt."""
 KEEPALIVE_SECONDS = 4.0
 """An idle connection is used again only this long: below the 5 s many servers (uvicorn, httpx's
 own default) keep an idle connection, so we drop it before the receiver can close it under us."""
-READ_PAUSE_BYTES = 64 * 1024
-"""A receiver sending faster than we read is paused (TCP flow control) beyond this much unread data."""
 
 
 class EgressError(Exception):
@@ -96,89 +90,78 @@ def parse_target(url: str) -> Target:
     return Target(parts.scheme, ascii_host, port, path)
 
 
-class _Wire(asyncio.Protocol):
-    """One TCP (or TLS) connection: the bytes received and not yet read, whether it ended, and a
-    waiter for the next bytes. A callback protocol rather than asyncio streams so that an idle
-    connection can be checked for unexpected bytes or a close without a system call."""
+class _Refused(httpcore.ConnectError):
+    """Raised inside httpcore by the guarded backend; surfaces as EgressRefused."""
 
-    def __init__(self) -> None:
-        self._transport: asyncio.Transport | None = None
-        self._received = bytearray()
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
-        self.ended = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host itself, refuses if any of its addresses is forbidden, then connects to a
+    checked address (never to the name, which could resolve differently a second time)."""
 
-    def data_received(self, data: bytes) -> None:
-        self._received += data
-        if len(self._received) > READ_PAUSE_BYTES and not self._paused and self._transport is not None:
-            self._transport.pause_reading()
-            self._paused = True
-        self._wake()
+    def __init__(self, policy: EgressPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
 
-    def eof_received(self) -> bool | None:
-        self.ended = True
-        self._wake()
-        return None  # close the transport: we never half-close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    @property
-    def quiet(self) -> bool:
-        """Open, and nothing arrived since the last answer was read: safe to send the next request."""
-        return not self._received and not self.ended
-
-    async def read(self) -> bytes:
-        """What arrived since the last read, waiting for something; b"" once the peer has ended."""
-        while not self._received and not self.ended:
-            self._waiter = asyncio.get_running_loop().create_future()
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await _addresses(host, port)
+        except OSError as exc:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise httpcore.ConnectError(f"{host} has no addresses")
+        for address in addresses:
+            refusal = self._policy.refusal(host, address)
+            if refusal is not None:
+                raise _Refused(REFUSED_PREFIX + refusal)
+        last: Exception | None = None
+        for address in addresses:
             try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        data = bytes(self._received)
-        self._received.clear()
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        return data
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                last = exc
+        raise httpcore.ConnectError(f"cannot connect to {host}:{port}: {last}")
 
-    def write(self, data: bytes) -> None:
-        if self._transport is None or self.ended:
-            raise EgressError("the connection is closed")
-        self._transport.write(data)
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    def abort(self) -> None:
-        """Drop the connection at once (a failed or abandoned exchange: nothing more is read)."""
-        if self._transport is not None:
-            self._transport.abort()
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
 
 
-class _Connection:
-    def __init__(self, wire: _Wire) -> None:
-        self.wire = wire
-        self.protocol = h11.Connection(h11.CLIENT)
-        self.idle_since = 0.0
+async def _addresses(host: str, port: int) -> list[IPAddress]:
+    literal = literal_address(host)
+    if literal is not None:
+        return [literal]
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[IPAddress] = []
+    for *_, sockaddr in infos:
+        address = literal_address(str(sockaddr[0]))
+        if address is not None and address not in found:
+            found.append(address)
+    return found
 
-    def reusable(self, now: float) -> bool:
-        return self.wire.quiet and now - self.idle_since < KEEPALIVE_SECONDS
+
+POOL_CONNECTIONS = 4
+"""Connections per httpx pool: httpcore examines every connection of a pool on each request and each
+response, so an origin's connections are spread over several small pools (1.0-1.2 ms of CPU per POST
+with pools of 1-4 here, 2.5 ms with one pool of 32)."""
+
+
+class _Pool:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.busy = 0
 
 
 class EgressClient:
     """POSTs to webhook endpoints. Concurrency is the caller's business (the worker's per-endpoint
-    limits); this keeps at most `max_idle_per_origin` idle connections per origin for reuse."""
+    limits); an origin gets at most `max_idle_per_origin` connections, in pools of POOL_CONNECTIONS."""
 
     def __init__(
         self,
@@ -188,174 +171,75 @@ class EgressClient:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._policy = policy
-        self._max_idle = max(1, max_idle_per_origin)
-        # httpx's context: the same CA bundle (certifi) as before, and no SSLKEYLOGFILE from the environment
+        self._per_origin = max(1, max_idle_per_origin)
+        # no SSLKEYLOGFILE or other settings from the environment
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._pruned = time.monotonic()
+        self._pools: dict[tuple[str, str, int], list[_Pool]] = {}
         self._closed = False
+
+    def _pool_for(self, target: Target) -> _Pool:
+        pools = self._pools.get(target.origin)
+        if pools is None:
+            if self._closed:
+                raise EgressError("the client is closed")
+            sizes = [POOL_CONNECTIONS] * (self._per_origin // POOL_CONNECTIONS)
+            if self._per_origin % POOL_CONNECTIONS:
+                sizes.append(self._per_origin % POOL_CONNECTIONS)
+            pools = self._pools[target.origin] = [_Pool(self._client(size)) for size in sizes]
+        return min(pools, key=lambda pool: pool.busy)
+
+    def _client(self, connections: int) -> httpx.AsyncClient:
+        limits = httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+        )
+        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        # httpx has no public hook for the network backend; replace the pool with an equivalent one
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=self._ssl,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_GuardedBackend(self._policy),
+        )
+        return httpx.AsyncClient(
+            transport=transport,
+            follow_redirects=False,
+            trust_env=False,
+            timeout=BACKSTOP_SECONDS,
+            headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
+        )
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], cap: int) -> Answer:
         """One POST; raises EgressError (ConnectFailed, EgressRefused) for anything but an answer.
         Unbounded in time: the caller bounds the whole attempt."""
-        target = parse_target(url)
-        connection = self._idle_connection(target.origin) or await self._connect(target)
+        pool = self._pool_for(parse_target(url))
+        pool.busy += 1
         try:
-            answer, reusable = await self._exchange(connection, target, body, headers, cap)
-        except h11.ProtocolError as exc:
-            connection.wire.abort()
-            raise EgressError(f"HTTP protocol error: {exc}") from exc
-        except BaseException:  # a timeout or cancellation mid-exchange leaves the connection unusable
-            connection.wire.abort()
-            raise
-        if reusable:
-            self._keep(target.origin, connection)
-        else:
-            connection.wire.close()
-        return answer
+            async with pool.client.stream("POST", url, content=body, headers=dict(headers)) as response:
+                received = bytearray()
+                if cap > 0:
+                    # the rest is never read, so a huge answer cannot exhaust memory
+                    async for chunk in response.aiter_raw():
+                        received += chunk
+                        if len(received) >= cap:
+                            break
+                return Answer(response.status_code, bytes(received[:cap]))
+        except httpx.ConnectError as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, _Refused) or str(exc).startswith(REFUSED_PREFIX):
+                raise EgressRefused(str(exc)) from exc
+            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+        except (httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ConnectFailed(str(exc) or type(exc).__name__) from exc
+        except httpx.HTTPError as exc:
+            raise EgressError(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            pool.busy -= 1
 
     async def aclose(self) -> None:
         self._closed = True
-        for stack in self._idle.values():
-            for connection in stack:
-                connection.wire.close()
-        self._idle.clear()
-
-    # -- connections -------------------------------------------------------------------------------
-    def _idle_connection(self, origin: tuple[str, str, int]) -> _Connection | None:
-        stack = self._idle.get(origin)
-        now = time.monotonic()
-        while stack:
-            connection = stack.pop()  # the most recently used first: the others can expire
-            if connection.reusable(now):
-                return connection
-            connection.wire.close()
-        return None
-
-    def _keep(self, origin: tuple[str, str, int], connection: _Connection) -> None:
-        now = time.monotonic()
-        stack = self._idle.setdefault(origin, [])
-        if self._closed or len(stack) >= self._max_idle:
-            connection.wire.close()
-            return
-        connection.idle_since = now
-        stack.append(connection)
-        if now - self._pruned > KEEPALIVE_SECONDS:
-            self._prune(now)
-
-    def _prune(self, now: float) -> None:
-        """Close expired idle connections of every origin, so endpoints no longer posted to do not
-        keep sockets open."""
-        self._pruned = now
-        for origin, stack in list(self._idle.items()):
-            keep = [c for c in stack if c.reusable(now)]
-            for connection in stack:
-                if connection not in keep:
-                    connection.wire.close()
-            if keep:
-                self._idle[origin] = keep
-            else:
-                del self._idle[origin]
-
-    async def _addresses(self, host: str, port: int) -> list[IPAddress]:
-        literal = literal_address(host)
-        if literal is not None:
-            return [literal]
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        found: list[IPAddress] = []
-        for *_, sockaddr in infos:
-            address = literal_address(str(sockaddr[0]))
-            if address is not None and address not in found:
-                found.append(address)
-        return found
-
-    async def _connect(self, target: Target) -> _Connection:
-        """Resolve the host itself, refuse if any of its addresses is forbidden, then connect to a
-        checked address (never to the name, which could resolve differently a second time)."""
-        try:
-            addresses = await self._addresses(target.host, target.port)
-        except OSError as exc:
-            raise ConnectFailed(f"cannot resolve {target.host}: {exc}") from exc
-        if not addresses:
-            raise ConnectFailed(f"{target.host} has no addresses")
-        for address in addresses:
-            refusal = self._policy.refusal(target.host, address)
-            if refusal is not None:
-                raise EgressRefused(REFUSED_PREFIX + refusal)
-        tls = target.scheme == "https"
-        loop = asyncio.get_running_loop()
-        last: OSError | None = None
-        for address in addresses:
-            try:
-                _, wire = await loop.create_connection(
-                    _Wire,
-                    str(address),
-                    target.port,
-                    ssl=self._ssl if tls else None,
-                    server_hostname=target.host if tls else None,
-                )
-            except OSError as exc:  # ssl.SSLError included
-                last = exc
-                continue
-            return _Connection(wire)
-        raise ConnectFailed(f"cannot connect to {target.host_header}: {last}")
-
-    # -- one request and its answer --------------------------------------------------------------
-    @staticmethod
-    async def _exchange(
-        connection: _Connection, target: Target, body: bytes, headers: Mapping[str, str], cap: int
-    ) -> tuple[Answer, bool]:
-        """Send the request, read the answer up to `cap` body bytes; (answer, connection reusable)."""
-        protocol = connection.protocol
-        request = h11.Request(
-            method="POST",
-            target=target.path,
-            headers=[
-                ("host", target.host_header),
-                ("user-agent", USER_AGENT),
-                *headers.items(),
-                ("content-length", str(len(body))),
-            ],
-        )
-        # one write: head, body and end of message leave in one segment on a small webhook
-        connection.wire.write(
-            b"".join(
-                protocol.send(event) or b"" for event in (request, h11.Data(data=body), h11.EndOfMessage())
-            )
-        )
-        status: int | None = None
-        received = bytearray()
-        while True:
-            event = protocol.next_event()
-            if event is h11.NEED_DATA:
-                protocol.receive_data(await connection.wire.read())
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-                if cap <= 0:
-                    return Answer(status, b""), False  # the body is never read: the connection goes
-            elif isinstance(event, h11.Data):
-                received += event.data
-                if len(received) >= cap and status is not None:
-                    # the rest is never read, so a huge answer cannot exhaust memory; an answer that
-                    # ends exactly here still leaves the connection reusable
-                    done = protocol.next_event() if len(received) == cap else None
-                    if isinstance(done, h11.EndOfMessage):
-                        return Answer(status, bytes(received)), _next_cycle(protocol)
-                    return Answer(status, bytes(received[:cap])), False
-            elif isinstance(event, h11.EndOfMessage):
-                if status is None:
-                    raise EgressError("the answer ended before its status line")
-                return Answer(status, bytes(received)), _next_cycle(protocol)
-            elif isinstance(event, h11.ConnectionClosed):
-                raise EgressError("the receiver closed the connection without answering")
-            # an informational (1xx) answer: the final one follows
-
-
-def _next_cycle(protocol: h11.Connection) -> bool:
-    """Ready the connection for the next request if both sides keep it alive and the receiver sent
-    nothing beyond its answer (bytes we did not ask for would be taken for the next answer)."""
-    unread, _ = protocol.trailing_data
-    if protocol.our_state is h11.DONE and protocol.their_state is h11.DONE and not unread:
-        protocol.start_next_cycle()
-        return True
-    return False
+        pools, self._pools = [p for ps in self._pools.values() for p in ps], {}
+        for pool in pools:
+            await pool.client.aclose()
