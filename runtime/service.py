@@ -84,7 +84,7 @@ class ServiceRuntime:
             group_id=group_id,
             batch=True,
             max_records=self.settings.consumer_max_records,
-            batch_timeout_ms=100,
+            batch_timeout_ms=self.settings.consumer_wait_ms,
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_raw_records,

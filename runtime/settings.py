@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     log_format: str = Field(default="text", validation_alias="CARELOOP_LOG_FORMAT")
 
     consumer_max_records: int = Field(default=500, validation_alias="CARELOOP_CONSUMER_MAX_RECORDS")
+    consumer_wait_ms: int = Field(default=25, gt=0, validation_alias="CARELOOP_CONSUMER_WAIT_MS")
+    """How long a batch subscriber waits for records; FastStream sleeps as long again after an empty
+    wait, so the first event after a quiet spell can wait up to twice this."""
     handler_attempts: int = Field(default=3, validation_alias="CARELOOP_HANDLER_ATTEMPTS")
     """How often a handler that raises is retried on one event before the event is dead-lettered."""
     outbox_batch_size: int = Field(default=500, validation_alias="CARELOOP_OUTBOX_BATCH")
