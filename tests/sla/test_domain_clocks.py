@@ -76,6 +76,20 @@ def test_stages_fire_in_order_warning_breach_and_escalations() -> None:
     assert clocks.fire_due(clock, T0 + 60 * MIN)[1] == []
 
 
+def test_the_breach_is_recorded_at_the_deadline_and_later_escalations_keep_it() -> None:
+    fired, _ = clocks.fire_due(chat_clock(), T0 + 7 * MIN)  # swept two minutes late
+    assert (fired.outcome, fired.breached_at, fired.stages_done) == (Outcome.BREACHED, T0 + 5 * MIN, 3)
+    escalated, crossed = clocks.fire_due(fired, T0 + 10 * MIN)
+    assert [c.stage.level for c in crossed] == [2]
+    assert (escalated.outcome, escalated.breached_at, escalated.stages_done) == (
+        Outcome.BREACHED,
+        T0 + 5 * MIN,
+        4,
+    )
+    unchanged = clocks.fire_due(escalated, T0 + 11 * MIN)
+    assert unchanged == (escalated, [])
+
+
 def test_pause_banks_elapsed_time_and_resume_moves_the_deadline() -> None:
     clock = chat_clock()
     clock, _ = clocks.pause(clock, T0 + 2 * MIN, POLAND)

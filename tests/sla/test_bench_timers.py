@@ -1,0 +1,32 @@
+"""bench/sla_timers.py's own logic: the clocks it loads in chunks, and how it summarises the lags."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bench.sla_timers import lag_summary, open_clocks
+
+FIRST = datetime(2026, 1, 7, 9, 0, tzinfo=UTC)
+
+
+def test_chunks_build_exactly_the_clocks_of_one_go() -> None:
+    whole = open_clocks(10, FIRST, 60.0)
+    chunked = [r for start in range(0, 10, 4) for r in open_clocks(10, FIRST, 60.0, start, start + 4)]
+    assert chunked == whole
+    assert [r.clock.deadline for r in whole] == [FIRST + timedelta(seconds=6 * i) for i in range(10)]
+    assert {r.clock.stages_done for r in whole} == {1}  # the warning is behind them: 2 events each
+
+
+def test_breaches_never_seen_count_as_the_latest() -> None:
+    lags = [i / 100 for i in range(1, 101)]  # 0.01 .. 1.00 s
+    complete = lag_summary(lags, 100)
+    assert (complete["p50"], complete["p99"], complete["max"], complete["missing"]) == (0.5, 0.99, 1.0, 0)
+    assert complete["share_within_1s"] == 1.0
+    one_missing = lag_summary(lags[:99], 100)  # 1% missing: the p99 is still a seen one
+    assert (one_missing["p99"], one_missing["max"], one_missing["missing"]) == (0.99, None, 1)
+    assert "p99_at_least" not in lag_summary(lags[:99], 100, unseen_after=180.0)
+    two_missing = lag_summary(lags[:98], 100, unseen_after=180.0)
+    assert two_missing["p99"] is None
+    assert two_missing["p99_at_least"] == 180.0
+    assert two_missing["p50"] == 0.5
+    assert two_missing["share_within_1s"] == 0.98

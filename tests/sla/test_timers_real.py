@@ -1,0 +1,145 @@
+"""The timer sweep's SQL and drain on the real Postgres: the claim's edges, SKIP LOCKED between two
+claimers, the COPY bulk load, and a burst bigger than a batch fired in one run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import asyncpg
+import pytest
+
+from runtime.clock import ManualClock
+from runtime.provision import ensure_service_schema
+from runtime.service import ServiceRuntime
+from runtime.settings import Settings
+from schemas import topics
+from schemas.registry import decode_event
+from schemas.v1.sla import PromiseKind, SlaMetric
+from services.sla import repository as repo
+from services.sla.bootstrap import MIGRATIONS
+from services.sla.domain import clocks
+from services.sla.domain.calendar import CALENDAR_TIME
+from services.sla.domain.policies import DEFAULT_POLICIES
+from services.sla.domain.promises import PromiseStatus
+from services.sla.handlers import SlaContext
+from services.sla.timers import TimerSweep
+from tests.sla.support import T0, customer
+
+pytestmark = pytest.mark.kafka
+MIN = timedelta(minutes=1)
+TARGET = 5 * MIN
+
+
+@asynccontextmanager
+async def sla_storage(settings: Settings) -> AsyncIterator[ServiceRuntime]:
+    """The SLA service's schema and pool only: the sweep needs no Kafka to fill the outbox."""
+    service = settings.for_service("sla")
+    await ensure_service_schema(service)
+    runtime = ServiceRuntime(service, MIGRATIONS)
+    await runtime.start_storage()
+    try:
+        yield runtime
+    finally:
+        await runtime.db.close()
+
+
+def chat_clocks(count: int, started: list[timedelta] | None = None) -> list[repo.ClockRecord]:
+    """Chat first-response clocks (calendar time, 5 min), the i-th started at T0 + started[i]."""
+    stages = DEFAULT_POLICIES.policies[0].stages()
+    offsets = started or [timedelta(0)] * count
+    return [
+        repo.ClockRecord(
+            clocks.start(
+                f"c-{i}", SlaMetric.FIRST_RESPONSE, TARGET, False, stages, T0 + offsets[i], CALENDAR_TIME
+            ),
+            "shop-a",
+            f"t-{i}",
+            "chat",
+            "chat",
+            "other",
+            "normal",
+        )
+        for i in range(count)
+    ]
+
+
+def promise(promise_id: str) -> repo.PromiseRecord:
+    return repo.PromiseRecord(
+        promise_id,
+        "shop-a",
+        f"order-{promise_id}",
+        PromiseKind.SHIP_BY,
+        customer().model_dump(mode="json"),
+        T0,
+        PromiseStatus.RUNNING,
+    )
+
+
+async def test_the_claim_takes_clocks_at_their_instant_and_promises_only_after_it(infra: Settings) -> None:
+    async with sla_storage(infra) as runtime:
+        records = chat_clocks(3, [timedelta(0), MIN, 2 * MIN])
+        async with runtime.db.transaction() as conn:
+            await repo.insert_clocks(conn, records)
+            await repo.open_promise(conn, promise("p-1"))
+        warning = T0 + MIN + TARGET * 0.8  # the second clock's first stage, to the microsecond
+        async with runtime.db.transaction() as conn:
+            claimed = await repo.claim_due_clocks(conn, warning, 10)
+            assert [r.clock.id for r in claimed] == ["c-0", "c-1"]  # earliest first
+            assert [r.clock for r in claimed] == [r.clock for r in records[:2]]  # stages survive the text
+            assert await repo.claim_due_promises(conn, T0, 10) == []
+            assert [
+                p.id for p in await repo.claim_due_promises(conn, T0 + timedelta(microseconds=1), 10)
+            ] == ["p-1"]
+
+
+async def test_two_claimers_get_disjoint_rows_without_waiting(infra: Settings) -> None:
+    async with sla_storage(infra) as runtime:
+        async with runtime.db.transaction() as conn:
+            await repo.insert_clocks(conn, chat_clocks(5))
+        now = T0 + TARGET
+        async with runtime.db.transaction() as one, runtime.db.transaction() as two:
+            first = await repo.claim_due_clocks(one, now, 3)
+            # lock_timeout would fail this claim if it waited on the rows `one` holds
+            await two.execute("SET LOCAL lock_timeout = '1s'")
+            second = await repo.claim_due_clocks(two, now, 5)
+        assert len(first) == 3
+        assert len(second) == 2
+        assert {r.clock.id for r in first} | {r.clock.id for r in second} == {f"c-{i}" for i in range(5)}
+
+
+async def test_bulk_load_round_trips_and_refuses_an_existing_id(infra: Settings) -> None:
+    async with sla_storage(infra) as runtime:
+        records = chat_clocks(3)
+        async with runtime.db.pool.acquire() as conn:
+            await repo.load_clocks(conn, records)
+            assert [
+                r for i in range(3) for r in await repo.ticket_clocks(conn, "shop-a", f"t-{i}")
+            ] == records
+            fresh = chat_clocks(5)[3:]
+            with pytest.raises(asyncpg.UniqueViolationError):
+                await repo.load_clocks(conn, [*fresh, records[0]])
+            assert await conn.fetchval("SELECT count(*) FROM clocks") == 3  # nothing of that load stays
+
+
+async def test_a_burst_bigger_than_a_batch_is_fired_in_one_run(infra: Settings) -> None:
+    async with sla_storage(infra) as runtime:
+        records = chat_clocks(25)
+        async with runtime.db.transaction() as conn:
+            await repo.insert_clocks(conn, records)
+        clock = ManualClock(T0 + TARGET)
+        ctx = SlaContext(runtime.shops, clock.now, runtime.topic(topics.SLA))
+        # One worker taking one clock per batch: only draining until a batch comes back short (not
+        # a fixed number of batches per run, then a sleep) fires all 25 in a single run.
+        await TimerSweep(runtime.db, ctx, batch_size=1, workers=1).run()
+        pool = runtime.db.pool
+        assert await pool.fetchval("SELECT count(*) FROM clocks WHERE outcome = 'breached'") == 25
+        payloads = await pool.fetch("SELECT payload FROM outbox ORDER BY id")
+        events = [decode_event(bytes(r["payload"])) for r in payloads]
+        # warning, breach and the first escalation of each clock, each clock's in stage order
+        assert len(events) == 75
+        for i in range(25):
+            mine = [e.type for e in events if e.subject == f"t-{i}"]
+            assert mine == ["sla.warning", "sla.breached", "sla.escalated"]
+        assert {e.data.deadline for e in events} == {T0 + TARGET}
