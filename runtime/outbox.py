@@ -53,6 +53,11 @@ async def enqueue_many(
     await conn.execute("SELECT pg_notify('careloop_outbox', '')")
 
 
+RELAY_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('careloop-outbox-relay:' || current_schema()))"
+"""One relay at a time per service (its schema's outbox): advisory locks are per database, and the
+services share one, so a key without the schema would make every service's relay wait for the others."""
+
+
 class OutboxRelay:
     """Relays committed outbox rows in id order. One relay per schema publishes at a time
     (a transaction-scoped advisory lock), so several replicas never reorder a key's events."""
@@ -72,9 +77,7 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         async with self._db.transaction() as conn:
-            got_lock = await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext('careloop-outbox-relay'))"
-            )
+            got_lock = await conn.fetchval(RELAY_LOCK)
             if not got_lock:
                 return 0
             rows = await conn.fetch(

@@ -1,0 +1,63 @@
+"""The outbox relay's lock is per service schema: services sharing one database relay side by side,
+while two relays of the same service never send the same rows twice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from runtime.outbox import RELAY_LOCK, OutboxRelay, enqueue
+from runtime.provision import ensure_service_schema
+from runtime.service import ServiceRuntime
+from runtime.settings import Settings
+from schemas.registry import make_event
+from tests.runtime import probe
+from tests.runtime.test_runtime_real import order_created
+
+
+class CollectingPublisher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None, bytes, dict[str, str]]] = []
+
+    async def publish_many(self, messages: list[tuple[str, str | None, bytes, dict[str, str]]]) -> None:
+        self.sent.extend(messages)
+
+
+@pytest.fixture
+async def two_services(infra: Settings) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
+    started = []
+    for name in ("probe", "probe2"):
+        settings = infra.for_service(name)
+        await ensure_service_schema(settings)
+        service = ServiceRuntime(settings, probe.MIGRATIONS)
+        await service.start_storage()
+        async with service.db.transaction() as conn:
+            await conn.execute("DELETE FROM outbox")
+        started.append(service)
+    try:
+        yield started[0], started[1]
+    finally:
+        for service in started:
+            await service.db.close()
+
+
+async def test_a_relay_holding_its_lock_blocks_only_its_own_service(
+    two_services: tuple[ServiceRuntime, ServiceRuntime],
+) -> None:
+    first, second = two_services
+    for service in (first, second):
+        async with service.db.transaction() as conn:
+            await enqueue(conn, "probe-out", make_event("order.created", "s", order_created("o-1")), "o-1")
+    publishers = {"probe": CollectingPublisher(), "probe2": CollectingPublisher()}
+    relays = {
+        name: OutboxRelay(service.db, publishers[name], name, batch_size=10, poll_seconds=0.1)
+        for name, service in (("probe", first), ("probe2", second))
+    }
+
+    async with first.db.transaction() as holder:  # another instance of `probe` mid-relay
+        assert await holder.fetchval(RELAY_LOCK) is True
+        assert await relays["probe2"].relay_once() == 1  # another service's relay is not held up
+        assert await relays["probe"].relay_once() == 0  # the same service's relay waits its turn
+    assert await relays["probe"].relay_once() == 1
+    assert [len(p.sent) for p in publishers.values()] == [1, 1]
