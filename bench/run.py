@@ -333,6 +333,10 @@ class Bench:
                 continue
             scenario[str(clocks)]["sla"] = runs
             values = [timer_lag_p99_ms(r) for r in runs]
+            bounds = [timer_lag_p99_at_least_ms(r) for r in runs]
+            bounded = [v is None and b is not None for v, b in zip(values, bounds, strict=True)]
+            # too many breaches never reached Kafka for a p99: its lower bound stands in, marked as such
+            values = [b if v is None else v for v, b in zip(values, bounds, strict=True)]
             value = summarize([v if v is not None else float("nan") for v in values])
             met = None
             if name == clocks == 1_000_000 and value["median"] is not None:
@@ -348,6 +352,12 @@ class Bench:
                     f"{[r.get('load_seconds') for r in runs]} s with a {plan.lead_for(clocks):g} s lead, "
                     "loaded after the first deadline by "
                     f"{[r.get('loaded_after_first_deadline_seconds') for r in runs]} s"
+                    + (
+                        f"; in {sum(bounded)} run(s) over 1 % of the breaches had not reached Kafka "
+                        "by the end of the wait: the value is a lower bound of the p99 (at least this late)"
+                        if any(bounded)
+                        else ""
+                    )
                 ),
                 missing=None if value["median"] is not None else "no timer-lag p99 in sla_timers.py output",
             )
@@ -427,13 +437,21 @@ def _ms(run: dict[str, Any], pct: str) -> float:
     return float("nan") if value is None else float(value)
 
 
+def timer_lag_p99_at_least_ms(document: dict[str, Any]) -> float | None:
+    """bench/sla_timers.py's lower bound of the p99 when too many breaches never reached Kafka."""
+    kafka = document.get("kafka_lag_seconds")
+    if isinstance(kafka, dict) and isinstance(kafka.get("p99_at_least"), int | float):
+        return float(kafka["p99_at_least"]) * 1000.0
+    return None
+
+
 def timer_lag_p99_ms(document: dict[str, Any]) -> float | None:
     """The p99 timer lag in ms from bench/sla_timers.py's JSON: deadline to the sla.breached record in
     Kafka (`kafka_lag_seconds`), else the first mapping under a key naming lag that holds a p99 (a key
     ending in _ms is taken as ms, _s/_seconds as seconds)."""
     kafka = document.get("kafka_lag_seconds")
-    if isinstance(kafka, dict) and isinstance(kafka.get("p99"), int | float):
-        return float(kafka["p99"]) * 1000.0
+    if isinstance(kafka, dict):  # the figure's own measure: never stand in another lag for it
+        return float(kafka["p99"]) * 1000.0 if isinstance(kafka.get("p99"), int | float) else None
 
     def search(node: Any, path: str) -> float | None:
         if isinstance(node, dict):

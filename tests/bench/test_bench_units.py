@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from bench.common import last_json_object, percentile, summarize
 from bench.ingest import base_journeys, copy_event
 from bench.report import FIGURE_NAMES, Report
-from bench.run import QUICK, Bench, MissingScript, timer_lag_p99_ms
+from bench.run import QUICK, Bench, MissingScript, timer_lag_p99_at_least_ms, timer_lag_p99_ms
 from schemas.registry import decode_event
 
 BASE = base_journeys(20)
@@ -56,6 +56,16 @@ def test_sla_timer_lag_is_read_in_milliseconds_whatever_the_unit() -> None:
     assert timer_lag_p99_ms({"timer": {"lag_ms": {"p99": 42.0}}}) == 42.0
     assert timer_lag_p99_ms({"lag_s": {"p99": 2}}) == 2000.0
     assert timer_lag_p99_ms({"throughput": 5}) is None
+
+
+def test_without_a_kafka_p99_the_lower_bound_is_read_and_the_sweep_lag_never_stands_in() -> None:
+    unfinished = {
+        "kafka_lag_seconds": {"n": 10, "p99": None, "p99_at_least": 180.5},
+        "sweep_lag_seconds": {"p99": 0.3},
+    }
+    assert timer_lag_p99_ms(unfinished) is None
+    assert timer_lag_p99_at_least_ms(unfinished) == 180_500.0
+    assert timer_lag_p99_at_least_ms({"kafka_lag_seconds": {"p99": 0.75}}) is None
 
 
 @settings(max_examples=30, deadline=None)
