@@ -17,15 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiokafka.structs import ConsumerRecord
 
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Connection
-from runtime.provision import ensure_service_schema
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent
-from schemas.registry import encode_event, make_event
+from schemas.registry import make_event
 from schemas.v1.common import Customer
 from schemas.v1.orders import (
     OrderCancelled,
@@ -40,21 +38,12 @@ from services.intake import bootstrap
 from services.intake import repository as repo
 from services.intake.domain.orders import OrderContext, OrderStatus
 from services.intake.tickets import Intake
+from tests.support.batches import RecordingSink, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 UNKNOWN_SHOP = "shop-zz"
 TABLES = "orders, messages, ticket_threads, tickets, outbox, processed_events, dead_letters"
-
-
-class RecordingSink:
-    """Dead letters kept in memory (the Kafka side of dead-lettering is tested in tests/runtime)."""
-
-    def __init__(self) -> None:
-        self.letters: list[tuple[int, str]] = []
-
-    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
-        self.letters.append((record.offset, reason))
 
 
 class Watched:
@@ -114,19 +103,6 @@ def event_of(step: Step) -> CloudEvent[Any]:
     return event.model_copy(update={"time": at})
 
 
-def records(batches: list[list[CloudEvent[Any]]]) -> list[tuple[ConsumerRecord[bytes, bytes], ...]]:
-    """Kafka batches of the events (offsets running on across batches, as on one partition)."""
-    out, offset = [], 0
-    for events in batches:
-        batch = []
-        for event in events:
-            value = encode_event(event)
-            batch.append(ConsumerRecord("orders", 0, offset, 0, 0, None, value, None, 0, len(value), ()))
-            offset += 1
-        out.append(tuple(batch))
-    return out
-
-
 def ticket(ticket_id: str, shop_id: str, order_id: str | None, customer_id: str | None) -> repo.NewTicket:
     return repo.NewTicket(
         id=ticket_id,
@@ -161,14 +137,8 @@ class Seed:
 
 @pytest.fixture
 async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    settings = infra.for_service("intake")
-    await ensure_service_schema(settings)
-    service = ServiceRuntime(settings, bootstrap.MIGRATIONS)
-    await service.start_storage()
-    try:
+    async with service_storage(infra, "intake", bootstrap.MIGRATIONS) as service:
         yield service
-    finally:
-        await service.db.close()
 
 
 async def run(

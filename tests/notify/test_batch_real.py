@@ -17,14 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from aiokafka.structs import ConsumerRecord
 
 from runtime.consumer import Consumer, EventProcessor
-from runtime.provision import ensure_service_schema
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent
-from schemas.registry import encode_event, make_event
+from schemas.registry import make_event
 from schemas.v1.contacts import Channel
 from schemas.v1.orders import ORDER_EVENT_TYPES, OrderCreated
 from schemas.v1.tickets import Category, Priority, TicketSolved
@@ -33,30 +31,17 @@ from services.notify.domain.signing import new_secret
 from services.notify.domain.templates import MessageTemplate
 from services.notify.repository import Endpoint, NewDelivery, Success
 from tests.notify.harness import customer, order_event
+from tests.support.batches import RecordingSink, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 UNKNOWN_SHOP = "shop-zz"
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.letters: list[tuple[int, str]] = []
-
-    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
-        self.letters.append((record.offset, reason))
-
-
 @pytest.fixture
 async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    settings = infra.for_service("notify")
-    await ensure_service_schema(settings)
-    service = ServiceRuntime(settings, bootstrap.MIGRATIONS)
-    await service.start_storage()
-    try:
+    async with service_storage(infra, "notify", bootstrap.MIGRATIONS) as service:
         yield service
-    finally:
-        await service.db.close()
 
 
 def endpoint(endpoint_id: str, shop_id: str, event_types: list[str], enabled: bool = True) -> Endpoint:
@@ -79,18 +64,6 @@ async def seed(runtime: ServiceRuntime) -> None:
             await repository.insert_endpoint(conn, e)
         template = MessageTemplate("Paczka {{ order_id }}", "Jedzie: {{ tracking_number }}")
         await repository.put_template_override(conn, SHOP_A, "order.shipped", "pl", template, AT)
-
-
-def records(batches: list[list[CloudEvent[Any]]]) -> list[tuple[ConsumerRecord[bytes, bytes], ...]]:
-    out, offset = [], 0
-    for events in batches:
-        batch = []
-        for event in events:
-            value = encode_event(event)
-            batch.append(ConsumerRecord("orders", 0, offset, 0, 0, None, value, None, 0, len(value), ()))
-            offset += 1
-        out.append(tuple(batch))
-    return out
 
 
 async def run(

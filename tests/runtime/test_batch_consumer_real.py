@@ -14,27 +14,13 @@ from aiokafka.structs import ConsumerRecord
 
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Connection
-from runtime.provision import ensure_service_schema
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent
 from schemas.registry import encode_event, make_event
 from tests.runtime import probe
 from tests.runtime.test_runtime_real import order_created
-
-
-class RecordingSink:
-    """Dead letters kept in memory (the Kafka side of dead-lettering is tested in test_runtime_real)."""
-
-    def __init__(self) -> None:
-        self.letters: list[tuple[int, str]] = []
-
-    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
-        self.letters.append((record.offset, reason))
-
-
-def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord("orders", 0, offset, 0, 0, None, value, None, 0, len(value), ())
+from tests.support.batches import RecordingSink, record, service_storage
 
 
 def batch(*order_ids: str) -> tuple[ConsumerRecord[bytes, bytes], ...]:
@@ -46,16 +32,10 @@ def batch(*order_ids: str) -> tuple[ConsumerRecord[bytes, bytes], ...]:
 
 @pytest.fixture
 async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    settings = infra.for_service("probe")
-    await ensure_service_schema(settings)
-    service = ServiceRuntime(settings, probe.MIGRATIONS)
-    await service.start_storage()
-    try:
+    async with service_storage(infra, "probe", probe.MIGRATIONS) as service:
         async with service.db.transaction() as conn:
             await conn.execute("TRUNCATE seen, processed_events, dead_letters")
         yield service
-    finally:
-        await service.db.close()
 
 
 class Probe:

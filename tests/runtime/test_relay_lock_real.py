@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from runtime.outbox import RELAY_LOCK, OutboxRelay, enqueue
-from runtime.provision import ensure_service_schema
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas.registry import make_event
 from tests.runtime import probe
 from tests.runtime.test_runtime_real import order_created
+from tests.support.batches import service_storage
 
 
 class CollectingPublisher:
@@ -26,20 +26,14 @@ class CollectingPublisher:
 
 @pytest.fixture
 async def two_services(infra: Settings) -> AsyncIterator[tuple[ServiceRuntime, ServiceRuntime]]:
-    started = []
-    for name in ("probe", "probe2"):
-        settings = infra.for_service(name)
-        await ensure_service_schema(settings)
-        service = ServiceRuntime(settings, probe.MIGRATIONS)
-        await service.start_storage()
-        async with service.db.transaction() as conn:
-            await conn.execute("DELETE FROM outbox")
-        started.append(service)
-    try:
-        yield started[0], started[1]
-    finally:
-        for service in started:
-            await service.db.close()
+    async with (
+        service_storage(infra, "probe", probe.MIGRATIONS) as first,
+        service_storage(infra, "probe2", probe.MIGRATIONS) as second,
+    ):
+        for service in (first, second):
+            async with service.db.transaction() as conn:
+                await conn.execute("DELETE FROM outbox")
+        yield first, second
 
 
 async def test_a_relay_holding_its_lock_blocks_only_its_own_service(

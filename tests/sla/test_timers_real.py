@@ -3,16 +3,12 @@ claimers, the COPY bulk load, and a burst bigger than a batch fired in one run."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
 import pytest
 
 from runtime.clock import ManualClock
-from runtime.provision import ensure_service_schema
-from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
 from schemas.registry import decode_event
@@ -26,23 +22,11 @@ from services.sla.domain.promises import PromiseStatus
 from services.sla.handlers import SlaContext
 from services.sla.timers import TimerSweep
 from tests.sla.support import T0, customer
+from tests.support.batches import service_storage
 
 pytestmark = pytest.mark.kafka
 MIN = timedelta(minutes=1)
 TARGET = 5 * MIN
-
-
-@asynccontextmanager
-async def sla_storage(settings: Settings) -> AsyncIterator[ServiceRuntime]:
-    """The SLA service's schema and pool only: the sweep needs no Kafka to fill the outbox."""
-    service = settings.for_service("sla")
-    await ensure_service_schema(service)
-    runtime = ServiceRuntime(service, MIGRATIONS)
-    await runtime.start_storage()
-    try:
-        yield runtime
-    finally:
-        await runtime.db.close()
 
 
 def chat_clocks(count: int, started: list[timedelta] | None = None) -> list[repo.ClockRecord]:
@@ -78,7 +62,7 @@ def promise(promise_id: str) -> repo.PromiseRecord:
 
 
 async def test_the_claim_takes_clocks_at_their_instant_and_promises_only_after_it(infra: Settings) -> None:
-    async with sla_storage(infra) as runtime:
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
         records = chat_clocks(3, [timedelta(0), MIN, 2 * MIN])
         async with runtime.db.transaction() as conn:
             await repo.insert_clocks(conn, records)
@@ -95,7 +79,7 @@ async def test_the_claim_takes_clocks_at_their_instant_and_promises_only_after_i
 
 
 async def test_two_claimers_get_disjoint_rows_without_waiting(infra: Settings) -> None:
-    async with sla_storage(infra) as runtime:
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
         async with runtime.db.transaction() as conn:
             await repo.insert_clocks(conn, chat_clocks(5))
         now = T0 + TARGET
@@ -110,7 +94,7 @@ async def test_two_claimers_get_disjoint_rows_without_waiting(infra: Settings) -
 
 
 async def test_bulk_load_round_trips_and_refuses_an_existing_id(infra: Settings) -> None:
-    async with sla_storage(infra) as runtime:
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
         records = chat_clocks(3)
         async with runtime.db.pool.acquire() as conn:
             await repo.load_clocks(conn, records)
@@ -124,7 +108,7 @@ async def test_bulk_load_round_trips_and_refuses_an_existing_id(infra: Settings)
 
 
 async def test_a_burst_bigger_than_a_batch_is_fired_in_one_run(infra: Settings) -> None:
-    async with sla_storage(infra) as runtime:
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
         records = chat_clocks(25)
         async with runtime.db.transaction() as conn:
             await repo.insert_clocks(conn, records)

@@ -20,42 +20,26 @@ from prometheus_client import REGISTRY
 from runtime.clock import ManualClock
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Connection
-from runtime.provision import ensure_service_schema
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
 from schemas.envelope import CloudEvent
-from schemas.registry import encode_event, make_event
+from schemas.registry import make_event
 from schemas.v1.common import Customer
 from schemas.v1.orders import OrderCreated, RefundIssued
 from services.survey import handlers, repository
 from services.survey.bootstrap import MIGRATIONS, orders_consumer
 from services.survey.config import SurveyConfig
+from tests.support.batches import RecordingSink, records, service_storage
 from tests.survey.support import T0, cancelled, customer, delivered, repair_completed, return_received
 
 Snapshot = dict[str, list[dict[str, Any]]]
 
 
-class RecordingSink:
-    """Dead letters kept in memory (the Kafka side of dead-lettering is tested elsewhere)."""
-
-    def __init__(self) -> None:
-        self.letters: list[tuple[int, str]] = []
-
-    async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
-        self.letters.append((record.offset, reason))
-
-
 @pytest.fixture
 async def survey(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    settings = infra.for_service("survey")
-    await ensure_service_schema(settings)
-    runtime = ServiceRuntime(settings, MIGRATIONS)
-    await runtime.start_storage()
-    try:
+    async with service_storage(infra, "survey", MIGRATIONS) as runtime:
         yield runtime
-    finally:
-        await runtime.db.close()
 
 
 def refund(shop: str, order: str, who: Customer, return_id: str | None = None) -> CloudEvent[Any]:
@@ -186,15 +170,7 @@ async def test_batches_leave_the_same_tables_as_one_event_at_a_time(survey: Serv
     counting = CountingBatches(consumer)
     batched = dataclasses.replace(consumer, batch_handler=counting)
     one_by_one = dataclasses.replace(consumer, batch_handler=None)
-    offset = 0
-    records: list[list[ConsumerRecord[bytes, bytes]]] = []
-    for events in BATCHES:
-        chunk = []
-        for event in events:
-            raw = encode_event(event)
-            chunk.append(ConsumerRecord("orders", 0, offset, 0, 0, None, raw, None, 0, len(raw), ()))
-            offset += 1
-        records.append(chunk)
+    chunks = records(BATCHES)
 
     async def run(apply_chunk: Any) -> tuple[Snapshot, dict[str, float], list[tuple[int, str]]]:
         await reset(survey)
@@ -202,18 +178,20 @@ async def test_batches_leave_the_same_tables_as_one_event_at_a_time(survey: Serv
         sink = RecordingSink()
         processor = EventProcessor(survey.db, sink, "survey", attempts=2)
         before = scheduled_counts()
-        for chunk in records:
+        for chunk in chunks:
             await apply_chunk(processor, chunk)
             clock.advance(timedelta(hours=6))  # CES surveys are timed from receipt
         after = scheduled_counts()
         return await snapshot(survey), {k: after[k] - before[k] for k in after}, sink.letters
 
-    async def event_by_event(processor: EventProcessor, chunk: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def event_by_event(
+        processor: EventProcessor, chunk: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> None:
         for record in chunk:
             await processor.process(one_by_one, record)
 
-    async def as_batch(processor: EventProcessor, chunk: list[ConsumerRecord[bytes, bytes]]) -> None:
-        await processor.process_batch(batched, tuple(chunk))
+    async def as_batch(processor: EventProcessor, chunk: tuple[ConsumerRecord[bytes, bytes], ...]) -> None:
+        await processor.process_batch(batched, chunk)
 
     reference, reference_counts, reference_letters = await run(event_by_event)
     result, counts, letters = await run(as_batch)
