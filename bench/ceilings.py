@@ -34,6 +34,7 @@ from bench.common import (
     cleanup,
     isolated_settings,
     latency_ms,
+    own_cpu_seconds,
     provision,
     publish_at_rate,
     status_kib,
@@ -124,42 +125,28 @@ async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
             forward(settings.kafka_bootstrap_servers, topic, receiver.url, ready, stop)
         )
         await asyncio.wait_for(ready.wait(), 60.0)  # the consumer owns its partitions before the load
-        cpu_before = _cpu_seconds()
+        cpu_before = own_cpu_seconds()
         wall_start = time.time()
         started, published = await publish_at_rate(
             settings.kafka_bootstrap_servers, topic, events, rate, order_record
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
-        cpu = _cpu_seconds() - cpu_before
+        cpu = own_cpu_seconds() - cpu_before
         stop.set()
         failures = await forwarder
     finally:
         await receiver.stop()
         await cleanup(settings, ())
     delivered = len(receiver.first_seen)
-    last_arrival = receiver.last_arrival()
-    last = (last_arrival - wall_start) if last_arrival is not None else float("nan")
     return {
         "benchmark": "bare_pipeline",
-        "events": events,
-        "offered_rate_per_second": rate,
-        "achieved_publish_rate_per_second": round(events / max(1e-9, published - started), 1),
-        "delivered": delivered,
-        "undelivered": events - delivered,
-        "duplicate_requests": receiver.requests - delivered,
+        **receiver.delivery_figures(events, rate, started, published, wall_start),
         "failed_posts": failures,
-        "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
-        "event_to_delivery_latency_ms": latency_ms(receiver.latencies()),
         "max_in_flight": IN_FLIGHT,
         # as bench/webhooks.py reports it: load generator, pipeline and receiver in one process
         "process_cpu_ms_per_delivery": round(cpu * 1000 / max(1, delivered), 2),
     }
-
-
-def _cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 async def timers(clocks: int, window: float, lead: float) -> dict[str, Any]:

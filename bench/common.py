@@ -144,6 +144,12 @@ def command_of(pid: int) -> list[str]:
         return []
 
 
+def own_cpu_seconds() -> float:
+    """CPU (user + system) this process has used."""
+    times = os.times()
+    return times.user + times.system
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -528,6 +534,26 @@ class WebhookReceiver:
 
     def last_arrival(self) -> float | None:
         return max((arrived for arrived, _ in self.first_seen.values()), default=None)
+
+    def delivery_figures(
+        self, events: int, rate: float, started: float, published: float, wall_start: float
+    ) -> dict[str, Any]:
+        """What notify's run and its ceiling both report: publishing, deliveries and their latency.
+        `started`/`published` bound the publishing (monotonic), `wall_start` is its wall-clock start."""
+        delivered = len(self.first_seen)
+        last_arrival = self.last_arrival()
+        last = (last_arrival - wall_start) if last_arrival is not None else float("nan")
+        return {
+            "events": events,
+            "offered_rate_per_second": rate,
+            "achieved_publish_rate_per_second": round(events / max(1e-9, published - started), 1),
+            "delivered": delivered,
+            "undelivered": events - delivered,
+            "duplicate_requests": self.requests - delivered,
+            "seconds_first_publish_to_last_delivery": round(last, 3),
+            "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
+            "event_to_delivery_latency_ms": latency_ms(self.latencies()),
+        }
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

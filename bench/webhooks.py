@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +29,7 @@ from bench.common import (
     WebhookReceiver,
     cleanup,
     isolated_settings,
-    latency_ms,
+    own_cpu_seconds,
     provision,
     publish_at_rate,
 )
@@ -67,11 +66,6 @@ def order_event(i: int, orders: int) -> Any:
     return make_event(step, "bench", data, subject=order_id)
 
 
-def cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
-
-
 async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[str, Any]:
     settings = isolated_settings("webhooks")
     service_settings = settings.for_service("notify")
@@ -103,7 +97,7 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
                     headers={"Authorization": f"Bearer {DEMO_KEY}"},
                 )
                 created.raise_for_status()
-            cpu_before = cpu_seconds()
+            cpu_before = own_cpu_seconds()
             wall_start = time.time()
             topic = settings.topic(topics.ORDERS.name)
             started, published = await publish_at_rate(
@@ -112,7 +106,7 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
             finished = time.monotonic()
-            cpu = cpu_seconds() - cpu_before
+            cpu = own_cpu_seconds() - cpu_before
             for _ in range(100):  # the last answers reach the receiver just before they are recorded
                 done = await app.runtime.db.pool.fetchval("SELECT count(*) FROM attempts")
                 if done >= len(receiver.first_seen):
@@ -142,27 +136,16 @@ async def run(events: int, rate: float, timeout: float, in_flight: int) -> dict[
         await receiver.stop()
         await cleanup(settings, ("notify",))
 
-    latencies = receiver.latencies()
     delivered = len(receiver.first_seen)
-    last_arrival = receiver.last_arrival()
-    last = (last_arrival - wall_start) if last_arrival is not None else float("nan")
     return {
         "benchmark": "webhooks",
-        "events": events,
-        "offered_rate_per_second": rate,
-        "achieved_publish_rate_per_second": round(events / max(1e-9, published - started), 1),
-        "delivered": delivered,
-        "undelivered": events - delivered,
-        "duplicate_requests": receiver.requests - delivered,
+        **receiver.delivery_figures(events, rate, started, published, wall_start),
         "attempts_by_outcome": outcomes,
         "median_stage_ms": {
             "event_to_queued": round(float(stages["to_queue"] or 0) * 1000, 1),
             "queued_to_attempt": round(float(stages["queue_to_attempt"] or 0) * 1000, 1),
         },
         "sample_errors": errors,
-        "seconds_first_publish_to_last_delivery": round(last, 3),
-        "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
-        "event_to_delivery_latency_ms": latency_ms(latencies),
         "max_in_flight": in_flight,
         "process_cpu_seconds": round(cpu, 2),
         # CPU per delivery is steadier than deliveries/s on a machine shared with other work
