@@ -1,7 +1,9 @@
 """Idempotent consumption of CloudEvents with dead letters.
 
-For each record of a batch: decode and validate (invalid → dead letter with the reason), then in one
-transaction record the event id and apply the handler (a redelivered id has no second effect).
+For each record of a batch: pass over it if it names a known event type the consumer has no handler
+for (without validating it: the consumers that handle that type dead-letter it if it is invalid);
+else decode and validate (invalid → dead letter with the reason), then in one transaction record
+the event id and apply the handler (a redelivered id has no second effect).
 A batch is applied under one savepoint and redone event by event only when something in it raises.
 A handler that keeps raising on one event dead-letters that event; a failure of Postgres or Kafka
 itself NACKs the batch so it is redelivered once they are back. Offsets commit after the effects.
@@ -22,7 +24,7 @@ from prometheus_client import Counter, Histogram
 
 from runtime.db import Connection, Database
 from schemas.envelope import CloudEvent
-from schemas.registry import InvalidEvent, decode_event
+from schemas.registry import InvalidEvent, decode_event, known_type_of
 
 if TYPE_CHECKING:
     from aiokafka.structs import ConsumerRecord
@@ -85,8 +87,7 @@ class Consumer:
 
     name: str
     handlers: dict[str, Handler]
-    ignore_unhandled: bool = True
-    """Known event types without a handler are skipped (recorded as 'ignored'), not dead-lettered."""
+    """Known event types without a handler are passed over unvalidated (counted as 'ignored')."""
     batch_handler: BatchHandler | None = None
     """Optional fast path for a whole batch; `handlers` stay the reference and the fallback."""
 
@@ -108,17 +109,13 @@ class EventProcessor:
         An event that still raises is un-recorded and retried alone (then dead-lettered) after the
         batch commits; invalid bytes are dead-lettered at once."""
         valid: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
+        ignored: collections.Counter[str] = collections.Counter()
         for record in records:
-            try:
-                event = decode_event(record.value or b"")
-            except InvalidEvent as exc:
-                await self._dead_letter(consumer, record, exc.reason, "invalid")
-                continue
-            handler = consumer.handlers.get(event.type)
-            if handler is None:
-                EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, "ignored").inc()
-                continue
-            valid.append((record, event, handler))
+            decoded = await self._decode(consumer, record, ignored)
+            if decoded is not None:
+                valid.append((record, *decoded))
+        for event_type, count in ignored.items():
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, "ignored").inc(count)
         if not valid:
             return
         failed: list[Failure] = []
@@ -210,17 +207,33 @@ class EventProcessor:
             outcomes.append((event, "applied"))
         return failed
 
-    async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:
+    async def _decode(
+        self, consumer: Consumer, record: ConsumerRecord[bytes, bytes], ignored: collections.Counter[str]
+    ) -> tuple[CloudEvent[Any], Handler] | None:
+        """The event and its handler; None if the consumer passes over it (counted in `ignored`) or it
+        is invalid (dead-lettered here)."""
         raw = record.value or b""
+        named = known_type_of(raw)
+        handler = consumer.handlers.get(named) if named is not None else None
+        if named is not None and handler is None:
+            ignored[named] += 1
+            return None
         try:
             event = decode_event(raw)
         except InvalidEvent as exc:
             await self._dead_letter(consumer, record, exc.reason, "invalid")
+            return None
+        assert handler is not None  # a valid event names a known type, so `named` was its type
+        return event, handler
+
+    async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:
+        ignored: collections.Counter[str] = collections.Counter()
+        decoded = await self._decode(consumer, record, ignored)
+        for event_type, count in ignored.items():
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, "ignored").inc(count)
+        if decoded is None:
             return
-        handler = consumer.handlers.get(event.type)
-        if handler is None:
-            EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, "ignored").inc()
-            return
+        event, handler = decoded
         for attempt in range(1, self._attempts + 1):
             try:
                 applied = await self._apply_once(consumer, event, handler)

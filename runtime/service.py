@@ -62,6 +62,8 @@ class ServiceRuntime:
         """True between the end of start-up (consumers and loops started) and the start of shutdown."""
         self._stopping = False
         self._subscriptions: list[tuple[str, str]] = []
+        self.consumers: dict[str, Consumer] = {}
+        """Every consumer plugged in, by name."""
         self.lag = LagMonitor(settings.kafka_bootstrap_servers, self._subscriptions, settings.service_name)
         self.every("consumer-lag", 5.0, self._measure_lag)
         self.every("processed-events-cleanup", 3600.0, self._forget_old_event_ids)
@@ -77,6 +79,7 @@ class ServiceRuntime:
 
         Each consumer has its own group, so two consumers of one topic each see every partition."""
         processor = self.processor
+        self.consumers[consumer.name] = consumer
         group_id = f"{self.settings.consumer_group}.{consumer.name}"
         self._subscriptions.append((group_id, self.settings.topic(topic.name)))
         subscriber = self.broker.subscriber(

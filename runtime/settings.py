@@ -33,7 +33,9 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="CARELOOP_LOG_LEVEL")
     log_format: str = Field(default="text", validation_alias="CARELOOP_LOG_FORMAT")
 
-    consumer_max_records: int = Field(default=500, validation_alias="CARELOOP_CONSUMER_MAX_RECORDS")
+    consumer_max_records: int = Field(default=2000, gt=0, validation_alias="CARELOOP_CONSUMER_MAX_RECORDS")
+    """Records per Kafka batch at most. A batch costs a few round trips whatever its size: survey's
+    ingest went 13,951 → 18,014 ev/s from 500 to 2,000 (20,344 at 5,000), intake 6,415 → 7,633."""
     consumer_wait_ms: int = Field(default=25, gt=0, validation_alias="CARELOOP_CONSUMER_WAIT_MS")
     """How long a batch subscriber waits for records; FastStream sleeps as long again after an empty
     wait, so the first event after a quiet spell can wait up to twice this."""

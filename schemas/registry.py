@@ -6,6 +6,7 @@ from functools import cache
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from schemas import topics
 from schemas.envelope import CloudEvent, RawCloudEvent
@@ -59,6 +60,22 @@ def _describe(error: ValidationError) -> str:
         where = ".".join(str(p) for p in item["loc"]) or "(root)"
         parts.append(f"{where}: {item['msg']}")
     return "; ".join(parts)
+
+
+def known_type_of(raw: bytes) -> str | None:
+    """The known event type `raw` names at its top level, or None if it names none (not JSON, not an
+    object, too large, no string "type", a type CareLoop does not know).
+
+    A plain JSON parse without validation, about a sixth of decode_event's cost: a consumer uses it to
+    pass over events it has no handler for. Only decode_event says whether an event is valid."""
+    if len(raw) > MAX_EVENT_BYTES:
+        return None
+    try:
+        document = from_json(raw, cache_strings="keys")
+    except ValueError:
+        return None
+    event_type = document.get("type") if isinstance(document, dict) else None
+    return event_type if isinstance(event_type, str) and event_type in EVENT_TYPES else None
 
 
 def decode_event(raw: bytes, accepted_types: frozenset[str] | None = None) -> CloudEvent[Any]:

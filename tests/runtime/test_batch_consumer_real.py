@@ -6,11 +6,13 @@ applied exactly once and the bad one is dead-lettered with its reason."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Connection
@@ -131,3 +133,31 @@ async def test_an_unprocessable_event_is_dead_lettered_without_retries(runtime: 
     assert sink.letters == [(1, "unprocessable: unknown shop unknown-shop")]
     # once in the batch's first pass, once alone in its savepoint: never the handler's retries
     assert calls.count("x-2") == 2
+
+
+async def test_events_of_types_without_a_handler_are_passed_over_unvalidated(runtime: ServiceRuntime) -> None:
+    """Only a consumer that would apply an event dead-letters it when it is invalid; an unknown type
+    is every consumer's dead letter, since no one can tell whether it was meant for them."""
+    consumer = Consumer("probe-orders", {"order.created": Probe().one})
+    sink = RecordingSink()
+    processor = EventProcessor(runtime.db, sink, "probe", attempts=2)
+    valid = json.loads(batch("o-1")[0].value or b"")
+    broken_paid = {**valid, "id": "broken-paid", "type": "order.paid", "data": {"shop_id": "x"}}
+    broken_created = {**valid, "id": "broken-created", "data": {"shop_id": "x"}}
+    teleported = {**valid, "id": "teleported", "type": "order.teleported"}
+    records = (
+        record(0, json.dumps(broken_paid).encode()),
+        record(1, json.dumps(valid).encode()),
+        record(2, json.dumps(broken_created).encode()),
+        record(3, json.dumps(teleported).encode()),
+    )
+    labels = {"service": "probe", "consumer": "probe-orders", "type": "order.paid", "outcome": "ignored"}
+    ignored_before = REGISTRY.get_sample_value("careloop_events_consumed_total", labels) or 0.0
+
+    await processor.process_batch(consumer, records)
+
+    assert await seen(runtime) == {"o-1": 1}
+    assert [offset for offset, _ in sink.letters] == [2, 3]
+    assert sink.letters[0][1].startswith("invalid order.created data")
+    assert sink.letters[1][1] == "unknown event type 'order.teleported'"
+    assert REGISTRY.get_sample_value("careloop_events_consumed_total", labels) == ignored_before + 1
