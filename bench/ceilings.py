@@ -4,9 +4,11 @@
         producer -> Kafka -> consumer -> POST (notify's HTTP client, 32 in flight, each sent as soon
         as its record is consumed) -> the same local receiver, no durability (no outbox, no Postgres,
         auto-commit): the floor under notify's event -> signed webhook latency.
-    .venv/bin/python -m bench.ceilings timers --clocks 100000 [--window 60] [--lead 20]
-        N timer rows in one indexed Postgres table falling due evenly over the window; a 0.2 s sweep
-        claims due rows (FOR UPDATE SKIP LOCKED) and deletes them: the floor under SLA timer lag.
+    .venv/bin/python -m bench.ceilings timers --clocks 1000000 [--due 100000] [--window 60] [--lead 20]
+        N timer rows in one indexed Postgres table, the first `due` falling due evenly over the window
+        (the rest a day later, as bench/sla_timers.py lays them out); a 0.2 s sweep claims due rows
+        (FOR UPDATE SKIP LOCKED) and deletes them: the floor under SLA timer lag (and, with --window 0,
+        under its drain rate).
     .venv/bin/python -m bench.ceilings idle --service intake
         the service's code imported and its app built, nothing started: the floor under its RSS.
 
@@ -39,6 +41,7 @@ from bench.common import (
     publish_at_rate,
     status_kib,
 )
+from bench.sla_timers import LATER, LATER_SPREAD
 from schemas import topics
 from schemas.registry import encode_event, make_event
 from schemas.v1.common import Customer
@@ -149,10 +152,11 @@ async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
     }
 
 
-async def timers(clocks: int, window: float, lead: float) -> dict[str, Any]:
-    """`clocks` open timers falling due evenly over `window` seconds from `lead` seconds after the
-    insert, as bench/sla_timers.py lays out the SLA service's clocks. A sweep every 0.2 s claims due
-    rows (FOR UPDATE SKIP LOCKED, 5,000 a transaction) and deletes them; lag = commit - due."""
+async def timers(clocks: int, window: float, lead: float, due: int) -> dict[str, Any]:
+    """`clocks` open timers, the first `due` falling due evenly over `window` seconds from `lead`
+    seconds after the insert and the rest a day later, as bench/sla_timers.py lays out the SLA
+    service's clocks. A sweep every 0.2 s claims due rows (FOR UPDATE SKIP LOCKED, 5,000 a
+    transaction) and deletes them; lag = commit - due."""
     settings = isolated_settings("timers")
     schema = f"{settings.schema_prefix}timers"
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
@@ -167,17 +171,22 @@ async def timers(clocks: int, window: float, lead: float) -> dict[str, Any]:
         loaded = time.monotonic()
         await conn.execute(
             """INSERT INTO timers (clock_id, due_at)
-               SELECT 'clock-' || g, clock_timestamp() + make_interval(secs => $2::float8 + g * $3::float8)
+               SELECT 'clock-' || g, clock_timestamp() + make_interval(secs => CASE
+                   WHEN g <= $4 THEN $2::float8 + (g - 1) * $3::float8
+                   ELSE $2::float8 + $5::float8 + (g - $4) * $6::float8 END)
                FROM generate_series(1, $1) AS g""",
             clocks,
             lead,
-            window / max(1, clocks),
+            window / max(1, due),
+            due,
+            window + LATER.total_seconds(),
+            LATER_SPREAD.total_seconds() / max(1, clocks - due),
         )
         await conn.execute("CREATE INDEX ON timers (due_at)")
         await conn.execute("ANALYZE timers")
         load_seconds = time.monotonic() - loaded
         deadline = time.monotonic() + lead + window + 90.0
-        while len(lags) < clocks and time.monotonic() < deadline:
+        while len(lags) < due and time.monotonic() < deadline:
             while True:
                 async with conn.transaction():
                     claimed = await conn.fetch(
@@ -199,12 +208,16 @@ async def timers(clocks: int, window: float, lead: float) -> dict[str, Any]:
     return {
         "benchmark": "bare_timers",
         "clocks": clocks,
+        "due_in_window": due,
         "fired": len(lags),
         "window_seconds": window,
         "lead_seconds": lead,
         "load_seconds": round(load_seconds, 2),
         "sweep_seconds": SWEEP_SECONDS,
         "lag_ms": latency_ms(lags),
+        "drained_per_second": (
+            round(due / lags[-1], 1) if window == 0 and len(lags) == due and lags[-1] > 0 else None
+        ),
     }
 
 
@@ -227,6 +240,7 @@ def main() -> None:
     pipe.add_argument("--timeout", type=float, default=60.0)
     timer = sub.add_parser("timers")
     timer.add_argument("--clocks", type=int, default=100_000)
+    timer.add_argument("--due", type=int, default=None, help="of them, due in the window (default all)")
     timer.add_argument("--window", type=float, default=60.0, help="seconds over which timers fall due")
     timer.add_argument("--lead", type=float, default=20.0, help="seconds from the insert to the first")
     idle_parser = sub.add_parser("idle")
@@ -235,7 +249,8 @@ def main() -> None:
     if args.what == "pipeline":
         result = asyncio.run(pipeline(args.events, args.rate, args.timeout))
     elif args.what == "timers":
-        result = asyncio.run(timers(args.clocks, args.window, args.lead))
+        due = args.clocks if args.due is None else min(args.due, args.clocks)
+        result = asyncio.run(timers(args.clocks, args.window, args.lead, due))
     else:
         result = idle(args.service)
     print(json.dumps(result, indent=2))

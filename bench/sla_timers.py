@@ -1,8 +1,10 @@
 """Timer lag of the SLA service with N open clocks.
 
-Inserts N running clocks (default 100,000) through the SLA repository into an isolated schema,
-their breach deadlines spread evenly over a short window, then runs the real service in-process
-(timer sweep, outbox relay, Kafka) and measures for every breach how late it went out:
+Inserts N running clocks (default 100,000) through the SLA repository into an isolated schema, the
+breach deadlines of the first `--due` of them (default all) spread evenly over a short window and the
+rest's spread over the day after the run, so they stay open in the table and its index throughout
+without falling due. Then it runs the real service in-process (timer sweep, outbox relay, Kafka) and
+measures for every breach due in the window how late it went out:
 
 - `sweep_lag`: the transaction that fired the timer committed this long after the deadline
   (the `careloop_sla_timer_lag_seconds` histogram, observed after each commit);
@@ -15,7 +17,10 @@ service is up, yielding to the event loop between chunks: built in one go, a mil
 loop for most of a minute while the service's Kafka clients were still bootstrapping, which failed.
 The lead must cover the load (`load_seconds` in the output; about 70 s per million on 2 cores).
 
-    .venv/bin/python -m bench.sla_timers --clocks 100000 [--window 60] [--lead 20]
+With --window 0 every due clock breaches at the same instant: the time until the last breach is on
+Kafka gives the sweep and relay's drain rate (`drained_per_second`).
+
+    .venv/bin/python -m bench.sla_timers --clocks 1000000 [--due 100000] [--window 60] [--lead 20]
 """
 
 from __future__ import annotations
@@ -48,21 +53,37 @@ SHOP = "demo-shop"
 TARGET = timedelta(hours=1)
 CHUNK = 5000
 """Clocks built and COPYed at a time: about 0.2 s of building, short enough not to starve the loop."""
+LATER = timedelta(hours=1)
+"""How long after the window the clocks not due in it start falling due, spread over LATER_SPREAD."""
+LATER_SPREAD = timedelta(hours=24)
 DRAIN_SECONDS = 180.0
 """How long after the last deadline the run waits for the backlog (sweep and outbox) to empty: as
 long as bench/run.py's bound (lead + window + 300 s) allows once the records are read back."""
 
 
+def deadline_of(i: int, count: int, due: int, first_deadline: datetime, window: float) -> datetime:
+    """Clock i's breach deadline: the first `due` evenly across the window, the rest a day later."""
+    if i < due:
+        return first_deadline + timedelta(seconds=window * i / due)
+    later = LATER_SPREAD * ((i - due) / max(1, count - due))
+    return first_deadline + timedelta(seconds=window) + LATER + later
+
+
 def open_clocks(
-    count: int, first_deadline: datetime, window: float, start: int = 0, stop: int | None = None
+    count: int,
+    first_deadline: datetime,
+    window: float,
+    start: int = 0,
+    stop: int | None = None,
+    due: int | None = None,
 ) -> list[repo.ClockRecord]:
     """Clocks `start` to `stop` of `count`: running chat first-response clocks, warning already sent,
-    breaching evenly across the window. Each breach also raises the level-1 escalation, so two events
-    go out per timer."""
+    the first `due` (default all) breaching evenly across the window. Each breach also raises the
+    level-1 escalation, so two events go out per timer."""
     stages = DEFAULT_POLICIES.policies[0].stages()
     records = []
     for i in range(start, count if stop is None else min(stop, count)):
-        deadline = first_deadline + timedelta(seconds=window * i / count)
+        deadline = deadline_of(i, count, count if due is None else due, first_deadline, window)
         started = deadline - TARGET
         clock = clocks.start(
             f"bench-{i}", SlaMetric.FIRST_RESPONSE, TARGET, False, stages, started, CALENDAR_TIME
@@ -72,9 +93,11 @@ def open_clocks(
     return records
 
 
-async def load_clocks(conn: Connection, count: int, first_deadline: datetime, window: float) -> None:
+async def load_clocks(
+    conn: Connection, count: int, first_deadline: datetime, window: float, due: int
+) -> None:
     for start in range(0, count, CHUNK):
-        await repo.load_clocks(conn, open_clocks(count, first_deadline, window, start, start + CHUNK))
+        await repo.load_clocks(conn, open_clocks(count, first_deadline, window, start, start + CHUNK, due))
         await asyncio.sleep(0)  # COPY may not have waited on the socket: let Kafka's clients run
 
 
@@ -152,7 +175,7 @@ async def kafka_lags(settings: Settings) -> list[float]:
         await consumer.stop()
 
 
-async def run(count: int, window: float, lead: float) -> dict[str, Any]:
+async def run(count: int, window: float, lead: float, due: int) -> dict[str, Any]:
     first_deadline = datetime.now(UTC) + timedelta(seconds=lead)
     settings = isolated_settings("sla").for_service("sla")
     await provision(settings, ("sla",))
@@ -170,14 +193,20 @@ async def run(count: int, window: float, lead: float) -> dict[str, Any]:
             pool = app.runtime.db.pool
             load_started = time.perf_counter()
             async with pool.acquire() as conn:
-                await load_clocks(conn, count, first_deadline, window)
+                await load_clocks(conn, count, first_deadline, window, due)
             loaded_in = time.perf_counter() - load_started
             late_start = (datetime.now(UTC) - first_deadline).total_seconds()
 
-            async def remaining() -> int:
-                return int(await pool.fetchval("SELECT count(*) FROM clocks WHERE outcome IS NULL"))
+            last_deadline = deadline_of(due - 1, count, due, first_deadline, window)
 
-            last_deadline = first_deadline + timedelta(seconds=window * (count - 1) / count)
+            async def remaining() -> int:
+                """Clocks due in the window that have not breached yet."""
+                return int(
+                    await pool.fetchval(
+                        "SELECT count(*) FROM clocks WHERE outcome IS NULL AND due_at <= $1", last_deadline
+                    )
+                )
+
             give_up = first_deadline + timedelta(seconds=window + DRAIN_SECONDS)
             while datetime.now(UTC) < give_up:
                 backlog = await pool.fetchval("SELECT count(*) FROM outbox")
@@ -187,11 +216,13 @@ async def run(count: int, window: float, lead: float) -> dict[str, Any]:
             unfired = await remaining()
             unrelayed = int(await pool.fetchval("SELECT count(*) FROM outbox"))
         lags = await kafka_lags(settings)
+        drained = round(due / max(lags), 1) if window == 0 and len(lags) == due and max(lags) > 0 else None
         return {
             "benchmark": "sla_timers",
             "cpus": os.cpu_count(),
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
             "open_clocks": count,
+            "due_in_window": due,
             "window_seconds": window,
             "lead_seconds": lead,
             "events_per_timer": 2,
@@ -199,7 +230,8 @@ async def run(count: int, window: float, lead: float) -> dict[str, Any]:
             "loaded_after_first_deadline_seconds": round(max(0.0, late_start), 2),
             "unfired": unfired,
             "outbox_left": unrelayed,
-            "kafka_lag_seconds": lag_summary(lags, count, (give_up - last_deadline).total_seconds()),
+            "kafka_lag_seconds": lag_summary(lags, due, (give_up - last_deadline).total_seconds()),
+            "drained_per_second": drained,
             "sweep_lag_seconds": histogram_quantiles(),
         }
     finally:
@@ -208,7 +240,8 @@ async def run(count: int, window: float, lead: float) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--clocks", type=int, default=100_000)
+    parser.add_argument("--clocks", type=int, default=100_000, help="open clocks")
+    parser.add_argument("--due", type=int, default=None, help="of them, due in the window (default all)")
     parser.add_argument("--window", type=float, default=60.0, help="seconds over which deadlines fall")
     parser.add_argument(
         "--lead", type=float, default=20.0, help="seconds from start to the first deadline (covers the load)"
@@ -217,7 +250,8 @@ def main() -> None:
     report_to = sys.stdout
     # FastStream's loggers write to stdout; during the run that goes to stderr, so stdout is the JSON.
     with contextlib.redirect_stdout(sys.stderr):
-        report = asyncio.run(run(args.clocks, args.window, args.lead))
+        due = args.clocks if args.due is None else min(args.due, args.clocks)
+        report = asyncio.run(run(args.clocks, args.window, args.lead, due))
     print(json.dumps(report, indent=2), file=report_to)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bench.sla_timers import lag_summary, open_clocks
+from bench.sla_timers import LATER, LATER_SPREAD, lag_summary, open_clocks
 
 FIRST = datetime(2026, 1, 7, 9, 0, tzinfo=UTC)
 
@@ -15,6 +15,18 @@ def test_chunks_build_exactly_the_clocks_of_one_go() -> None:
     assert chunked == whole
     assert [r.clock.deadline for r in whole] == [FIRST + timedelta(seconds=6 * i) for i in range(10)]
     assert {r.clock.stages_done for r in whole} == {1}  # the warning is behind them: 2 events each
+
+
+def test_clocks_not_due_in_the_window_stay_open_until_a_day_after_it() -> None:
+    whole = open_clocks(10, FIRST, 60.0, due=4)
+    deadlines = [r.clock.deadline for r in whole]
+    assert deadlines[:4] == [FIRST + timedelta(seconds=15 * i) for i in range(4)]
+    after_window = FIRST + timedelta(seconds=60) + LATER
+    assert all(after_window <= d < after_window + LATER_SPREAD for d in deadlines[4:])
+    assert deadlines[4:] == sorted(deadlines[4:])
+    assert len(set(deadlines)) == 10
+    chunked = [r for start in range(0, 10, 3) for r in open_clocks(10, FIRST, 60.0, start, start + 3, 4)]
+    assert chunked == whole
 
 
 def test_breaches_never_seen_count_as_the_latest() -> None:
