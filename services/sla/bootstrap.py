@@ -60,7 +60,10 @@ def build(settings: Settings) -> ServiceApp:
     # `now` reads runtime.clock at call time: tests swap in a ManualClock after build().
     ctx = SlaContext(runtime.shops, lambda: runtime.clock.now(), runtime.topic(topics.SLA))
     runtime.consume(topics.TICKETS, Consumer("sla-tickets", _bind(TICKET_HANDLERS, ctx)))
-    runtime.consume(topics.ORDERS, Consumer("sla-orders", _bind(ORDER_HANDLERS, ctx)))
+    orders_batch = partial(order_handlers.on_order_events, ctx=ctx)
+    runtime.consume(
+        topics.ORDERS, Consumer("sla-orders", _bind(ORDER_HANDLERS, ctx), batch_handler=orders_batch)
+    )
     sweep = TimerSweep(runtime.db, ctx)
     runtime.every("sla-timers", SWEEP_SECONDS, sweep.run)
     runtime.every("sla-gauges", GAUGE_SECONDS, partial(measure_clocks, runtime.db, ctx))

@@ -380,6 +380,99 @@ async def settle_promise(
     )
 
 
+@dataclass(frozen=True)
+class StoredPromise:
+    """A promise row whole, as the batch path reads it, folds it in memory and writes it back."""
+
+    promise: PromiseRecord
+    settled_at: datetime | None = None
+    breached_at: datetime | None = None
+
+
+async def load_ship_by_terms(
+    conn: Connection, shops: Sequence[tuple[str, str]]
+) -> dict[str, tuple[PolicySet, CalendarDocument]]:
+    """`load_policies` and `load_calendar` of many shops, given as (id, time zone), in one round trip."""
+    rows = await conn.fetch(
+        "SELECT s.shop_id, p.document AS policies, c.document AS calendar"
+        " FROM unnest($1::text[]) AS s (shop_id)"
+        " LEFT JOIN sla_policies p USING (shop_id) LEFT JOIN sla_calendars c USING (shop_id)",
+        [shop_id for shop_id, _ in shops],
+    )
+    timezone = dict(shops)
+    return {
+        r["shop_id"]: (
+            DEFAULT_POLICIES if r["policies"] is None else PolicySet.model_validate(r["policies"]),
+            default_calendar_document(timezone[r["shop_id"]])
+            if r["calendar"] is None
+            else CalendarDocument.model_validate(r["calendar"]),
+        )
+        for r in rows
+    }
+
+
+async def lock_promises(
+    conn: Connection, order_ids: Sequence[str], ids: Sequence[str]
+) -> list[StoredPromise]:
+    """Every promise of these orders, whatever its status, and any row already holding one of `ids`,
+    locked in id order (two transactions locking overlapping sets cannot deadlock each other). The
+    batch path needs the settled rows too: re-opening one of those changes nothing."""
+    rows = await conn.fetch(
+        f"SELECT {_PROMISE_COLUMNS}, settled_at, breached_at FROM promises"
+        " WHERE order_id = ANY($1::text[]) OR id = ANY($2::text[]) ORDER BY id FOR UPDATE",
+        list(order_ids),
+        list(ids),
+    )
+    return [
+        StoredPromise(
+            PromiseRecord(
+                r["id"],
+                r["shop_id"],
+                r["order_id"],
+                PromiseKind(r["kind"]),
+                r["customer"],
+                r["promised_at"],
+                PromiseStatus(r["status"]),
+                r["repair_id"],
+            ),
+            r["settled_at"],
+            r["breached_at"],
+        )
+        for r in rows
+    ]
+
+
+async def save_promises(conn: Connection, promises: Sequence[StoredPromise]) -> None:
+    """Write promises as they now stand in one statement: new ones are inserted, the others get their
+    changing columns (promised instant, status, settlement) overwritten. Each id at most once: one
+    INSERT ... ON CONFLICT cannot update the same row twice."""
+    if not promises:
+        return
+    await conn.execute(
+        """INSERT INTO promises (id, shop_id, order_id, kind, customer, promised_at, status, repair_id,
+                                 settled_at, breached_at)
+           SELECT id, shop_id, order_id, kind, customer::jsonb, promised_at, status, repair_id,
+                  settled_at, breached_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                       $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+                AS u (id, shop_id, order_id, kind, customer, promised_at, status, repair_id, settled_at,
+                      breached_at)
+           ON CONFLICT (id) DO UPDATE SET promised_at = excluded.promised_at, status = excluded.status,
+               settled_at = excluded.settled_at, breached_at = excluded.breached_at""",
+        [s.promise.id for s in promises],
+        [s.promise.shop_id for s in promises],
+        [s.promise.order_id for s in promises],
+        [s.promise.kind.value for s in promises],
+        # as text, cast in SQL: the same json.dumps the pool's jsonb codec applies to a single value
+        [json.dumps(s.promise.customer) for s in promises],
+        [s.promise.promised_at for s in promises],
+        [s.promise.status.value for s in promises],
+        [s.promise.repair_id for s in promises],
+        [s.settled_at for s in promises],
+        [s.breached_at for s in promises],
+    )
+
+
 async def claim_due_promises(conn: Connection, now: datetime, limit: int) -> list[PromiseRecord]:
     """Lock up to `limit` promises broken at `now` (exclusive: the promised instant itself is kept)."""
     return [_promise(r) for r in await conn.fetch(_CLAIM_PROMISES, now, limit)]
