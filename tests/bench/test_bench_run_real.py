@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import FIGURE_NAMES
+from bench.run import QUICK
 from runtime.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -70,7 +71,7 @@ def test_quick_run_writes_every_figure_with_its_ceiling(infra: Settings, tmp_pat
     assert document["versions"]["postgres"]
     assert len(document["git"]["commit"]) == 40
     ingest = document["scenarios"]["ingest"]
-    assert ingest["prefill"]["events"] == 3000
+    assert ingest["prefill"]["events"] == QUICK.ingest_events
     for runs in ingest["services"].values():
         assert runs["runs"][0]["committed"] > 0
         assert runs["runs"][0]["dead_letters"] == 0
