@@ -15,7 +15,8 @@ from schemas.v1.common import TEXT_CHECKED, Customer, EventData
 from schemas.v1.sla import OrderPromiseBreached, SlaBreached, SlaEscalated, SlaMet, SlaWarning
 from services.sla import metrics
 from services.sla.domain.clocks import Crossed, Met, StageKind
-from services.sla.repository import ClockRecord, PromiseRecord
+from services.sla.domain.promises import PromiseRecord
+from services.sla.repository import ClockRecord
 
 SOURCE = "careloop/sla"
 DataT = TypeVar("DataT", bound=EventData)

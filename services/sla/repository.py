@@ -16,7 +16,7 @@ from schemas.v1.sla import PromiseKind, SlaMetric
 from services.sla.domain.calendar_document import CalendarDocument, default_calendar_document
 from services.sla.domain.clocks import Clock, ClockStatus, Outcome, Stage, StageKind
 from services.sla.domain.policies import DEFAULT_POLICIES, PolicySet
-from services.sla.domain.promises import PromiseStatus
+from services.sla.domain.promises import PromiseRecord, PromiseStatus, StoredPromise
 
 # -- policies and calendars -------------------------------------------------------------------
 
@@ -319,18 +319,6 @@ async def clock_statistics(conn: Connection, since: datetime) -> tuple[dict[str,
 # -- order promises ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PromiseRecord:
-    id: str
-    shop_id: str
-    order_id: str
-    kind: PromiseKind
-    customer: dict[str, Any]
-    promised_at: datetime
-    status: PromiseStatus
-    repair_id: str | None = None
-
-
 _PROMISE_COLUMNS = "id, shop_id, order_id, kind, customer, promised_at, status, repair_id"
 _CLAIM_PROMISES = _claim_due("promises", _PROMISE_COLUMNS, "promised_at", "<")
 
@@ -358,10 +346,12 @@ async def open_promise(conn: Connection, promise: PromiseRecord) -> None:
     )
 
 
-async def lock_running_promises(conn: Connection, order_id: str) -> list[PromiseRecord]:
+async def lock_running_promises(conn: Connection, shop_id: str, order_id: str) -> list[PromiseRecord]:
+    """The running promises of one shop's order (another shop's order of the same id is another order)."""
     rows = await conn.fetch(
-        f"SELECT {_PROMISE_COLUMNS} FROM promises WHERE order_id = $1 AND status = 'running'"
-        " ORDER BY id FOR UPDATE",
+        f"SELECT {_PROMISE_COLUMNS} FROM promises WHERE shop_id = $1 AND order_id = $2"
+        " AND status = 'running' ORDER BY id FOR UPDATE",
+        shop_id,
         order_id,
     )
     return [_promise(r) for r in rows]
@@ -378,15 +368,6 @@ async def settle_promise(
         at,
         breached_at,
     )
-
-
-@dataclass(frozen=True)
-class StoredPromise:
-    """A promise row whole, as the batch path reads it, folds it in memory and writes it back."""
-
-    promise: PromiseRecord
-    settled_at: datetime | None = None
-    breached_at: datetime | None = None
 
 
 async def load_ship_by_terms(
@@ -411,17 +392,18 @@ async def load_ship_by_terms(
     }
 
 
-async def lock_promises(
-    conn: Connection, order_ids: Sequence[str], ids: Sequence[str]
-) -> list[StoredPromise]:
-    """Every promise of these orders, whatever its status, and any row already holding one of `ids`,
-    locked in id order (two transactions locking overlapping sets cannot deadlock each other). The
-    batch path needs the settled rows too: re-opening one of those changes nothing."""
+async def lock_promises(conn: Connection, orders: Sequence[tuple[str, str]]) -> list[StoredPromise]:
+    """Every promise of these (shop id, order id) orders, whatever its status, locked in id order (two
+    transactions locking overlapping sets cannot deadlock each other). The batch path needs the settled
+    rows too: re-opening one of those changes nothing. A promise's id is made of its shop and order, so
+    this also finds every row an Open of these orders would conflict with. The (shop_id, order_id)
+    index serves it, one probe per order."""
     rows = await conn.fetch(
         f"SELECT {_PROMISE_COLUMNS}, settled_at, breached_at FROM promises"
-        " WHERE order_id = ANY($1::text[]) OR id = ANY($2::text[]) ORDER BY id FOR UPDATE",
-        list(order_ids),
-        list(ids),
+        " WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
+        " ORDER BY id FOR UPDATE",
+        [shop_id for shop_id, _ in orders],
+        [order_id for _, order_id in orders],
     )
     return [
         StoredPromise(
@@ -474,7 +456,8 @@ async def save_promises(conn: Connection, promises: Sequence[StoredPromise]) -> 
 
 
 async def claim_due_promises(conn: Connection, now: datetime, limit: int) -> list[PromiseRecord]:
-    """Lock up to `limit` promises broken at `now` (exclusive: the promised instant itself is kept)."""
+    """Lock up to `limit` promises broken at `now` (exclusive: the promised instant itself is kept).
+    Every shop's: the sweep serves them all, and each row goes on by its id, which names its shop."""
     return [_promise(r) for r in await conn.fetch(_CLAIM_PROMISES, now, limit)]
 
 

@@ -160,4 +160,6 @@ def test_order_promise_deadlines() -> None:
     assert repair_deadline(received, 3, "Europe/Warsaw") == datetime(2026, 1, 9, 23, tzinfo=UTC)
     assert settled_status(paid, paid).value == "kept"
     assert settled_status(paid + MIN, paid).value == "breached"
-    assert promise_id("o1", PromiseKind.REPAIR_TURNAROUND, "r1") == "o1:repair_turnaround:r1"
+    # a promise is its shop's: two shops' order o1 are two orders
+    assert promise_id("shop-a", "o1", PromiseKind.REPAIR_TURNAROUND, "r1") == "shop-a:o1:repair_turnaround:r1"
+    assert promise_id("shop-b", "o1", PromiseKind.SHIP_BY) == "shop-b:o1:ship_by"

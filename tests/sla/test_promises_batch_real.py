@@ -5,8 +5,9 @@ and once through the consumer as services/sla/bootstrap.py builds it (the batch 
 runtime's event-by-event fallback when it raises); the promises, the outbox and the consumer's own
 tables must end up the same. The batches: hand-made cases on stored promises (running, kept, already
 breached by the sweep), several steps of one order inside one batch, late settlements, moved delivery
-dates, repairs, cancellations, shops with their own ship-by terms and without, an unknown shop,
-duplicates inside and across batches; then two shops' days of demo journeys cut into random batches."""
+dates, repairs, cancellations, shops with their own ship-by terms and without, two shops with orders
+of one id (each keeps its own promises), an unknown shop, duplicates inside and across batches; then two
+shops' days of demo journeys cut into random batches."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from services.sla import bootstrap
 from services.sla import repository as repo
 from services.sla.domain.calendar_document import WEEK, CalendarDocument, OpeningSpan
 from services.sla.domain.policies import DEFAULT_POLICIES
-from services.sla.domain.promises import PromiseStatus, end_of_local_day, promise_id
+from services.sla.domain.promises import PromiseRecord, PromiseStatus, end_of_local_day, promise_id
 from tests.sla.support import T0, customer, order_event
 from tests.support.batches import RecordingSink, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
@@ -91,9 +92,12 @@ def hand_made() -> list[list[CloudEvent[Any]]]:
             order_event("order.paid", "o-twice", T0, shop=SHOP_B, **PAID),
             order_event("order.paid", "o-twice", T0 + HOUR, shop=SHOP_B, ship_by=T0 + 5 * HOUR, **PAID),
             shipped("o-twice", T0 + 6 * HOUR, date(2026, 1, 10), shop=SHOP_B),  # late against the new instant
-            # promises are keyed by order id: another shop's order of the same id settles this one
+            # order ids are per shop: shop B's o-shared is not shop A's, whose ship-by B's shipment
+            # would have broken (and B's cancellation would have cancelled) if they were one order
             order_event("order.paid", "o-shared", T0, ship_by=T0 + HOUR, **PAID),
+            order_event("order.paid", "o-shared", T0, shop=SHOP_B, ship_by=T0 + 3 * HOUR, **PAID),
             shipped("o-shared", T0 + 2 * HOUR, date(2026, 1, 9), shop=SHOP_B),
+            order_event("order.cancelled", "o-shared", T0 + 2 * HOUR, shop=SHOP_B),
             order_event("repair.received", "o-rep", T0, repair_id="r-1", turnaround_days=1),
             order_event("repair.received", "o-rep", T0, repair_id="r-2", turnaround_days=3),
             order_event("repair.completed", "o-rep", T0 + 3 * DAY, repair_id="r-1"),  # late
@@ -143,10 +147,10 @@ async def seed(conn: Connection) -> None:
     calendar = CalendarDocument(timezone="Europe/London", weekly_hours=dict.fromkeys(WEEK[:6], spans))
     await repo.save_calendar(conn, SHOP_B, calendar)
 
-    def stored(order_id: str, kind: PromiseKind, promised_at: Any) -> repo.PromiseRecord:
+    def stored(order_id: str, kind: PromiseKind, promised_at: Any, shop: str = SHOP_A) -> PromiseRecord:
         who = customer("c-seed").model_dump(mode="json", exclude_none=True)
-        return repo.PromiseRecord(
-            promise_id(order_id, kind), SHOP_A, order_id, kind, who, promised_at, PromiseStatus.RUNNING
+        return PromiseRecord(
+            promise_id(shop, order_id, kind), shop, order_id, kind, who, promised_at, PromiseStatus.RUNNING
         )
 
     for promise in (
@@ -154,10 +158,15 @@ async def seed(conn: Connection) -> None:
         stored("o-swept", PromiseKind.SHIP_BY, T0 - 2 * HOUR),
         stored("o-kept", PromiseKind.SHIP_BY, T0 + HOUR),
         stored("o-moved", PromiseKind.DELIVERY_DATE, T0 + 2 * HOUR),
+        # shop B's orders of the same ids as shop A's: A's events above leave them as they are
+        stored("o-late", PromiseKind.SHIP_BY, T0 - 3 * HOUR, SHOP_B),
+        stored("o-moved", PromiseKind.DELIVERY_DATE, T0 + 2 * HOUR, SHOP_B),
     ):
         await repo.open_promise(conn, promise)
-    await repo.breach_promises(conn, ["o-swept:ship_by"], T0 - HOUR)
-    await repo.settle_promise(conn, "o-kept:ship_by", PromiseStatus.KEPT, T0, None)
+    await repo.breach_promises(conn, [promise_id(SHOP_A, "o-swept", PromiseKind.SHIP_BY)], T0 - HOUR)
+    await repo.settle_promise(
+        conn, promise_id(SHOP_A, "o-kept", PromiseKind.SHIP_BY), PromiseStatus.KEPT, T0, None
+    )
 
 
 class Watched:
@@ -250,55 +259,126 @@ async def test_hand_made_batches_end_as_their_events_one_by_one(
         i: (p["status"], p["promised_at"], p["settled_at"], p["breached_at"]) for i, p in promises.items()
     }
     eod = end_of_local_day
+    a, b = f"{SHOP_A}:", f"{SHOP_B}:"  # a promise's id starts with its shop's
     assert states == {
-        "o-late:ship_by": ("breached", T0 - HOUR, T0, T0 - HOUR),
-        "o-late:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/Warsaw"), None, None),
-        "o-swept:ship_by": ("breached", T0 - 2 * HOUR, None, T0 - HOUR),
-        "o-swept:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/Warsaw"), None, None),
-        "o-kept:ship_by": ("kept", T0 + HOUR, T0, None),
-        "o-moved:delivery_date": (
+        a + "o-late:ship_by": ("breached", T0 - HOUR, T0, T0 - HOUR),
+        a + "o-late:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/Warsaw"), None, None),
+        b + "o-late:ship_by": ("running", T0 - 3 * HOUR, None, None),  # shop A's shipment is not B's
+        a + "o-swept:ship_by": ("breached", T0 - 2 * HOUR, None, T0 - HOUR),
+        a + "o-swept:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/Warsaw"), None, None),
+        a + "o-kept:ship_by": ("kept", T0 + HOUR, T0, None),
+        a + "o-moved:delivery_date": (
             "breached",
             eod(date(2026, 1, 12), "Europe/Warsaw"),
             T0 + 6 * DAY,
             eod(date(2026, 1, 12), "Europe/Warsaw"),
         ),
-        "o-twice:ship_by": ("breached", T0 + 5 * HOUR, T0 + 6 * HOUR, T0 + 5 * HOUR),
-        "o-twice:delivery_date": ("running", eod(date(2026, 1, 10), "Europe/London"), None, None),
-        "o-shared:ship_by": ("breached", T0 + HOUR, T0 + 2 * HOUR, T0 + HOUR),
-        "o-shared:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/London"), None, None),
-        "o-rep:repair_turnaround:r-1": (
+        b + "o-moved:delivery_date": ("running", T0 + 2 * HOUR, None, None),  # neither moved nor settled
+        b + "o-twice:ship_by": ("breached", T0 + 5 * HOUR, T0 + 6 * HOUR, T0 + 5 * HOUR),
+        b + "o-twice:delivery_date": ("running", eod(date(2026, 1, 10), "Europe/London"), None, None),
+        a + "o-shared:ship_by": ("running", T0 + HOUR, None, None),  # B's shipment and cancellation: B's
+        b + "o-shared:ship_by": ("kept", T0 + 3 * HOUR, T0 + 2 * HOUR, None),
+        b + "o-shared:delivery_date": (
+            "cancelled",
+            eod(date(2026, 1, 9), "Europe/London"),
+            T0 + 2 * HOUR,
+            None,
+        ),
+        a + "o-rep:repair_turnaround:r-1": (
             "breached",
             eod(date(2026, 1, 8), "Europe/Warsaw"),
             T0 + 3 * DAY,
             eod(date(2026, 1, 8), "Europe/Warsaw"),
         ),
-        "o-rep:repair_turnaround:r-2": (
+        a + "o-rep:repair_turnaround:r-2": (
             "kept",
             eod(date(2026, 1, 10), "Europe/Warsaw"),
             T0 + 2 * DAY,
             None,
         ),
-        "o-cancel:ship_by": ("kept", T0 + 8 * DAY, T0 + HOUR, None),  # 48 business hours: six workdays
-        "o-cancel:delivery_date": ("cancelled", eod(date(2026, 1, 9), "Europe/Warsaw"), T0 + 2 * HOUR, None),
-        "o-next:ship_by": ("kept", T0 + 8 * DAY, T0 + HOUR, None),
-        "o-terms:ship_by": ("running", T0 + 8 * HOUR, None, None),  # 09:00 + 8 h of 07:00-19:00 London
-        "o-next:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/Warsaw"), None, None),
+        a + "o-cancel:ship_by": ("kept", T0 + 8 * DAY, T0 + HOUR, None),  # 48 business hours: six workdays
+        a + "o-cancel:delivery_date": (
+            "cancelled",
+            eod(date(2026, 1, 9), "Europe/Warsaw"),
+            T0 + 2 * HOUR,
+            None,
+        ),
+        a + "o-next:ship_by": ("kept", T0 + 8 * DAY, T0 + HOUR, None),
+        b + "o-terms:ship_by": ("running", T0 + 8 * HOUR, None, None),  # 09:00 + 8 h of 07:00-19:00 London
+        a + "o-next:delivery_date": ("running", eod(date(2026, 1, 9), "Europe/Warsaw"), None, None),
     }
-    assert promises["o-twice:ship_by"]["shop_id"] == SHOP_B
-    assert promises["o-shared:delivery_date"]["shop_id"] == SHOP_B
+    assert all(p["id"].startswith(p["shop_id"] + ":") for p in promises.values())
     breached = [
-        (o["key"], o["payload"]["data"]["promise"], o["payload"]["data"]["at"]) for o in result["outbox"]
+        (o["key"], o["payload"]["data"]["shop_id"], o["payload"]["data"]["promise"]) for o in result["outbox"]
     ]
-    assert [(key, promise) for key, promise, _ in breached] == [
-        ("o-late", "ship_by"),
-        ("o-moved", "delivery_date"),
-        ("o-twice", "ship_by"),
-        ("o-shared", "ship_by"),
-        ("o-rep", "repair_turnaround"),
+    assert breached == [
+        ("o-late", SHOP_A, "ship_by"),
+        ("o-moved", SHOP_A, "delivery_date"),
+        ("o-twice", SHOP_B, "ship_by"),
+        ("o-rep", SHOP_A, "repair_turnaround"),
     ]
     assert [(r["offset"], r["reason"]) for r in result["dead_letters"]] == [
-        (23, "unprocessable: unknown shop shop-zz")
+        (25, "unprocessable: unknown shop shop-zz")
     ]
+
+
+async def test_two_shops_orders_of_one_id_keep_their_own_promises_on_both_paths(
+    sla: ServiceRuntime, infra: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Order numbers are per shop: both shops' order 1001 is paid, and every later event is shop B's.
+    Shop A's ship-by must stay running, on the per-event path (the reference) and the batch path, with
+    the events in one batch and one event per batch."""
+    consumer = built_orders_consumer(infra, monkeypatch)
+    events = [
+        order_event("order.paid", "1001", T0, ship_by=T0 + HOUR, **PAID),
+        order_event("order.paid", "1001", T0, shop=SHOP_B, ship_by=T0 + 4 * HOUR, **PAID),
+        shipped("1001", T0 + 2 * HOUR, date(2026, 1, 9), shop=SHOP_B),  # too late for A's, in time for B's
+        order_event(
+            "order.delayed",
+            "1001",
+            T0 + 3 * HOUR,
+            shop=SHOP_B,
+            reason="x",
+            new_promised_delivery_date=date(2026, 1, 12),
+        ),
+        order_event("order.delivered", "1001", T0 + 5 * DAY, shop=SHOP_B, delivered_at=T0 + 5 * DAY),
+        order_event("repair.received", "1001", T0 + 6 * DAY, shop=SHOP_B, repair_id="r-1", turnaround_days=1),
+        order_event("order.cancelled", "1001", T0 + 6 * DAY, shop=SHOP_B),
+    ]
+    london = "Europe/London"
+    expected = {
+        (SHOP_A, "ship_by"): ("running", T0 + HOUR, None),
+        (SHOP_B, "ship_by"): ("kept", T0 + 4 * HOUR, T0 + 2 * HOUR),
+        (SHOP_B, "delivery_date"): ("kept", end_of_local_day(date(2026, 1, 12), london), T0 + 5 * DAY),
+        (SHOP_B, "repair_turnaround"): (
+            "cancelled",
+            end_of_local_day(date(2026, 1, 14), london),
+            T0 + 6 * DAY,
+        ),
+    }
+    for batches in ([events], [[e] for e in events]):
+        reference, result, calls = await run_both(sla, consumer, batches)
+        assert set(calls) == {"ok"}
+        for tables in (reference, result):
+            found = {
+                (p["shop_id"], p["kind"]): (p["status"], p["promised_at"], p["settled_at"])
+                for p in tables["promises"]
+                if p["order_id"] == "1001"
+            }
+            assert found == expected
+            assert tables["outbox"] == []  # nothing of shop A's was settled late
+
+
+async def test_the_locks_read_only_the_named_shops_orders(sla: ServiceRuntime) -> None:
+    async with sla.db.transaction() as conn:
+        await seed(conn)  # shop A and shop B each have an o-late and an o-moved
+        batch = await repo.lock_promises(conn, [(SHOP_B, "o-late"), (SHOP_A, "o-moved"), (SHOP_B, "none")])
+        assert [(s.promise.shop_id, s.promise.order_id) for s in batch] == [
+            (SHOP_A, "o-moved"),
+            (SHOP_B, "o-late"),
+        ]
+        running = await repo.lock_running_promises(conn, SHOP_A, "o-late")
+        assert [(p.shop_id, p.order_id, p.kind) for p in running] == [(SHOP_A, "o-late", PromiseKind.SHIP_BY)]
 
 
 @pytest.mark.parametrize("seed_", [5, 6])

@@ -1,4 +1,5 @@
-"""Order promises: ship-by, delivery date and repair turnaround, each breach reported once."""
+"""Order promises: ship-by, delivery date and repair turnaround, each breach reported once, each shop's
+orders its own (order ids are per shop)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
 from tests.sla.support import T0, order_event, running_sla, send, sla_events
+from tests.support.shops import SHOP_A, SHOP_B
 from tests.support.wait import eventually
 
 pytestmark = pytest.mark.kafka
 HOUR = timedelta(hours=1)
+A, B = f"{SHOP_A}:", f"{SHOP_B}:"
+"""A promise's id starts with its shop's."""
 PAID: dict[str, Any] = {"amount": Decimal("10.00"), "currency": "PLN"}
 SHIPPED: dict[str, Any] = {
     "carrier": "InPost",
@@ -44,8 +48,10 @@ async def test_order_promises_are_watched_until_kept_cancelled_or_breached(infra
         await send(
             infra,
             topics.ORDERS,
-            # o-late: promised to ship within an hour, never ships
+            # o-late: promised to ship within an hour, never ships; shop B's o-late is another order,
+            # whose shipment leaves shop A's promise alone
             order_event("order.paid", "o-late", T0, ship_by=T0 + HOUR, **PAID),
+            order_event("order.shipped", "o-late", T0 + HOUR / 2, shop=SHOP_B, **SHIPPED),
             # o-kept: ships in time, delivered in time
             order_event("order.paid", "o-kept", T0, ship_by=T0 + HOUR, **PAID),
             order_event("order.shipped", "o-kept", T0 + HOUR / 2, **SHIPPED),
@@ -66,29 +72,30 @@ async def test_order_promises_are_watched_until_kept_cancelled_or_breached(infra
         await wait_states(
             app,
             {
-                "o-late:ship_by": "running",
-                "o-kept:ship_by": "kept",
-                "o-kept:delivery_date": "kept",
-                "o-cancel:ship_by": "cancelled",
-                "o-default:ship_by": "running",
-                "o-lost:ship_by": "kept",
-                "o-lost:delivery_date": "running",
-                "o-repair:repair_turnaround:r-1": "running",
-                "o-fixed:repair_turnaround:r-2": "kept",
+                A + "o-late:ship_by": "running",
+                B + "o-late:delivery_date": "running",
+                A + "o-kept:ship_by": "kept",
+                A + "o-kept:delivery_date": "kept",
+                A + "o-cancel:ship_by": "cancelled",
+                A + "o-default:ship_by": "running",
+                A + "o-lost:ship_by": "kept",
+                A + "o-lost:delivery_date": "running",
+                A + "o-repair:repair_turnaround:r-1": "running",
+                A + "o-fixed:repair_turnaround:r-2": "kept",
             },
         )
         default_due = await app.runtime.db.pool.fetchval(
-            "SELECT promised_at FROM promises WHERE id = 'o-default:ship_by'"
+            "SELECT promised_at FROM promises WHERE id = $1", A + "o-default:ship_by"
         )
         # 48 business hours from Wednesday 10:00 = six working days later, Thursday 10:00 (09:00 UTC)
         assert default_due == T0 + timedelta(days=8)
 
         clock.set(T0 + HOUR + timedelta(seconds=1))
-        await wait_states(app, {"o-late:ship_by": "breached"})
+        await wait_states(app, {A + "o-late:ship_by": "breached"})
         # 2026-01-08 ends at 23:00 UTC in Warsaw; the repair received on the 7th is due by the end of the 8th
         clock.set(T0 + timedelta(days=1, hours=14, seconds=1))
         await wait_states(
-            app, {"o-lost:delivery_date": "breached", "o-repair:repair_turnaround:r-1": "breached"}
+            app, {A + "o-lost:delivery_date": "breached", A + "o-repair:repair_turnaround:r-1": "breached"}
         )
         # the late parcel arrives: the breach was already reported, nothing more goes out
         await send(
@@ -99,18 +106,20 @@ async def test_order_promises_are_watched_until_kept_cancelled_or_breached(infra
             ),
         )
         clock.set(T0 + timedelta(days=20))
-        await wait_states(app, {"o-default:ship_by": "breached"})
+        # shop B's parcel, due by the end of 2026-01-08 in London, never arrived either
+        await wait_states(app, {A + "o-default:ship_by": "breached", B + "o-late:delivery_date": "breached"})
         found = await sla_events(infra, app)
 
-    breaches = sorted((e.data.order_id, e.data.promise.value) for e in found)
+    breaches = sorted((e.data.shop_id, e.data.order_id, e.data.promise.value) for e in found)
     assert breaches == [
-        ("o-default", "ship_by"),
-        ("o-late", "ship_by"),
-        ("o-lost", "delivery_date"),
-        ("o-repair", "repair_turnaround"),
+        (SHOP_A, "o-default", "ship_by"),
+        (SHOP_A, "o-late", "ship_by"),
+        (SHOP_A, "o-lost", "delivery_date"),
+        (SHOP_A, "o-repair", "repair_turnaround"),
+        (SHOP_B, "o-late", "delivery_date"),
     ]
     assert all(e.type == "order.promise_breached" and e.subject == e.data.order_id for e in found)
-    late = next(e for e in found if e.data.order_id == "o-late")
+    late = next(e for e in found if e.data.order_id == "o-late" and e.data.shop_id == SHOP_A)
     assert late.data.promised_at == T0 + HOUR
     assert late.data.customer.email == "c-1@example.com"
     repair = next(e for e in found if e.data.order_id == "o-repair")

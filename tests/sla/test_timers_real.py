@@ -18,7 +18,7 @@ from services.sla.bootstrap import MIGRATIONS
 from services.sla.domain import clocks
 from services.sla.domain.calendar import CALENDAR_TIME
 from services.sla.domain.policies import DEFAULT_POLICIES
-from services.sla.domain.promises import PromiseStatus
+from services.sla.domain.promises import PromiseRecord, PromiseStatus
 from services.sla.handlers import SlaContext
 from services.sla.timers import TimerSweep
 from tests.sla.support import T0, customer
@@ -49,8 +49,8 @@ def chat_clocks(count: int, started: list[timedelta] | None = None) -> list[repo
     ]
 
 
-def promise(promise_id: str) -> repo.PromiseRecord:
-    return repo.PromiseRecord(
+def promise(promise_id: str) -> PromiseRecord:
+    return PromiseRecord(
         promise_id,
         "shop-a",
         f"order-{promise_id}",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.v1.sla import PromiseKind
@@ -17,8 +19,32 @@ class PromiseStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-def promise_id(order_id: str, kind: PromiseKind, repair_id: str | None = None) -> str:
-    return f"{order_id}:{kind.value}" + (f":{repair_id}" if repair_id else "")
+def promise_id(shop_id: str, order_id: str, kind: PromiseKind, repair_id: str | None = None) -> str:
+    """A promise is one shop's: order numbers are per shop ("1001" at two shops is two orders), so the
+    shop leads the id. Shop ids cannot hold a colon (runtime.shops.Shop), so no two shops' ids meet.
+    migrations/002_promises_per_shop.sql builds the same string in SQL: change both or neither."""
+    return f"{shop_id}:{order_id}:{kind.value}" + (f":{repair_id}" if repair_id else "")
+
+
+@dataclass(frozen=True)
+class PromiseRecord:
+    id: str
+    shop_id: str
+    order_id: str
+    kind: PromiseKind
+    customer: dict[str, Any]
+    promised_at: datetime
+    status: PromiseStatus
+    repair_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredPromise:
+    """A promise row whole, as the batch path reads it, folds it in memory and writes it back."""
+
+    promise: PromiseRecord
+    settled_at: datetime | None = None
+    breached_at: datetime | None = None
 
 
 def ship_by_deadline(
