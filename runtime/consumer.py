@@ -114,8 +114,7 @@ class EventProcessor:
             decoded = await self._decode(consumer, record, ignored)
             if decoded is not None:
                 valid.append((record, *decoded))
-        for event_type, count in ignored.items():
-            EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, "ignored").inc(count)
+        self._count_ignored(consumer, ignored)
         if not valid:
             return
         failed: list[Failure] = []
@@ -226,11 +225,14 @@ class EventProcessor:
         assert handler is not None  # a valid event names a known type, so `named` was its type
         return event, handler
 
+    def _count_ignored(self, consumer: Consumer, ignored: collections.Counter[str]) -> None:
+        for event_type, count in ignored.items():
+            EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, "ignored").inc(count)
+
     async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:
         ignored: collections.Counter[str] = collections.Counter()
         decoded = await self._decode(consumer, record, ignored)
-        for event_type, count in ignored.items():
-            EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, "ignored").inc(count)
+        self._count_ignored(consumer, ignored)
         if decoded is None:
             return
         event, handler = decoded
