@@ -10,7 +10,7 @@ shop intake does not know."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from runtime.consumer import Consumer, EventProcessor
-from runtime.db import Connection
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent
@@ -38,29 +37,12 @@ from services.intake import bootstrap
 from services.intake import repository as repo
 from services.intake.domain.orders import OrderContext, OrderStatus
 from services.intake.tickets import Intake
-from tests.support.batches import RecordingSink, records, service_storage
+from tests.support.batches import RecordingSink, Watched, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 UNKNOWN_SHOP = "shop-zz"
 TABLES = "orders, messages, ticket_threads, tickets, outbox, processed_events, dead_letters"
-
-
-class Watched:
-    """The service's batch handler, noting whether each call went through or raised (and so fell back)."""
-
-    def __init__(self, consumer: Consumer) -> None:
-        assert consumer.batch_handler is not None
-        self._inner = consumer.batch_handler
-        self.calls: list[str] = []
-
-    async def __call__(self, events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
-        try:
-            await self._inner(events, conn)
-        except Exception as exc:
-            self.calls.append(type(exc).__name__)
-            raise
-        self.calls.append("ok")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -35,7 +35,7 @@ from services.sla.domain.calendar_document import WEEK, CalendarDocument, Openin
 from services.sla.domain.policies import DEFAULT_POLICIES
 from services.sla.domain.promises import PromiseRecord, PromiseStatus, end_of_local_day, promise_id
 from tests.sla.support import T0, customer, order_event
-from tests.support.batches import RecordingSink, records, service_storage
+from tests.support.batches import RecordingSink, Watched, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
 HOUR = timedelta(hours=1)
@@ -169,32 +169,11 @@ async def seed(conn: Connection) -> None:
     )
 
 
-class Watched:
-    """The service's batch handler, noting whether each call went through or raised (and so fell back)."""
-
-    def __init__(self, consumer: Consumer) -> None:
-        assert consumer.batch_handler is not None
-        self._inner = consumer.batch_handler
-        self.calls: list[str] = []
-
-    async def __call__(self, events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
-        try:
-            await self._inner(events, conn)
-        except Exception as exc:
-            self.calls.append(type(exc).__name__)
-            raise
-        self.calls.append("ok")
-
-
-def built_orders_consumer(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Consumer:
+def built_orders_consumer(settings: Settings) -> Consumer:
     """The orders consumer exactly as bootstrap.build wires it (nothing started), on a manual clock."""
-    built: dict[str, Consumer] = {}
-    monkeypatch.setattr(
-        ServiceRuntime, "consume", lambda _, __, consumer: built.setdefault(consumer.name, consumer)
-    )
     app = bootstrap.build(settings.for_service("sla"))
     app.runtime.clock = ManualClock(T0 + 30 * DAY)
-    return built["sla-orders"]
+    return app.runtime.consumers["sla-orders"]
 
 
 async def snapshot(sla: ServiceRuntime) -> Tables:
@@ -245,10 +224,8 @@ async def run_both(
     return reference, await snapshot(sla), watched.calls
 
 
-async def test_hand_made_batches_end_as_their_events_one_by_one(
-    sla: ServiceRuntime, infra: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    consumer = built_orders_consumer(infra, monkeypatch)
+async def test_hand_made_batches_end_as_their_events_one_by_one(sla: ServiceRuntime, infra: Settings) -> None:
+    consumer = built_orders_consumer(infra)
     reference, result, calls = await run_both(sla, consumer, hand_made())
 
     assert result == reference
@@ -323,12 +300,12 @@ async def test_hand_made_batches_end_as_their_events_one_by_one(
 
 
 async def test_two_shops_orders_of_one_id_keep_their_own_promises_on_both_paths(
-    sla: ServiceRuntime, infra: Settings, monkeypatch: pytest.MonkeyPatch
+    sla: ServiceRuntime, infra: Settings
 ) -> None:
     """Order numbers are per shop: both shops' order 1001 is paid, and every later event is shop B's.
     Shop A's ship-by must stay running, on the per-event path (the reference) and the batch path, with
     the events in one batch and one event per batch."""
-    consumer = built_orders_consumer(infra, monkeypatch)
+    consumer = built_orders_consumer(infra)
     events = [
         order_event("order.paid", "1001", T0, ship_by=T0 + HOUR, **PAID),
         order_event("order.paid", "1001", T0, shop=SHOP_B, ship_by=T0 + 4 * HOUR, **PAID),
@@ -383,9 +360,9 @@ async def test_the_locks_read_only_the_named_shops_orders(sla: ServiceRuntime) -
 
 @pytest.mark.parametrize("seed_", [5, 6])
 async def test_demo_journeys_end_the_same_batch_by_batch_as_one_by_one(
-    sla: ServiceRuntime, infra: Settings, monkeypatch: pytest.MonkeyPatch, seed_: int
+    sla: ServiceRuntime, infra: Settings, seed_: int
 ) -> None:
-    consumer = built_orders_consumer(infra, monkeypatch)
+    consumer = built_orders_consumer(infra)
     batches = journeys(seed_)
     paid_and_shipped_together = [
         batch

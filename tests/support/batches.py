@@ -10,6 +10,8 @@ from typing import Any
 
 from aiokafka.structs import ConsumerRecord
 
+from runtime.consumer import Consumer
+from runtime.db import Connection
 from runtime.provision import ensure_service_schema
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
@@ -25,6 +27,23 @@ class RecordingSink:
 
     async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:
         self.letters.append((record.offset, reason))
+
+
+class Watched:
+    """The service's batch handler, noting whether each call went through or raised (and so fell back)."""
+
+    def __init__(self, consumer: Consumer) -> None:
+        assert consumer.batch_handler is not None
+        self._inner = consumer.batch_handler
+        self.calls: list[str] = []
+
+    async def __call__(self, events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
+        try:
+            await self._inner(events, conn)
+        except Exception as exc:
+            self.calls.append(type(exc).__name__)
+            raise
+        self.calls.append("ok")
 
 
 def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
