@@ -41,7 +41,7 @@ from bench.common import (
     publish_at_rate,
     status_kib,
 )
-from bench.sla_timers import LATER, LATER_SPREAD
+from bench.sla_timers import LATER, LATER_SPREAD, drain_rate
 from schemas import topics
 from schemas.registry import encode_event, make_event
 from schemas.v1.common import Customer
@@ -215,9 +215,7 @@ async def timers(clocks: int, window: float, lead: float, due: int) -> dict[str,
         "load_seconds": round(load_seconds, 2),
         "sweep_seconds": SWEEP_SECONDS,
         "lag_ms": latency_ms(lags),
-        "drained_per_second": (
-            round(due / lags[-1], 1) if window == 0 and len(lags) == due and lags[-1] > 0 else None
-        ),
+        "drained_per_second": drain_rate(lags, due, window),
     }
 
 

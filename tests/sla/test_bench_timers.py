@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bench.sla_timers import LATER, LATER_SPREAD, lag_summary, open_clocks
+from bench.sla_timers import LATER, LATER_SPREAD, drain_rate, lag_summary, open_clocks
 
 FIRST = datetime(2026, 1, 7, 9, 0, tzinfo=UTC)
 
@@ -43,3 +43,9 @@ def test_breaches_never_seen_count_as_the_latest() -> None:
     assert two_missing["p99_at_least"] == 180.0
     assert two_missing["p50"] == 0.5
     assert two_missing["share_within_1s"] == 0.98
+
+
+def test_a_burst_drains_at_its_count_over_the_latest_lag() -> None:
+    assert drain_rate([0.5, 2.0, 1.0], 3, 0.0) == 1.5
+    assert drain_rate([0.5, 2.0], 3, 0.0) is None  # one breach never reached Kafka
+    assert drain_rate([0.5, 2.0, 1.0], 3, 60.0) is None  # spread over a window: not a burst
