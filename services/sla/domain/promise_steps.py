@@ -74,44 +74,38 @@ class Open:
 
 
 @dataclass(frozen=True)
-class Settle:
-    """The shop's order's running promise of this kind (and repair) was fulfilled at `at`."""
+class _OnOrder:
+    """A step on promises already stored for the shop's order."""
 
     shop_id: str
     order_id: str
+
+    @property
+    def order(self) -> OrderKey:
+        return (self.shop_id, self.order_id)
+
+
+@dataclass(frozen=True)
+class Settle(_OnOrder):
+    """The shop's order's running promise of this kind (and repair) was fulfilled at `at`."""
+
     kind: PromiseKind
     at: datetime
     repair_id: str | None = None
 
-    @property
-    def order(self) -> OrderKey:
-        return (self.shop_id, self.order_id)
-
 
 @dataclass(frozen=True)
-class Move:
+class Move(_OnOrder):
     """The shop's order's running delivery promise is now due at `promised_at`."""
 
-    shop_id: str
-    order_id: str
     promised_at: datetime
-
-    @property
-    def order(self) -> OrderKey:
-        return (self.shop_id, self.order_id)
 
 
 @dataclass(frozen=True)
-class Cancel:
+class Cancel(_OnOrder):
     """Every running promise of the shop's order is cancelled at `at`."""
 
-    shop_id: str
-    order_id: str
     at: datetime
-
-    @property
-    def order(self) -> OrderKey:
-        return (self.shop_id, self.order_id)
 
 
 Step = Open | Settle | Move | Cancel
