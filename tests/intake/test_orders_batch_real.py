@@ -118,8 +118,8 @@ class Seed:
 
 
 @pytest.fixture
-async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    async with service_storage(infra, "intake", bootstrap.MIGRATIONS) as service:
+async def runtime(pg_infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    async with service_storage(pg_infra, "intake", bootstrap.MIGRATIONS) as service:
         yield service
 
 

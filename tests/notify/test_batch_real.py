@@ -39,8 +39,8 @@ UNKNOWN_SHOP = "shop-zz"
 
 
 @pytest.fixture
-async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    async with service_storage(infra, "notify", bootstrap.MIGRATIONS) as service:
+async def runtime(pg_infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    async with service_storage(pg_infra, "notify", bootstrap.MIGRATIONS) as service:
         yield service
 
 

@@ -33,8 +33,8 @@ def batch(*order_ids: str) -> tuple[ConsumerRecord[bytes, bytes], ...]:
 
 
 @pytest.fixture
-async def runtime(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    async with service_storage(infra, "probe", probe.MIGRATIONS) as service:
+async def runtime(pg_infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    async with service_storage(pg_infra, "probe", probe.MIGRATIONS) as service:
         async with service.db.transaction() as conn:
             await conn.execute("TRUNCATE seen, processed_events, dead_letters")
         yield service

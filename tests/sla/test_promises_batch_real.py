@@ -50,8 +50,8 @@ Tables = dict[str, list[dict[str, Any]]]
 
 
 @pytest.fixture
-async def sla(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    async with service_storage(infra, "sla", bootstrap.MIGRATIONS) as runtime:
+async def sla(pg_infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    async with service_storage(pg_infra, "sla", bootstrap.MIGRATIONS) as runtime:
         yield runtime
 
 
@@ -224,8 +224,10 @@ async def run_both(
     return reference, await snapshot(sla), watched.calls
 
 
-async def test_hand_made_batches_end_as_their_events_one_by_one(sla: ServiceRuntime, infra: Settings) -> None:
-    consumer = built_orders_consumer(infra)
+async def test_hand_made_batches_end_as_their_events_one_by_one(
+    sla: ServiceRuntime, pg_infra: Settings
+) -> None:
+    consumer = built_orders_consumer(pg_infra)
     reference, result, calls = await run_both(sla, consumer, hand_made())
 
     assert result == reference
@@ -300,12 +302,12 @@ async def test_hand_made_batches_end_as_their_events_one_by_one(sla: ServiceRunt
 
 
 async def test_two_shops_orders_of_one_id_keep_their_own_promises_on_both_paths(
-    sla: ServiceRuntime, infra: Settings
+    sla: ServiceRuntime, pg_infra: Settings
 ) -> None:
     """Order numbers are per shop: both shops' order 1001 is paid, and every later event is shop B's.
     Shop A's ship-by must stay running, on the per-event path (the reference) and the batch path, with
     the events in one batch and one event per batch."""
-    consumer = built_orders_consumer(infra)
+    consumer = built_orders_consumer(pg_infra)
     events = [
         order_event("order.paid", "1001", T0, ship_by=T0 + HOUR, **PAID),
         order_event("order.paid", "1001", T0, shop=SHOP_B, ship_by=T0 + 4 * HOUR, **PAID),
@@ -360,9 +362,9 @@ async def test_the_locks_read_only_the_named_shops_orders(sla: ServiceRuntime) -
 
 @pytest.mark.parametrize("seed_", [5, 6])
 async def test_demo_journeys_end_the_same_batch_by_batch_as_one_by_one(
-    sla: ServiceRuntime, infra: Settings, seed_: int
+    sla: ServiceRuntime, pg_infra: Settings, seed_: int
 ) -> None:
-    consumer = built_orders_consumer(infra)
+    consumer = built_orders_consumer(pg_infra)
     batches = journeys(seed_)
     paid_and_shipped_together = [
         batch

@@ -37,8 +37,8 @@ Snapshot = dict[str, list[dict[str, Any]]]
 
 
 @pytest.fixture
-async def survey(infra: Settings) -> AsyncIterator[ServiceRuntime]:
-    async with service_storage(infra, "survey", MIGRATIONS) as runtime:
+async def survey(pg_infra: Settings) -> AsyncIterator[ServiceRuntime]:
+    async with service_storage(pg_infra, "survey", MIGRATIONS) as runtime:
         yield runtime
 
 
