@@ -7,27 +7,27 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 ENV := source .local/env.sh
 
-.PHONY: help venv tools infra infra-down run test lint typecheck pytest bench generate clean
+.PHONY: help venv tools infra infra-down run unit test lint typecheck pytest bench generate clean
 
-help:
-	@echo "make run    set everything up and run CareLoop with a demo shop (Ctrl-C stops it all)"
-	@echo "make test   set everything up and run ruff, mypy --strict and the whole test suite"
-	@echo "make bench  run the benchmarks and write bench/results/latest.{md,json}"
+# Every target line is listed; the text after its `## ` is the description.
+help: ## list the targets
+	@awk '/^[a-z][a-z0-9_-]*:([^=]|$$)/ { split($$0, d, "## "); sub(/:.*/, "", $$1); \
+	  printf "make %-11s %s\n", $$1, d[2] }' $(MAKEFILE_LIST)
 
-venv: .venv/.synced
+venv: .venv/.synced ## the Python environment exactly as uv.lock pins it
 .venv/.synced: pyproject.toml uv.lock
 	@bash deploy/local/python.sh
 	touch $@
 
-tools:
+tools: ## Chromium, Prometheus and docker-compose for the tests that use them
 	@bash deploy/local/chromium.sh
 	bash deploy/local/prometheus.sh
 	bash deploy/local/compose-cli.sh
 
-infra: venv
+infra: venv ## start the local Kafka and PostgreSQL (or use KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL)
 	@bash deploy/local/up.sh
 
-infra-down:
+infra-down: ## stop the local Kafka and PostgreSQL
 	@bash deploy/local/down.sh
 
 run: infra
@@ -35,33 +35,40 @@ run: infra
 	trap 'bash deploy/local/down.sh' EXIT
 	$(PY) -m demo.run
 
-lint: venv
+lint: venv ## ruff (lint and format) and the import rules
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
 
-typecheck: venv
+unit: lint ## the fast loop: lint, then every test needing no Kafka, Postgres or browser
+	@bash deploy/local/prometheus.sh
+	bash deploy/local/compose-cli.sh
+	$(PY) -m pytest -p no:cacheprovider -m "not kafka and not postgres and not browser" $(PYTEST_ARGS)
+
+typecheck: venv ## mypy --strict
 	.venv/bin/mypy .
 
-pytest: infra tools
+pytest: infra tools ## the test suite alone (PYTEST_ARGS=... to choose)
 	@$(ENV)
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-test: infra tools
+test: infra tools ## set everything up and run ruff, the import rules, mypy --strict and every test
 	@$(ENV)
 	trap 'bash deploy/local/down.sh' EXIT
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports --no-cache
 	.venv/bin/mypy .
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: infra
+bench: infra ## run the benchmarks and write bench/results/latest.{md,json}
 	@$(ENV)
 	trap 'bash deploy/local/down.sh' EXIT
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-generate: venv
+generate: venv ## regenerate the JSON schemas and the OpenAPI documents
 	$(PY) -m schemas.generate
 	$(PY) -m services.openapi
 
-clean: infra-down
+clean: infra-down ## stop the servers and remove .local and .venv
 	rm -rf .local .venv

@@ -13,8 +13,6 @@ from runtime.migrations import Migration, MigrationChanged, apply_migrations
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
 
-pytestmark = pytest.mark.kafka
-
 FIRST = Migration("svc/001_items.sql", "CREATE TABLE items (id int PRIMARY KEY);")
 SECOND = Migration("svc/002_more.sql", "ALTER TABLE items ADD COLUMN name text;")
 
