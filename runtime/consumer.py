@@ -77,8 +77,9 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-Failure = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Unprocessable | None]
-"""An event whose handler raised inside a batch, and the refusal if it was one."""
+Postponed = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Exception | None]
+"""An event held out of a batch's commit: the one whose handler raised (with its error), or a later
+event of the same partition (None), which must not overtake it."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,10 @@ class EventProcessor:
         event under a single savepoint (the consumer's batch handler if it has one, else its handlers
         one by one). Only if that raises is the batch redone with one savepoint per event, so one bad
         event costs its batch a second pass instead of costing every batch two round trips per event.
-        An event that still raises is un-recorded and retried alone (then dead-lettered) after the
-        batch commits; invalid bytes are dead-lettered at once."""
+        An event that still raises is un-recorded with the rest of its partition; after the batch
+        commits it is retried alone (then dead-lettered) before that rest is applied, so a transient
+        failure never lets a later event of its key take effect first. Invalid bytes are
+        dead-lettered at once."""
         valid: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
         ignored: collections.Counter[str] = collections.Counter()
         for record in records:
@@ -117,7 +120,7 @@ class EventProcessor:
         self._count_ignored(consumer, ignored)
         if not valid:
             return
-        failed: list[Failure] = []
+        postponed: list[Postponed] = []
         outcomes: list[tuple[CloudEvent[Any], str]] = []
         started = time.perf_counter()
         async with self._db.transaction() as conn:
@@ -141,7 +144,7 @@ class EventProcessor:
                 if await self._apply_together(consumer, to_apply, conn):
                     outcomes.extend((event, "applied") for _, event, _ in to_apply)
                 else:
-                    failed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
+                    postponed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
         elapsed = time.perf_counter() - started
         committed_at = time.time()
         handle_seconds = HANDLE_SECONDS.labels(self._service, consumer.name)
@@ -152,11 +155,8 @@ class EventProcessor:
                 event_age.observe(max(0.0, committed_at - event.time.timestamp()))
         for (event_type, outcome), count in collections.Counter((e.type, o) for e, o in outcomes).items():
             EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, outcome).inc(count)
-        for record, event, refusal in failed:  # in record order, so a partition's DLQ keeps its order
-            if refusal is None:
-                await self.process(consumer, record)
-            else:
-                await self._dead_letter(consumer, record, f"unprocessable: {refusal}", "unprocessable", event)
+        if postponed:
+            await self._apply_postponed(consumer, postponed)
 
     async def _apply_together(
         self,
@@ -185,26 +185,49 @@ class EventProcessor:
         batch: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]],
         conn: Connection,
         outcomes: list[tuple[CloudEvent[Any], str]],
-    ) -> list[Failure]:
-        """One savepoint per event. Returns the events whose handler raised (their ids un-recorded):
-        to retry alone, or, refused as Unprocessable, to dead-letter without a retry."""
-        failed: list[Failure] = []
+    ) -> list[Postponed]:
+        """One savepoint per event. An event whose handler raises stops its partition (Kafka's unit
+        of order, so its key's too): it and every later event of that partition are un-recorded and
+        returned, to be applied in order after the batch commits; other partitions go on."""
+        postponed: list[Postponed] = []
+        stopped: set[tuple[str, int]] = set()
         for record, event, handler in batch:
+            lane = (record.topic, record.partition)
+            if lane in stopped:
+                postponed.append((record, event, None))
+                continue
             try:
                 async with conn.transaction():
                     await handler(event, conn)
             except INFRASTRUCTURE_ERRORS:
                 raise
             except Exception as exc:
-                await conn.execute(
-                    "DELETE FROM processed_events WHERE consumer = $1 AND event_id = $2",
-                    consumer.name,
-                    event.id,
-                )
-                failed.append((record, event, exc if isinstance(exc, Unprocessable) else None))
+                stopped.add(lane)
+                postponed.append((record, event, exc))
                 continue
             outcomes.append((event, "applied"))
-        return failed
+        if postponed:
+            await conn.execute(
+                "DELETE FROM processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])",
+                consumer.name,
+                [event.id for _, event, _ in postponed],
+            )
+        return postponed
+
+    async def _apply_postponed(self, consumer: Consumer, postponed: list[Postponed]) -> None:
+        """Per partition, in record order: the event that failed alone (retried, or dead-lettered
+        when refused or when it keeps failing), then the rest of the partition as a batch again."""
+        lanes: dict[tuple[str, int], list[Postponed]] = collections.defaultdict(list)
+        for item in postponed:
+            lanes[(item[0].topic, item[0].partition)].append(item)
+        for (first_record, first_event, error), *rest in lanes.values():
+            if isinstance(error, Unprocessable):
+                reason = f"unprocessable: {error}"
+                await self._dead_letter(consumer, first_record, reason, "unprocessable", first_event)
+            else:
+                await self.process(consumer, first_record)
+            if rest:
+                await self.process_batch(consumer, tuple(record for record, _, _ in rest))
 
     async def _decode(
         self, consumer: Consumer, record: ConsumerRecord[bytes, bytes], ignored: collections.Counter[str]

@@ -66,6 +66,7 @@ class ServiceRuntime:
         """Every consumer plugged in, by name."""
         self.lag = LagMonitor(settings.kafka_bootstrap_servers, self._subscriptions, settings.service_name)
         self.every("consumer-lag", 5.0, self._measure_lag)
+        self.every("outbox-gauges", settings.outbox_gauge_seconds, self.relay.measure_backlog)
         self.every("processed-events-cleanup", 3600.0, self._forget_old_event_ids)
         self.shops = ShopRegistry.from_file(settings.shops_file)
         self.clock: Clock = clock_from_settings(settings.time_factor, settings.time_origin)

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     """How often a handler that raises is retried on one event before the event is dead-lettered."""
     outbox_batch_size: int = Field(default=500, validation_alias="CARELOOP_OUTBOX_BATCH")
     outbox_poll_seconds: float = Field(default=0.5, validation_alias="CARELOOP_OUTBOX_POLL_SECONDS")
+    outbox_gauge_seconds: float = Field(default=5.0, gt=0, validation_alias="CARELOOP_OUTBOX_GAUGE_SECONDS")
+    """How often the outbox backlog and oldest-age gauges are read from the table."""
     shops_file: Path = Field(default=Path("deploy/local/shops.json"), validation_alias="CARELOOP_SHOPS_FILE")
     """The shop registry (ids, hashed API keys, time zones); see runtime/shops.py."""
     public_base_url: str = Field(default="http://127.0.0.1:8004", validation_alias="CARELOOP_PUBLIC_BASE_URL")

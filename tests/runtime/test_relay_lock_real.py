@@ -3,10 +3,11 @@ while two relays of the same service never send the same rows twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from runtime.kafka import Message
 from runtime.outbox import RELAY_LOCK, OutboxRelay, enqueue
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
@@ -18,10 +19,11 @@ from tests.support.batches import service_storage
 
 class CollectingPublisher:
     def __init__(self) -> None:
-        self.sent: list[tuple[str, str | None, bytes, dict[str, str]]] = []
+        self.sent: list[Message] = []
 
-    async def publish_many(self, messages: list[tuple[str, str | None, bytes, dict[str, str]]]) -> None:
+    async def publish_each(self, messages: Sequence[Message]) -> list[BaseException | None]:
         self.sent.extend(messages)
+        return [None] * len(messages)
 
 
 @pytest.fixture
