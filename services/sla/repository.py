@@ -320,7 +320,10 @@ async def clock_statistics(conn: Connection, since: datetime) -> tuple[dict[str,
 
 
 _PROMISE_COLUMNS = "id, shop_id, order_id, kind, customer, promised_at, status, repair_id"
-_CLAIM_PROMISES = _claim_due("promises", _PROMISE_COLUMNS, "promised_at", "<")
+_PROMISE_DUE = "greatest(promised_at, retry_at)"
+"""When the sweep may claim a promise: its promised instant, or a later retry after a failure
+(greatest ignores a NULL retry_at). The expression of the promises_due index (migration 003)."""
+_CLAIM_PROMISES = _claim_due("promises", _PROMISE_COLUMNS, _PROMISE_DUE, "<")
 
 
 def _promise(row: asyncpg.Record) -> PromiseRecord:
@@ -456,8 +459,9 @@ async def save_promises(conn: Connection, promises: Sequence[StoredPromise]) -> 
 
 
 async def claim_due_promises(conn: Connection, now: datetime, limit: int) -> list[PromiseRecord]:
-    """Lock up to `limit` promises broken at `now` (exclusive: the promised instant itself is kept).
-    Every shop's: the sweep serves them all, and each row goes on by its id, which names its shop."""
+    """Lock up to `limit` promises broken at `now` (exclusive: the promised instant itself is kept) and
+    not deferred past it. Every shop's: the sweep serves them all, and each row goes on by its id,
+    which names its shop."""
     return [_promise(r) for r in await conn.fetch(_CLAIM_PROMISES, now, limit)]
 
 
@@ -465,3 +469,15 @@ async def breach_promises(conn: Connection, ids: Sequence[str], at: datetime) ->
     await conn.execute(
         "UPDATE promises SET status = 'breached', breached_at = $2 WHERE id = ANY($1::text[])", list(ids), at
     )
+
+
+async def defer_promises(conn: Connection, failures: Sequence[tuple[str, str]], until: datetime) -> None:
+    """Look at these (promise id, reason) again at `until`; their promised instant stays as it is."""
+    if failures:
+        await conn.execute(
+            "UPDATE promises SET retry_at = $3, failure = u.reason"
+            " FROM unnest($1::text[], $2::text[]) AS u (id, reason) WHERE promises.id = u.id",
+            [promise_id for promise_id, _ in failures],
+            [reason for _, reason in failures],
+            until,
+        )

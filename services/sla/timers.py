@@ -3,7 +3,8 @@
 Each batch is one transaction: the rows are locked with FOR UPDATE SKIP LOCKED (another instance
 takes the next rows instead of waiting), the events go to the outbox and the rows are marked in the
 same commit, so a crash before the commit fires nothing and a crash after it fires nothing twice.
-One item that cannot be processed is deferred on its own; the rest of the batch goes out.
+One item that cannot be processed is deferred on its own (a promise with the reason on its row); the
+rest of the batch goes out, and the drain does not claim the deferred item again before its retry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+
+from pydantic import ValidationError
 
 from runtime.db import Connection, Database
 from runtime.outbox import enqueue_many
@@ -87,15 +90,25 @@ class TimerSweep:
         outgoing: list[Outgoing] = []
         async with self._db.transaction() as conn:
             claimed = await repo.claim_due_promises(conn, now, self._batch_size)
-            breached = []
+            breached, deferred = [], []
             for promise in claimed:
                 try:
                     outgoing.append(promise_breached_event(promise, now, now))
                     breached.append(promise.id)
-                except Exception:
-                    log.exception("sla: promise %s could not be fired; retrying later", promise.id)
+                except Exception as exc:
+                    # Deferred, not left running: claimed again at once, it came back in every batch
+                    # and a batch of them kept the drain loop claiming forever.
+                    reason = failure_reason(exc)
+                    log.error(
+                        "sla: promise %s could not be fired (%s); retrying later",
+                        promise.id,
+                        reason,
+                        exc_info=not isinstance(exc, ValidationError),
+                    )
                     metrics.TIMER_FAILURES.labels("promise").inc()
+                    deferred.append((promise.id, reason))
             await repo.breach_promises(conn, breached, now)
+            await repo.defer_promises(conn, deferred, now + RETRY_AFTER)
             await self._enqueue(conn, outgoing)
         self._observe(outgoing)
         metrics.SWEEP_SECONDS.labels("promise").observe(time.perf_counter() - started)
@@ -108,6 +121,18 @@ class TimerSweep:
         committed_at = self._ctx.now()
         for item in outgoing:
             item.observe(committed_at)
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a timer could not be fired, for the log and the row. A validation error names the fields
+    and what is wrong with them but not their values: those are the stored customer's."""
+    if isinstance(exc, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc'])) or '(root)'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        return f"invalid {exc.title}: {problems}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def measure_clocks(db: Database, ctx: SlaContext) -> None:

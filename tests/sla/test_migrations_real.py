@@ -1,5 +1,6 @@
 """The SLA schema's migrations on the real Postgres: promises stored under the old, shop-less ids before
-002_promises_per_shop.sql are found under the per-shop ids after it."""
+002_promises_per_shop.sql are found under the per-shop ids after it; 003_promise_retry.sql keeps the
+rows and gives the sweep's claim its new due index."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
 from schemas.v1.sla import PromiseKind
+from services.sla import repository as repo
 from services.sla.bootstrap import MIGRATIONS
 from services.sla.domain.promises import promise_id
 from tests.sla.support import T0
@@ -19,6 +21,7 @@ from tests.support.shops import SHOP_A, SHOP_B
 from tests.support.stack import service_connection
 
 PER_SHOP = "sla/002_promises_per_shop.sql"
+RETRY = "sla/003_promise_retry.sql"
 
 OLD_ROWS = [
     # (old id, shop, order, kind, repair)
@@ -66,7 +69,9 @@ async def test_old_promise_ids_are_rewritten_per_shop_and_lookups_use_the_shop_i
 
         shape = await table_shape(conn)
 
-        assert await apply_migrations(conn, settings.db_schema, every) == [PER_SHOP]
+        # 002 alone: later migrations change the table again (tested on their own)
+        through = every[: len(before) + 1]
+        assert await apply_migrations(conn, settings.db_schema, through) == [PER_SHOP]
 
         assert await table_shape(conn) == shape  # the same columns, defaults and constraints
 
@@ -102,5 +107,43 @@ async def test_old_promise_ids_are_rewritten_per_shop_and_lookups_use_the_shop_i
             )
         )
         assert "promises_by_shop_order" in plan
+    finally:
+        await conn.close()
+
+
+async def test_promise_retry_columns_keep_the_rows_and_the_claim_uses_the_new_due_index(
+    infra: Settings,
+) -> None:
+    settings = infra.for_service("sla")
+    await ensure_service_schema(settings)
+    every = load_migrations(RUNTIME_SQL, "runtime") + load_migrations(MIGRATIONS, "sla")
+    before = every[: [m.version for m in every].index(RETRY)]
+    conn = await service_connection(infra, "sla")
+    try:
+        await apply_migrations(conn, settings.db_schema, before)
+        await conn.execute(
+            "INSERT INTO promises (id, shop_id, order_id, kind, customer, promised_at, status)"
+            " VALUES ('p', $1, 'o', 'ship_by', '{}', $2, 'running')",
+            SHOP_A,
+            T0,
+        )
+        assert await apply_migrations(conn, settings.db_schema, every) == [RETRY]
+        row = await conn.fetchrow("SELECT id, promised_at, status, retry_at, failure FROM promises")
+        assert row is not None
+        assert dict(row) == {
+            "id": "p",
+            "promised_at": T0,
+            "status": "running",
+            "retry_at": None,
+            "failure": None,
+        }
+        due = await conn.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'promises_due'",
+            settings.db_schema,
+        )
+        assert due.endswith("(GREATEST(promised_at, retry_at)) WHERE (status = 'running'::text)")
+        await conn.execute("SET enable_seqscan = off")  # a one-row table: ask whether the index can serve
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + repo._CLAIM_PROMISES, T0, 10))
+        assert "promises_due" in plan
     finally:
         await conn.close()

@@ -1,12 +1,17 @@
 """The timer sweep's SQL and drain on the real Postgres: the claim's edges, SKIP LOCKED between two
-claimers, the COPY bulk load, and a burst bigger than a batch fired in one run."""
+claimers, the COPY bulk load, a burst bigger than a batch fired in one run, and promises whose event
+cannot be built deferred with the reason instead of claimed again and again."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from runtime.clock import ManualClock
 from runtime.settings import Settings
@@ -20,7 +25,7 @@ from services.sla.domain.calendar import CALENDAR_TIME
 from services.sla.domain.policies import DEFAULT_POLICIES
 from services.sla.domain.promises import PromiseRecord, PromiseStatus
 from services.sla.handlers import SlaContext
-from services.sla.timers import TimerSweep
+from services.sla.timers import RETRY_AFTER, TimerSweep
 from tests.sla.support import T0, customer
 from tests.support.batches import service_storage
 
@@ -127,3 +132,104 @@ async def test_a_burst_bigger_than_a_batch_is_fired_in_one_run(infra: Settings) 
             mine = [e.type for e in events if e.subject == f"t-{i}"]
             assert mine == ["sla.warning", "sla.breached", "sla.escalated"]
         assert {e.data.deadline for e in events} == {T0 + TARGET}
+
+
+class CountingSweep(TimerSweep):
+    """The real sweep, counting the promise batches it claims."""
+
+    promise_batches = 0
+
+    async def fire_promises(self) -> int:
+        self.promise_batches += 1
+        return await super().fire_promises()
+
+
+def promise_failures() -> float:
+    return REGISTRY.get_sample_value("careloop_sla_timer_failures_total", {"timer": "promise"}) or 0.0
+
+
+async def test_unbuildable_promises_are_deferred_with_the_reason_and_the_drain_moves_on(
+    infra: Settings,
+) -> None:
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
+        pool = runtime.db.pool
+        good = [promise(f"good-{i}") for i in range(5)]
+        async with runtime.db.transaction() as conn:
+            await repo.insert_clocks(conn, chat_clocks(3))
+            for item in good:
+                await repo.open_promise(conn, item)
+            # A full batch of promises whose customer no longer validates (no id), due before the good
+            # ones, so the claim, earliest first, meets them first.
+            await conn.execute(
+                "INSERT INTO promises (id, shop_id, order_id, kind, customer, promised_at, status)"
+                " SELECT 'bad-' || i, 'shop-a', 'order-bad-' || i, 'ship_by', '{}', $1, 'running'"
+                " FROM generate_series(1, 200) AS i",
+                T0 - MIN,
+            )
+        now = T0 + TARGET
+        clock = ManualClock(now)
+        ctx = SlaContext(runtime.shops, clock.now, runtime.topic(topics.SLA))
+        sweep = CountingSweep(runtime.db, ctx)  # the service's batch size: 200 bad ones fill a batch
+        failures = promise_failures()
+
+        # Before the fix this run never returned: the 200 came back in every claim.
+        await asyncio.wait_for(sweep.run(), timeout=120)
+
+        # the bad batch, then the good ones (a short batch: the drain stops)
+        assert sweep.promise_batches == 2
+        assert promise_failures() - failures == 200
+        bad = await pool.fetch(
+            "SELECT status, promised_at, retry_at, failure FROM promises WHERE id LIKE 'bad-%'"
+        )
+        assert len(bad) == 200
+        assert {(r["status"], r["promised_at"], r["retry_at"]) for r in bad} == {
+            ("running", T0 - MIN, now + RETRY_AFTER)
+        }
+        assert {r["failure"] for r in bad} == {"invalid Customer: id: Field required"}
+        assert await pool.fetchval("SELECT count(*) FROM promises WHERE status = 'breached'") == 5
+        assert await pool.fetchval("SELECT count(*) FROM clocks WHERE outcome = 'breached'") == 3
+        events = [decode_event(bytes(r["payload"])) for r in await pool.fetch("SELECT payload FROM outbox")]
+        breaches = [e for e in events if e.type == "order.promise_breached"]
+        assert sorted(e.data.order_id for e in breaches) == sorted(p.order_id for p in good)
+        assert len([e for e in events if e.type == "sla.breached"]) == 3
+
+        # Until the retry, a run claims none of them.
+        clock.set(now + RETRY_AFTER)
+        await asyncio.wait_for(sweep.run(), timeout=120)
+        assert sweep.promise_batches == 3
+        assert promise_failures() - failures == 200
+
+        # After it: the half that was repaired fires with its own promised instant, the rest waits again.
+        await pool.execute(
+            "UPDATE promises SET customer = $1 WHERE id LIKE 'bad-%' AND split_part(id, '-', 2)::int % 2 = 0",
+            customer().model_dump(mode="json"),
+        )
+        retried = now + RETRY_AFTER + timedelta(microseconds=1)
+        clock.set(retried)
+        await asyncio.wait_for(sweep.run(), timeout=120)
+        assert promise_failures() - failures == 300
+        rows = await pool.fetch("SELECT status, retry_at FROM promises WHERE id LIKE 'bad-%'")
+        assert Counter((r["status"], r["retry_at"]) for r in rows) == {
+            ("breached", now + RETRY_AFTER): 100,
+            ("running", retried + RETRY_AFTER): 100,
+        }
+        payloads = await pool.fetch("SELECT payload FROM outbox")
+        late = [decode_event(bytes(r["payload"])) for r in payloads]
+        late = [
+            e for e in late if e.type == "order.promise_breached" and e.data.order_id.startswith("order-bad-")
+        ]
+        assert len(late) == 100
+        assert {e.data.promised_at for e in late} == {T0 - MIN}
+
+
+async def test_a_deferred_promise_moved_later_waits_for_its_new_instant(infra: Settings) -> None:
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
+        async with runtime.db.transaction() as conn:
+            await repo.open_promise(conn, promise("p-1"))
+            await repo.defer_promises(conn, [("p-1", "a reason")], T0 + MIN)
+            # an order.delayed moving it to a later instant (open_promise is what its handler writes)
+            await repo.open_promise(conn, replace(promise("p-1"), promised_at=T0 + TARGET))
+        async with runtime.db.transaction() as conn:
+            assert await repo.claim_due_promises(conn, T0 + MIN + timedelta(microseconds=1), 10) == []
+            claimed = await repo.claim_due_promises(conn, T0 + TARGET + timedelta(microseconds=1), 10)
+            assert [(p.id, p.promised_at) for p in claimed] == [("p-1", T0 + TARGET)]
