@@ -66,7 +66,7 @@ bench: infra ## run the benchmarks and write bench/results/latest.{md,json}
 	trap 'bash deploy/local/down.sh' EXIT
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-generate: venv ## regenerate the JSON schemas and the OpenAPI documents
+generate: venv ## regenerate the committed contracts: JSON schemas, AsyncAPI, topic map, OpenAPI
 	$(PY) -m schemas.generate
 	$(PY) -m services.openapi
 
