@@ -23,6 +23,7 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from runtime.db import Connection, Database
+from runtime.metrics import counted_on_commit
 from schemas.envelope import CloudEvent
 from schemas.registry import InvalidEvent, decode_event, known_type_of
 
@@ -77,6 +78,9 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+Decoded = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Handler]
+"""A valid record, its event and the handler that applies it."""
+
 Postponed = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Exception | None]
 """An event held out of a batch's commit: the one whose handler raised (with its error), or a later
 event of the same partition (None), which must not overtake it."""
@@ -111,67 +115,89 @@ class EventProcessor:
         commits it is retried alone (then dead-lettered) before that rest is applied, so a transient
         failure never lets a later event of its key take effect first. Invalid bytes are
         dead-lettered at once."""
-        valid: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
+        valid = await self._decode_batch(consumer, records)
+        if not valid:
+            return
+        postponed: list[Postponed] = []
+        outcomes: list[tuple[CloudEvent[Any], str]] = []
+        started = time.perf_counter()
+        with counted_on_commit():
+            async with self._db.transaction() as conn:
+                to_apply = await self._fresh(consumer, valid, conn, outcomes)
+                if to_apply and await self._apply_together(consumer, to_apply, conn):
+                    outcomes.extend((event, "applied") for _, event, _ in to_apply)
+                elif to_apply:
+                    postponed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
+        self._observe(consumer, outcomes, (time.perf_counter() - started) / len(valid))
+        if postponed:
+            await self._apply_postponed(consumer, postponed)
+
+    async def _decode_batch(
+        self, consumer: Consumer, records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> list[Decoded]:
+        valid: list[Decoded] = []
         ignored: collections.Counter[str] = collections.Counter()
         for record in records:
             decoded = await self._decode(consumer, record, ignored)
             if decoded is not None:
                 valid.append((record, *decoded))
         self._count_ignored(consumer, ignored)
-        if not valid:
-            return
-        postponed: list[Postponed] = []
-        outcomes: list[tuple[CloudEvent[Any], str]] = []
-        started = time.perf_counter()
-        async with self._db.transaction() as conn:
-            fresh = {
-                row["event_id"]
-                for row in await conn.fetch(
-                    "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) "
-                    "ON CONFLICT DO NOTHING RETURNING event_id",
-                    consumer.name,
-                    [event.id for _, event, _ in valid],
-                )
-            }
-            to_apply: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]] = []
-            for record, event, handler in valid:
-                if event.id in fresh:
-                    fresh.discard(event.id)  # a second copy inside the same batch is a duplicate too
-                    to_apply.append((record, event, handler))
-                else:
-                    outcomes.append((event, "duplicate"))
-            if to_apply:
-                if await self._apply_together(consumer, to_apply, conn):
-                    outcomes.extend((event, "applied") for _, event, _ in to_apply)
-                else:
-                    postponed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
-        elapsed = time.perf_counter() - started
+        return valid
+
+    async def _fresh(
+        self,
+        consumer: Consumer,
+        valid: list[Decoded],
+        conn: Connection,
+        outcomes: list[tuple[CloudEvent[Any], str]],
+    ) -> list[Decoded]:
+        """Record the batch's event ids in one statement; the events seen for the first time."""
+        fresh = {
+            row["event_id"]
+            for row in await conn.fetch(
+                "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) "
+                "ON CONFLICT DO NOTHING RETURNING event_id",
+                consumer.name,
+                [event.id for _, event, _ in valid],
+            )
+        }
+        to_apply: list[Decoded] = []
+        for record, event, handler in valid:
+            if event.id in fresh:
+                fresh.discard(event.id)  # a second copy inside the same batch is a duplicate too
+                to_apply.append((record, event, handler))
+            else:
+                outcomes.append((event, "duplicate"))
+        return to_apply
+
+    def _observe(
+        self, consumer: Consumer, outcomes: list[tuple[CloudEvent[Any], str]], seconds_each: float
+    ) -> None:
         committed_at = time.time()
         handle_seconds = HANDLE_SECONDS.labels(self._service, consumer.name)
         event_age = EVENT_AGE.labels(self._service, consumer.name)
         for event, outcome in outcomes:
             if outcome == "applied":
-                handle_seconds.observe(elapsed / len(valid))
+                handle_seconds.observe(seconds_each)
                 event_age.observe(max(0.0, committed_at - event.time.timestamp()))
         for (event_type, outcome), count in collections.Counter((e.type, o) for e, o in outcomes).items():
             EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, outcome).inc(count)
-        if postponed:
-            await self._apply_postponed(consumer, postponed)
 
     async def _apply_together(
         self,
         consumer: Consumer,
-        batch: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]],
+        batch: list[Decoded],
         conn: Connection,
     ) -> bool:
         """The happy path: every event under one savepoint. False (and nothing applied) if one raised."""
         try:
-            async with conn.transaction():
-                if consumer.batch_handler is not None:
-                    await consumer.batch_handler([event for _, event, _ in batch], conn)
-                else:
-                    for _, event, handler in batch:
-                        await handler(event, conn)
+            with counted_on_commit():
+                async with conn.transaction():
+                    if consumer.batch_handler is not None:
+                        await consumer.batch_handler([event for _, event, _ in batch], conn)
+                    else:
+                        for _, event, handler in batch:
+                            await handler(event, conn)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:
@@ -182,7 +208,7 @@ class EventProcessor:
     async def _apply_one_by_one(
         self,
         consumer: Consumer,
-        batch: list[tuple[ConsumerRecord[bytes, bytes], CloudEvent[Any], Handler]],
+        batch: list[Decoded],
         conn: Connection,
         outcomes: list[tuple[CloudEvent[Any], str]],
     ) -> list[Postponed]:
@@ -197,8 +223,9 @@ class EventProcessor:
                 postponed.append((record, event, None))
                 continue
             try:
-                async with conn.transaction():
-                    await handler(event, conn)
+                with counted_on_commit():
+                    async with conn.transaction():
+                        await handler(event, conn)
             except INFRASTRUCTURE_ERRORS:
                 raise
             except Exception as exc:
@@ -282,7 +309,7 @@ class EventProcessor:
             return
 
     async def _apply_once(self, consumer: Consumer, event: CloudEvent[Any], handler: Handler) -> bool:
-        with HANDLE_SECONDS.labels(self._service, consumer.name).time():
+        with HANDLE_SECONDS.labels(self._service, consumer.name).time(), counted_on_commit():
             async with self._db.transaction() as conn:
                 first_time = await conn.fetchval(
                     "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "

@@ -13,6 +13,7 @@ from aiokafka.structs import ConsumerRecord
 
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
 from schemas.envelope import CloudEvent
@@ -103,3 +104,17 @@ async def test_an_event_that_keeps_failing_is_dead_lettered_before_its_partition
     assert letters_when == [["b-1", "b-2"]]  # dead-lettered before a-2 and a-3 took effect
     ids = {r["event_id"] for r in await runtime.db.pool.fetch("SELECT event_id FROM processed_events")}
     assert len(ids) == len(BATCH) - 1  # the dead letter is not recorded as processed
+
+
+async def test_metrics_count_only_what_committed_when_a_batch_is_redone(runtime: ServiceRuntime) -> None:
+    flaky = Flaky("a-3", failures=1)  # fails the batch's pass only, after four were applied in it
+    counted: list[str] = []
+
+    async def handle(event: CloudEvent[Any], conn: Connection) -> None:
+        await flaky.handle(event, conn)
+        on_commit(lambda: counted.append(event.data.order_id))
+
+    consumer = Consumer("probe-orders", {"order.created": handle})
+    await EventProcessor(runtime.db, RecordingSink(), "probe", attempts=2).process_batch(consumer, BATCH)
+
+    assert sorted(counted) == sorted(await applied(runtime)) == ["a-1", "a-2", "a-3", "b-1", "b-2"]
