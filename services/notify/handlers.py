@@ -6,10 +6,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from runtime.shops import Shop, ShopRegistry
 from schemas.envelope import CloudEvent
 from services.notify import repository
@@ -78,6 +80,8 @@ async def queue_events(
     if not deliveries:
         return 0
     queued = await repository.insert_deliveries(conn, deliveries)
+    # Counted once the consumer's transaction commits: a batch redone event by event, or sent back
+    # by a failed commit, queues its deliveries again, and only the committed ones are in the queue.
     for event_type, count in Counter(queued).items():
-        DELIVERIES_QUEUED.labels(event_type).inc(count)
+        on_commit(partial(DELIVERIES_QUEUED.labels(event_type).inc, count))
     return len(queued)

@@ -5,7 +5,11 @@ The same Kafka batches go once through the consumer as the service builds it (th
 the runtime's event-by-event fallback when it raises) and once with the per-event handler alone; the
 delivery queue must end up identical, in the same order. The batches hold several steps of one order,
 two shops, a disabled endpoint, filters that match some types only, a shop's own template in one
-language, a duplicate inside a batch and across batches, and an event of a shop nobody knows."""
+language, a duplicate inside a batch and across batches, and an event of a shop nobody knows.
+
+careloop_notify_deliveries_queued_total counts the deliveries that committed, not every attempt: a batch
+whose commit is refused (also after it was redone event by event) is counted once Kafka's redelivery
+commits."""
 
 from __future__ import annotations
 
@@ -16,7 +20,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from runtime.consumer import Consumer, EventProcessor
 from runtime.service import ServiceRuntime
@@ -80,6 +86,10 @@ async def run(
         " status, next_attempt_at, created_at FROM deliveries ORDER BY seq"
     )
     return [dict(r) for r in rows], sink.letters
+
+
+def orders_consumer(runtime: ServiceRuntime) -> Consumer:
+    return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), runtime.shops, lambda: AT)
 
 
 def with_time(event: CloudEvent[Any], minutes: int) -> CloudEvent[Any]:
@@ -247,3 +257,65 @@ def _delivery(delivery_id: str, endpoint_id: str, event_id: str, order_key: str)
         delivery_id, shop, endpoint_id, f"msg_{event_id}", event_id, "order.created", AT, order_key,
         data.model_dump_json().encode(), AT,
     )  # fmt: skip
+
+
+QUEUED_TYPES = ("order.created", "order.paid", "order.shipped")
+
+
+def queued_metric() -> dict[str, float]:
+    return {
+        t: REGISTRY.get_sample_value("careloop_notify_deliveries_queued_total", {"event_type": t}) or 0.0
+        for t in QUEUED_TYPES
+    }
+
+
+def counted_since(before: dict[str, float]) -> dict[str, float]:
+    after = queued_metric()
+    return {t: after[t] - before[t] for t in QUEUED_TYPES}
+
+
+async def committed_by_type(runtime: ServiceRuntime) -> dict[str, float]:
+    rows = await runtime.db.pool.fetch("SELECT event_type, count(*) AS n FROM deliveries GROUP BY 1")
+    return dict.fromkeys(QUEUED_TYPES, 0.0) | {r["event_type"]: float(r["n"]) for r in rows}
+
+
+def four_deliveries() -> list[CloudEvent[Any]]:
+    """ep_a1 for the creation, ep_a1 and ep_a2 for the shipment, ep_b1 for shop B's shipment."""
+    return [
+        with_time(order_event("order.created", "o-1"), 0),
+        with_time(order_event("order.shipped", "o-1"), 1),
+        with_time(order_event("order.shipped", "o-3", shop_id=SHOP_B), 2),
+    ]
+
+
+@pytest.mark.parametrize("redone", [False, True], ids=["whole", "redone_event_by_event"])
+async def test_deliveries_queued_counts_what_committed(runtime: ServiceRuntime, redone: bool) -> None:
+    # The service's consumer queues the four deliveries (redone: after an event of an unknown shop
+    # made the batch fall back to event by event), then the transaction's commit is refused (a
+    # deferred trigger); Kafka hands the batch over again and it commits. Counted in the handler,
+    # the refused pass counted too: eight for four rows.
+    await seed(runtime)
+    pool = runtime.db.pool
+    await pool.execute(
+        "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'commit refused'; END $$;"
+        " CREATE CONSTRAINT TRIGGER refuse_commit AFTER INSERT ON deliveries"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+    )
+    unknown = with_time(order_event("order.paid", "o-9", shop_id=UNKNOWN_SHOP), 3)
+    sink = RecordingSink()
+    processor = EventProcessor(runtime.db, sink, "notify", attempts=2)
+    consumer = orders_consumer(runtime)
+    [batch] = records([[*four_deliveries(), unknown] if redone else four_deliveries()])
+    before = queued_metric()
+    with pytest.raises(asyncpg.RaiseError, match="commit refused"):
+        await processor.process_batch(consumer, batch)
+    assert await pool.fetchval("SELECT count(*) FROM deliveries") == 0
+    assert counted_since(before) == dict.fromkeys(QUEUED_TYPES, 0.0)
+
+    await pool.execute("DROP TRIGGER refuse_commit ON deliveries")
+    await processor.process_batch(consumer, batch)  # the redelivery
+    assert sink.letters == ([(3, "unprocessable: unknown shop 'shop-zz'")] if redone else [])
+    committed = await committed_by_type(runtime)
+    assert committed == {"order.created": 1.0, "order.paid": 0.0, "order.shipped": 3.0}
+    assert counted_since(before) == committed
