@@ -19,7 +19,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from runtime.http_api import make_api, shop_auth
 from runtime.service import ServiceRuntime
 from runtime.shops import Shop
-from services.notify import repository
+from services.notify import errors, repository
 from services.notify.config import NotifyConfig
 from services.notify.domain.filters import is_valid_pattern
 from services.notify.domain.signing import SECRET_BYTES, new_secret
@@ -30,6 +30,7 @@ from services.notify.domain.templates import (
     MessageTemplate,
     template_problem,
 )
+from services.notify.errors import CONFLICT, ERROR_RESPONSES, Refused, null_field
 from services.notify.repository import Endpoint
 
 
@@ -220,36 +221,6 @@ class TemplateOut(BaseModel):
     source: Literal["shop", "default"]
 
 
-class Problem(BaseModel):
-    """An error the service explains in one sentence."""
-
-    detail: str
-
-
-class FieldProblem(BaseModel):
-    field: str
-    message: str
-
-
-class InvalidRequest(BaseModel):
-    """A body or parameter that does not match the schema."""
-
-    error: Literal["invalid_request"]
-    detail: list[FieldProblem]
-
-
-class BodyTooLarge(BaseModel):
-    error: Literal["body_too_large"]
-    detail: str
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem, "description": "missing or unknown API key"},
-    404: {"model": Problem, "description": "no such resource for this shop"},
-    413: {"model": BodyTooLarge, "description": "request body too large"},
-    422: {"model": InvalidRequest | Problem, "description": "invalid input, or a URL the service refuses"},
-}
-
 EndpointId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 DeliveryId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -264,10 +235,11 @@ async def _resolve(host: str) -> list[str]:
 
 
 async def check_url(url: str, policy: EgressPolicy) -> None:
-    """422 for a URL the service would refuse to call: bad scheme, credentials, forbidden address."""
+    """Refused (422) for a URL the service would refuse to call: bad scheme, credentials (`invalid_url`),
+    forbidden address (`url_refused`)."""
     problem = url_problem(url)
     if problem is not None:
-        raise HTTPException(422, f"invalid url: {problem}")
+        raise Refused("invalid_url", f"invalid url: {problem}")
     host = urlsplit(url).hostname or ""
     literal = literal_address(host)
     addresses = [literal] if literal is not None else [literal_address(a) for a in await _resolve(host)]
@@ -276,11 +248,12 @@ async def check_url(url: str, policy: EgressPolicy) -> None:
             continue
         refusal = policy.refusal(host, address)
         if refusal is not None:
-            raise HTTPException(422, f"url refused: {refusal}")
+            raise Refused("url_refused", f"url refused: {refusal}")
 
 
 def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     api = make_api("notify", "CareLoop notify API", DESCRIPTION)
+    errors.install(api)
     router = APIRouter(responses=ERROR_RESPONSES)
     current_shop = shop_auth(runtime.shops, "notify")
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 - a type alias
@@ -334,11 +307,11 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         changes = body.model_dump(exclude_unset=True)
         if "url" in changes:
             if changes["url"] is None:
-                raise HTTPException(422, "url cannot be null")
+                raise null_field("url")
             await check_url(changes["url"], policy)
         for field in ("description", "event_types", "enabled"):
             if field in changes and changes[field] is None:
-                raise HTTPException(422, f"{field} cannot be null")
+                raise null_field(field)
         now = runtime.clock.now()
         if "enabled" in changes:
             enabled = changes["enabled"]
@@ -411,7 +384,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         "/v1/deliveries/{delivery_id}/replay",
         status_code=202,
         tags=["deliveries"],
-        responses={409: {"model": Problem, "description": "the delivery is still pending"}},
+        responses=CONFLICT,
     )
     async def replay_delivery(delivery_id: DeliveryId, shop: ShopDep) -> DeliveryOut:
         async with runtime.db.transaction() as conn:
@@ -490,7 +463,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         for name, source in (("subject", body.subject), ("text", body.text)):
             problem = template_problem(source)
             if problem is not None:
-                raise HTTPException(422, f"{name}: {problem}")
+                raise Refused("invalid_template", f"{name}: {problem}")
         async with runtime.db.transaction() as conn:
             await repository.put_template_override(
                 conn,
