@@ -1,12 +1,12 @@
 """Idempotent consumption of CloudEvents with dead letters.
 
-For each record of a batch: pass over it if it names a known event type the consumer has no handler
-for (without validating it: the consumers that handle that type dead-letter it if it is invalid);
-else decode and validate (invalid → dead letter with the reason), then in one transaction record
-the event id and apply the handler (a redelivered id has no second effect).
-A batch is applied under one savepoint and redone event by event only when something in it raises.
-A handler that keeps raising on one event dead-letters that event; a failure of Postgres or Kafka
-itself NACKs the batch so it is redelivered once they are back. Offsets commit after the effects.
+For each record of a batch: pass over it if it names a known event type the consumer does not apply
+(without validating it: the consumers that apply that type dead-letter it if it is invalid); else
+decode and validate (invalid → dead letter with the reason), then in one transaction record the
+event ids and apply the consumer's one batch handler (a redelivered id has no second effect).
+A single event is a batch of one: there is no second path. A batch is redone event by event only
+when something in it raises; an event that keeps raising is dead-lettered; a failure of Postgres or
+Kafka itself NACKs the batch so it is redelivered once they are back. Offsets commit after the effects.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from runtime.db import Connection, Database
-from runtime.metrics import counted_on_commit
+from runtime.metrics import Update, counted_on_commit
 from schemas.envelope import CloudEvent
 from schemas.registry import InvalidEvent, decode_event, known_type_of
 
@@ -53,10 +53,9 @@ EVENT_AGE = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
-Handler = Callable[[CloudEvent[Any], Connection], Awaitable[None]]
 BatchHandler = Callable[[Sequence[CloudEvent[Any]], Connection], Awaitable[None]]
-"""Applies a run of fresh events (in record order, so per-key order holds) with as few round trips as
-it can; it must have the same effect as the per-event handlers applied one after another."""
+"""Applies a run of fresh events of the consumer's types, in record order (so per-key order holds),
+with as few round trips as it can. Raising rolls back the whole run."""
 
 
 class DeadLetterSink(Protocol):
@@ -64,7 +63,14 @@ class DeadLetterSink(Protocol):
 
 
 class Unprocessable(Exception):
-    """A handler's way to say: this event can never be applied (e.g. unknown shop); dead-letter it now."""
+    """A handler's way to say: this event can never be applied (e.g. unknown shop); dead-letter it now.
+
+    `counted` is the service's own count of the refusal: the runtime makes it once, when it
+    dead-letters the event (a handler may raise more than once for one event while a batch is redone)."""
+
+    def __init__(self, reason: str, *, counted: Update | None = None) -> None:
+        super().__init__(reason)
+        self.counted = counted
 
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
@@ -78,8 +84,8 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-Decoded = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Handler]
-"""A valid record, its event and the handler that applies it."""
+Decoded = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any]]
+"""A valid record and its event."""
 
 Postponed = tuple["ConsumerRecord[bytes, bytes]", CloudEvent[Any], Exception | None]
 """An event held out of a batch's commit: the one whose handler raised (with its error), or a later
@@ -88,13 +94,13 @@ event of the same partition (None), which must not overtake it."""
 
 @dataclass(frozen=True)
 class Consumer:
-    """One logical consumer: a name (the idempotency namespace) and a handler per event type."""
+    """One logical consumer: a name (the idempotency namespace), the event types it applies and the
+    one handler that applies them. Built with `runtime.binding`."""
 
     name: str
-    handlers: dict[str, Handler]
-    """Known event types without a handler are passed over unvalidated (counted as 'ignored')."""
-    batch_handler: BatchHandler | None = None
-    """Optional fast path for a whole batch; `handlers` stay the reference and the fallback."""
+    types: frozenset[str]
+    """Known event types outside this set are passed over unvalidated (counted as 'ignored')."""
+    apply: BatchHandler
 
 
 class EventProcessor:
@@ -124,9 +130,15 @@ class EventProcessor:
         with counted_on_commit():
             async with self._db.transaction() as conn:
                 to_apply = await self._fresh(consumer, valid, conn, outcomes)
-                if to_apply and await self._apply_together(consumer, to_apply, conn):
-                    outcomes.extend((event, "applied") for _, event, _ in to_apply)
-                elif to_apply:
+                refused = await self._in_savepoint(consumer, to_apply, conn) if to_apply else None
+                if refused is None:
+                    outcomes.extend((event, "applied") for _, event in to_apply)
+                elif len(to_apply) == 1:
+                    postponed = await self._postpone(consumer, [(*to_apply[0], refused)], conn)
+                else:
+                    log.info(
+                        "%s: batch of %d redone event by event: %r", consumer.name, len(to_apply), refused
+                    )
                     postponed = await self._apply_one_by_one(consumer, to_apply, conn, outcomes)
         self._observe(consumer, outcomes, (time.perf_counter() - started) / len(valid))
         if postponed:
@@ -138,9 +150,9 @@ class EventProcessor:
         valid: list[Decoded] = []
         ignored: collections.Counter[str] = collections.Counter()
         for record in records:
-            decoded = await self._decode(consumer, record, ignored)
-            if decoded is not None:
-                valid.append((record, *decoded))
+            event = await self._decode(consumer, record, ignored)
+            if event is not None:
+                valid.append((record, event))
         self._count_ignored(consumer, ignored)
         return valid
 
@@ -158,14 +170,14 @@ class EventProcessor:
                 "INSERT INTO processed_events (consumer, event_id) SELECT $1, unnest($2::text[]) "
                 "ON CONFLICT DO NOTHING RETURNING event_id",
                 consumer.name,
-                [event.id for _, event, _ in valid],
+                [event.id for _, event in valid],
             )
         }
         to_apply: list[Decoded] = []
-        for record, event, handler in valid:
+        for record, event in valid:
             if event.id in fresh:
                 fresh.discard(event.id)  # a second copy inside the same batch is a duplicate too
-                to_apply.append((record, event, handler))
+                to_apply.append((record, event))
             else:
                 outcomes.append((event, "duplicate"))
         return to_apply
@@ -183,27 +195,19 @@ class EventProcessor:
         for (event_type, outcome), count in collections.Counter((e.type, o) for e, o in outcomes).items():
             EVENTS_CONSUMED.labels(self._service, consumer.name, event_type, outcome).inc(count)
 
-    async def _apply_together(
-        self,
-        consumer: Consumer,
-        batch: list[Decoded],
-        conn: Connection,
-    ) -> bool:
-        """The happy path: every event under one savepoint. False (and nothing applied) if one raised."""
+    async def _in_savepoint(
+        self, consumer: Consumer, batch: list[Decoded], conn: Connection
+    ) -> Exception | None:
+        """Apply the events under one savepoint; what the handler raised (and nothing applied), or None."""
         try:
             with counted_on_commit():
                 async with conn.transaction():
-                    if consumer.batch_handler is not None:
-                        await consumer.batch_handler([event for _, event, _ in batch], conn)
-                    else:
-                        for _, event, handler in batch:
-                            await handler(event, conn)
+                    await consumer.apply([event for _, event in batch], conn)
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:
-            log.info("%s: batch of %d redone event by event: %r", consumer.name, len(batch), exc)
-            return False
-        return True
+            return exc
+        return None
 
     async def _apply_one_by_one(
         self,
@@ -212,34 +216,30 @@ class EventProcessor:
         conn: Connection,
         outcomes: list[tuple[CloudEvent[Any], str]],
     ) -> list[Postponed]:
-        """One savepoint per event. An event whose handler raises stops its partition (Kafka's unit
-        of order, so its key's too): it and every later event of that partition are un-recorded and
-        returned, to be applied in order after the batch commits; other partitions go on."""
-        postponed: list[Postponed] = []
+        """A batch of one per event, each under its savepoint. An event that raises stops its
+        partition (Kafka's unit of order, so its key's too): it and every later event of that
+        partition are postponed; other partitions go on."""
+        held: list[Postponed] = []
         stopped: set[tuple[str, int]] = set()
-        for record, event, handler in batch:
+        for record, event in batch:
             lane = (record.topic, record.partition)
-            if lane in stopped:
-                postponed.append((record, event, None))
-                continue
-            try:
-                with counted_on_commit():
-                    async with conn.transaction():
-                        await handler(event, conn)
-            except INFRASTRUCTURE_ERRORS:
-                raise
-            except Exception as exc:
+            error = None if lane in stopped else await self._in_savepoint(consumer, [(record, event)], conn)
+            if lane in stopped or error is not None:
                 stopped.add(lane)
-                postponed.append((record, event, exc))
-                continue
-            outcomes.append((event, "applied"))
-        if postponed:
+                held.append((record, event, error))
+            else:
+                outcomes.append((event, "applied"))
+        return await self._postpone(consumer, held, conn)
+
+    async def _postpone(self, consumer: Consumer, held: list[Postponed], conn: Connection) -> list[Postponed]:
+        """Un-record the held events' ids, so they are applied, in order, after the batch commits."""
+        if held:
             await conn.execute(
                 "DELETE FROM processed_events WHERE consumer = $1 AND event_id = ANY($2::text[])",
                 consumer.name,
-                [event.id for _, event, _ in postponed],
+                [event.id for _, event, _ in held],
             )
-        return postponed
+        return held
 
     async def _apply_postponed(self, consumer: Consumer, postponed: list[Postponed]) -> None:
         """Per partition, in record order: the event that failed alone (retried, or dead-lettered
@@ -249,8 +249,7 @@ class EventProcessor:
             lanes[(item[0].topic, item[0].partition)].append(item)
         for (first_record, first_event, error), *rest in lanes.values():
             if isinstance(error, Unprocessable):
-                reason = f"unprocessable: {error}"
-                await self._dead_letter(consumer, first_record, reason, "unprocessable", first_event)
+                await self._refuse(consumer, first_record, first_event, error)
             else:
                 await self.process(consumer, first_record)
             if rest:
@@ -258,22 +257,19 @@ class EventProcessor:
 
     async def _decode(
         self, consumer: Consumer, record: ConsumerRecord[bytes, bytes], ignored: collections.Counter[str]
-    ) -> tuple[CloudEvent[Any], Handler] | None:
-        """The event and its handler; None if the consumer passes over it (counted in `ignored`) or it
-        is invalid (dead-lettered here)."""
+    ) -> CloudEvent[Any] | None:
+        """The event; None if the consumer passes over it (counted in `ignored`) or it is invalid
+        (dead-lettered here)."""
         raw = record.value or b""
         named = known_type_of(raw)
-        handler = consumer.handlers.get(named) if named is not None else None
-        if named is not None and handler is None:
+        if named is not None and named not in consumer.types:
             ignored[named] += 1
             return None
         try:
-            event = decode_event(raw)
+            return decode_event(raw)
         except InvalidEvent as exc:
             await self._dead_letter(consumer, record, exc.reason, "invalid")
             return None
-        assert handler is not None  # a valid event names a known type, so `named` was its type
-        return event, handler
 
     def _count_ignored(self, consumer: Consumer, ignored: collections.Counter[str]) -> None:
         for event_type, count in ignored.items():
@@ -281,18 +277,17 @@ class EventProcessor:
 
     async def process(self, consumer: Consumer, record: ConsumerRecord[bytes, bytes]) -> None:
         ignored: collections.Counter[str] = collections.Counter()
-        decoded = await self._decode(consumer, record, ignored)
+        event = await self._decode(consumer, record, ignored)
         self._count_ignored(consumer, ignored)
-        if decoded is None:
+        if event is None:
             return
-        event, handler = decoded
         for attempt in range(1, self._attempts + 1):
             try:
-                applied = await self._apply_once(consumer, event, handler)
+                applied = await self._apply_once(consumer, event)
             except INFRASTRUCTURE_ERRORS:
                 raise  # NACK: the batch comes back once Postgres/Kafka answer again
             except Unprocessable as exc:
-                await self._dead_letter(consumer, record, f"unprocessable: {exc}", "unprocessable", event)
+                await self._refuse(consumer, record, event, exc)
                 return
             except Exception as exc:
                 if attempt == self._attempts:
@@ -308,7 +303,7 @@ class EventProcessor:
             EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, outcome).inc()
             return
 
-    async def _apply_once(self, consumer: Consumer, event: CloudEvent[Any], handler: Handler) -> bool:
+    async def _apply_once(self, consumer: Consumer, event: CloudEvent[Any]) -> bool:
         with HANDLE_SECONDS.labels(self._service, consumer.name).time(), counted_on_commit():
             async with self._db.transaction() as conn:
                 first_time = await conn.fetchval(
@@ -319,9 +314,20 @@ class EventProcessor:
                 )
                 if not first_time:
                     return False
-                await handler(event, conn)
+                await consumer.apply([event], conn)
         EVENT_AGE.labels(self._service, consumer.name).observe(max(0.0, time.time() - event.time.timestamp()))
         return True
+
+    async def _refuse(
+        self,
+        consumer: Consumer,
+        record: ConsumerRecord[bytes, bytes],
+        event: CloudEvent[Any],
+        refusal: Unprocessable,
+    ) -> None:
+        await self._dead_letter(consumer, record, f"unprocessable: {refusal}", "unprocessable", event)
+        if refusal.counted is not None:
+            refusal.counted()
 
     async def _dead_letter(
         self,

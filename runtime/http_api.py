@@ -3,7 +3,7 @@ API key, a request-size limit, and errors as JSON with a precise message."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -29,7 +29,17 @@ HTTP_ERROR_CODES = {
     405: "not_allowed",
     409: "conflict",
     410: "gone",
+    422: "unprocessable",
 }
+
+
+class ApiError(HTTPException):
+    """The one way a route refuses a request: answered as `{"error": <error>, "detail": <detail>}`
+    with `status`, like FastAPI's own refusals (whose code comes from HTTP_ERROR_CODES)."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, detail, headers)
+        self.error = error
 
 
 class BodySizeLimit:
@@ -80,6 +90,14 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def field_of(loc: Sequence[int | str]) -> str:
+    """The field a validation error names, as the client wrote it: without FastAPI's leading "body"
+    (where the value came from), but keeping a field of the body that is itself called `body` (a
+    contact's or a reply's text)."""
+    path = loc[1:] if loc and loc[0] == "body" else loc
+    return ".".join(str(part) for part in path)
+
+
 def make_api(
     service: str, title: str, description: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 ) -> FastAPI:
@@ -88,16 +106,15 @@ def make_api(
     @api.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         REJECTED_REQUESTS.labels(service, "invalid_body").inc()
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
-            for e in exc.errors()
-        ]
+        problems = [{"field": field_of(e["loc"]), "message": e["msg"]} for e in exc.errors()]
         return JSONResponse({"error": "invalid_request", "detail": problems}, 422)
 
     @api.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # FastAPI's own refusals and the auth dependency's, in the same {error, detail} shape
-        error = HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        error = (
+            exc.error if isinstance(exc, ApiError) else HTTP_ERROR_CODES.get(exc.status_code, "http_error")
+        )
         return JSONResponse({"error": error, "detail": exc.detail}, exc.status_code, headers=exc.headers)
 
     api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, service=service)

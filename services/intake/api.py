@@ -1,18 +1,18 @@
 """Intake's HTTP API under /v1: contacts in, tickets read and worked on, the shop's rule table."""
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import Depends, FastAPI, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.db import Connection
-from runtime.http_api import REJECTED_REQUESTS, make_api, shop_auth
+from runtime.http_api import make_api, shop_auth
+from runtime.metrics import counted_on_commit
 from runtime.service import ServiceRuntime
 from runtime.shops import Shop
 from schemas.v1.common import PlainText
@@ -206,15 +206,6 @@ def message_view(row: asyncpg.Record, ticket_id: str) -> dict[str, Any]:
     }
 
 
-def field_of(loc: Sequence[int | str]) -> str:
-    """The field a validation error names, as the client wrote it: without FastAPI's leading "body"
-    (where the value came from), but with a field of the body that is itself called `body` (a
-    contact's or a reply's text). The runtime's handler drops every "body" element, which named an
-    empty `body` as ""."""
-    path = loc[1:] if loc and loc[0] == "body" else loc
-    return ".".join(str(part) for part in path)
-
-
 def _problem(status: int, error: str, detail: str) -> JSONResponse:
     metrics.REJECTED.labels("http", error).inc()
     return JSONResponse({"error": error, "detail": detail}, status)
@@ -242,18 +233,11 @@ def build_api(runtime: ServiceRuntime, intake: tickets.Intake) -> FastAPI:
     @asynccontextmanager
     async def unit_of_work() -> AsyncIterator[Connection]:
         """One use case's transaction; its metrics count only if it commits."""
-        with metrics.counted_on_success():
+        with counted_on_commit():
             async with runtime.db.transaction() as conn:
                 yield conn
 
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 (a type alias)
-
-    @api.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        # runtime.http_api's answer, with the field named by field_of
-        REJECTED_REQUESTS.labels(SERVICE, "invalid_body").inc()
-        problems = [{"field": field_of(e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        return JSONResponse({"error": "invalid_request", "detail": problems}, 422)
 
     @api.exception_handler(tickets.TicketNotFound)
     async def not_found(request: Request, exc: tickets.TicketNotFound) -> JSONResponse:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from runtime.consumer import BatchHandler, Consumer, Handler
-from runtime.db import Connection
+from runtime.binding import each, fold
+from runtime.consumer import Consumer
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
-from schemas.envelope import CloudEvent
 from schemas.v1.orders import ORDER_EVENT_TYPES
 
 from . import handlers, metrics, tickets, upstream
@@ -25,34 +22,8 @@ GAUGE_SECONDS = 2.0
 FCR_PERIOD = timedelta(days=30)
 
 
-IntakeHandler = Callable[[CloudEvent[Any], Connection, tickets.Intake], Awaitable[None]]
-IntakeBatchHandler = Callable[[Sequence[CloudEvent[Any]], Connection, tickets.Intake], Awaitable[None]]
-
-
-def _bound(intake: tickets.Intake, handler: IntakeHandler) -> Handler:
-    async def handle(event: CloudEvent[Any], conn: Connection) -> None:
-        with metrics.counted_on_success():
-            await handler(event, conn, intake)
-
-    return handle
-
-
-def _bound_batch(intake: tickets.Intake, handler: IntakeBatchHandler) -> BatchHandler:
-    async def handle(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
-        with metrics.counted_on_success():
-            await handler(events, conn, intake)
-
-    return handle
-
-
 def orders_consumer(intake: tickets.Intake) -> Consumer:
-    """orders.events: one event at a time is the reference (and the fallback); a whole batch goes
-    through `on_order_events` in a constant number of statements."""
-    return Consumer(
-        "intake-orders",
-        {t: _bound(intake, upstream.on_order_event) for t in ORDER_EVENT_TYPES},
-        batch_handler=_bound_batch(intake, upstream.on_order_events),
-    )
+    return fold("intake-orders", intake, ORDER_EVENT_TYPES, upstream.on_order_events)
 
 
 def build(settings: Settings) -> ServiceApp:
@@ -63,23 +34,21 @@ def build(settings: Settings) -> ServiceApp:
         shops=runtime.shops,
     )
 
-    def bound(handler: IntakeHandler) -> Handler:
-        return _bound(intake, handler)
-
     runtime.consume(
-        topics.CONTACTS, Consumer("intake-contacts", {"contact.received": bound(handlers.on_contact_event)})
+        topics.CONTACTS, each("intake-contacts", intake, {"contact.received": handlers.on_contact_event})
     )
     runtime.consume(topics.ORDERS, orders_consumer(intake))
     runtime.consume(
-        topics.SURVEYS, Consumer("intake-surveys", {"survey.detractor": bound(upstream.on_survey_detractor)})
+        topics.SURVEYS, each("intake-surveys", intake, {"survey.detractor": upstream.on_survey_detractor})
     )
     runtime.consume(
         topics.SLA,
-        Consumer(
+        each(
             "intake-sla",
+            intake,
             {
-                "sla.breached": bound(upstream.on_sla_breached),
-                "order.promise_breached": bound(upstream.on_promise_breached),
+                "sla.breached": upstream.on_sla_breached,
+                "order.promise_breached": upstream.on_promise_breached,
             },
         ),
     )

@@ -15,6 +15,7 @@ import asyncpg
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from schemas.envelope import CloudEvent
 from schemas.v1.contacts import ContactReceived
 from schemas.v1.tickets import (
@@ -75,7 +76,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
     if contact.channel_message_id:
         seen = await repo.message_by_channel_id(conn, contact.shop_id, channel, contact.channel_message_id)
         if seen is not None:
-            metrics.record(metrics.CONTACTS.labels(channel, "duplicate").inc)
+            on_commit(metrics.CONTACTS.labels(channel, "duplicate").inc)
             return ContactOutcome(None, seen["ticket_id"], seen["id"])
 
     rules = await rules_for(conn, contact.shop_id)
@@ -145,7 +146,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, intake: In
     if thread:
         await repo.add_thread(conn, contact.shop_id, thread, ticket["id"])
     await add_message(conn, intake, ticket, message)
-    metrics.record(metrics.CONTACTS.labels(channel, route.kind.value).inc)
+    on_commit(metrics.CONTACTS.labels(channel, route.kind.value).inc)
     return ContactOutcome(route.kind, ticket["id"], message.id)
 
 
@@ -182,7 +183,7 @@ async def _customer_wrote_again(
         changes["status"] = status.value
     if kind is RouteKind.REOPEN:
         changes |= {"reopen_count": ticket["reopen_count"] + 1, "solved_at": None, "fcr": None}
-        metrics.record(metrics.REOPENED.labels("customer").inc)
+        on_commit(metrics.REOPENED.labels("customer").inc)
     ticket = await repo.update_ticket(conn, ticket_id, changes)
     if status is not previous:
         await emit_status_change(conn, intake, ticket, previous, now)
@@ -192,13 +193,14 @@ async def _customer_wrote_again(
 async def on_contact_event(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
     contact: ContactReceived = event.data
     if contact.shop_id not in intake.shops:
-        metrics.REJECTED.labels("kafka", "unknown_shop").inc()
-        raise Unprocessable(f"unknown shop {contact.shop_id!r}")
+        raise Unprocessable(
+            f"unknown shop {contact.shop_id!r}", counted=metrics.REJECTED.labels("kafka", "unknown_shop").inc
+        )
     try:
         await receive_contact(contact, conn, intake)
     except NoCustomerIdentity as exc:
-        metrics.REJECTED.labels("kafka", "no_customer_identity").inc()
-        raise Unprocessable(str(exc)) from None
+        counted = metrics.REJECTED.labels("kafka", "no_customer_identity").inc
+        raise Unprocessable(str(exc), counted=counted) from None
 
 
 # -- agents ----------------------------------------------------------------------------------------
@@ -254,7 +256,7 @@ async def add_agent_message(
             "ticket.first_response",
             TicketFirstResponse(**common_fields(ticket), at=now, first_response_seconds=seconds),
         )
-        metrics.record(partial(metrics.FIRST_RESPONSE_SECONDS.labels(ticket["channel"]).observe, seconds))
+        on_commit(partial(metrics.FIRST_RESPONSE_SECONDS.labels(ticket["channel"]).observe, seconds))
     return message.id
 
 
@@ -276,7 +278,7 @@ async def change_status(
         changes["closed_at"] = now
     elif previous is TicketStatus.SOLVED:
         changes |= {"reopen_count": ticket["reopen_count"] + 1, "solved_at": None, "fcr": None}
-        metrics.record(metrics.REOPENED.labels("agent").inc)
+        on_commit(metrics.REOPENED.labels("agent").inc)
     ticket = await repo.update_ticket(conn, ticket_id, changes)
     await emit_status_change(conn, intake, ticket, previous, now)
     return ticket
@@ -319,5 +321,5 @@ async def merge_tickets(
         internal=True,
     )
     await add_message(conn, intake, target, note)
-    metrics.record(metrics.MERGED.inc)
+    on_commit(metrics.MERGED.inc)
     return target

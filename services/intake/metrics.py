@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-
 from prometheus_client import Counter, Gauge, Histogram
 
 CONTACTS = Counter(
@@ -55,28 +51,3 @@ REJECTED = Counter(
     "Inputs intake refused, by where they came from and why",
     ["source", "reason"],
 )
-
-
-_pending: ContextVar[list[Callable[[], None]] | None] = ContextVar("intake_pending_metrics", default=None)
-
-
-def record(update: Callable[[], None]) -> None:
-    """Count an effect only once its transaction is through: a rolled-back ticket is no ticket."""
-    pending = _pending.get()
-    if pending is None:
-        update()
-    else:
-        pending.append(update)
-
-
-@contextmanager
-def counted_on_success() -> Iterator[None]:
-    """Wrap a use case (transaction included): its recorded updates apply only if no exception escaped."""
-    pending: list[Callable[[], None]] = []
-    token = _pending.set(pending)
-    try:
-        yield
-    finally:
-        _pending.reset(token)
-    for update in pending:
-        update()

@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from runtime.outbox import enqueue
 from runtime.shops import ShopRegistry
 from schemas.registry import make_event
@@ -106,12 +107,12 @@ async def emit_status_change(
                 first_contact_resolution=bool(ticket["fcr"]),
             ),
         )
-        metrics.record(
+        on_commit(
             partial(
                 metrics.RESOLUTION_SECONDS.labels(ticket["channel"], ticket["category"]).observe, resolution
             )
         )
-        metrics.record(metrics.SOLVED.labels(str(bool(ticket["fcr"])).lower()).inc)
+        on_commit(metrics.SOLVED.labels(str(bool(ticket["fcr"])).lower()).inc)
     elif status is TicketStatus.CLOSED:
         await emit(
             conn,
@@ -160,7 +161,7 @@ async def open_ticket(conn: Connection, intake: Intake, new: repo.NewTicket) -> 
             at=new.at,
         ),
     )
-    metrics.record(metrics.TICKETS_CREATED.labels(new.channel, new.category, new.priority, new.source).inc)
+    on_commit(metrics.TICKETS_CREATED.labels(new.channel, new.category, new.priority, new.source).inc)
     if new.is_repeat:
-        metrics.record(metrics.REPEAT_CONTACTS.labels(new.channel).inc)
+        on_commit(metrics.REPEAT_CONTACTS.labels(new.channel).inc)
     return ticket

@@ -28,18 +28,15 @@ from .domain.rules import categorise, prioritise
 from .tickets import Intake, add_message, new_id, open_ticket, rules_for
 
 
-def _unknown_shop(shop_id: str, intake: Intake) -> Unprocessable | None:
-    return None if shop_id in intake.shops else Unprocessable(f"unknown shop {shop_id!r}")
-
-
 def _known_shop(shop_id: str, intake: Intake) -> None:
-    if (error := _unknown_shop(shop_id, intake)) is not None:
-        metrics.REJECTED.labels("kafka", "unknown_shop").inc()
-        raise error
+    if shop_id not in intake.shops:
+        raise Unprocessable(
+            f"unknown shop {shop_id!r}", counted=metrics.REJECTED.labels("kafka", "unknown_shop").inc
+        )
 
 
 def _fold_order_event(current: OrderContext | None, event: CloudEvent[Any]) -> OrderContext:
-    """What intake knows of the order once `event` is folded in (shared by both order paths below)."""
+    """What intake knows of the order once `event` is folded in."""
     data: OrderEventData = event.data
     promised = None
     if isinstance(data, OrderShipped):
@@ -57,27 +54,13 @@ def _fold_order_event(current: OrderContext | None, event: CloudEvent[Any]) -> O
     )
 
 
-async def on_order_event(event: CloudEvent[Any], conn: Connection, intake: Intake) -> None:
-    data: OrderEventData = event.data
-    _known_shop(data.shop_id, intake)
-    current = await repo.order_context(conn, data.shop_id, data.order_id)
-    updated = _fold_order_event(current, event)
-    if updated != current:
-        await repo.save_order_context(conn, data.shop_id, data.order_id, updated)
-    await repo.fill_in_customer_id(conn, data.shop_id, data.order_id, data.customer.id)
-
-
 async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, intake: Intake) -> None:
-    """`on_order_event` for a whole batch (record order) in at most three statements: lock and load
-    every order of the batch, fold the steps in memory, write back only the orders that changed, and
-    fill in the customer id of their tickets.
-
-    An event of an unknown shop makes it raise before any write: only the per-event path can
-    dead-letter one event, so the runtime redoes the batch through it, which also counts the
-    rejection (not counted here, or it would count twice)."""
+    """What intake keeps of orders, for a run of order events (record order) in at most three
+    statements: lock and load every order of the run, fold the steps in memory, write back only the
+    orders that changed, and fill in the customer id of their tickets. An event of an unknown shop
+    makes it raise before any write (the runtime then redoes the run event by event)."""
     for event in events:
-        if (error := _unknown_shop(event.data.shop_id, intake)) is not None:
-            raise error
+        _known_shop(event.data.shop_id, intake)
     keys = [(event.data.shop_id, event.data.order_id) for event in events]
     before = await repo.order_contexts(conn, list(dict.fromkeys(keys)))
     after: dict[repo.OrderKey, OrderContext] = dict(before)
@@ -212,5 +195,7 @@ async def on_sla_breached(event: CloudEvent[Any], conn: Connection, intake: Inta
         data.metric.value,
     )
     if not updated:
-        metrics.REJECTED.labels("kafka", "unknown_ticket").inc()
-        raise Unprocessable(f"unknown ticket {data.ticket_id!r} of shop {data.shop_id!r}")
+        raise Unprocessable(
+            f"unknown ticket {data.ticket_id!r} of shop {data.shop_id!r}",
+            counted=metrics.REJECTED.labels("kafka", "unknown_ticket").inc,
+        )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -29,18 +30,21 @@ def webhook_id_for(event_id: str) -> str:
     return "msg_" + uuid.uuid5(_WEBHOOK_ID_NAMESPACE, event_id).hex
 
 
-async def queue_event(event: CloudEvent[Any], conn: Connection, *, shops: ShopRegistry, now: datetime) -> int:
-    """Queue `event` for every endpoint of its shop whose filter matches; returns how many."""
-    return await queue_events([event], conn, shops=shops, now=now)
+@dataclass(frozen=True)
+class Context:
+    """What the consumers need besides the events and the connection."""
+
+    shops: ShopRegistry
+    now: Callable[[], datetime]
+    """Domain time (runtime.clock, read at call time: tests swap the clock after build)."""
 
 
-async def queue_events(
-    events: Sequence[CloudEvent[Any]], conn: Connection, *, shops: ShopRegistry, now: datetime
-) -> int:
+async def queue_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
     """Queue each event for every endpoint of its shop whose filter matches, in event order, with one
-    query for the batch's endpoints and templates and one insert; returns how many were queued.
+    query for the run's endpoints and templates and one insert.
     An event of an unknown shop raises Unprocessable before anything is written (the runtime then
-    applies the events one by one, so only that one is dead-lettered)."""
+    redoes the run event by event, so only that one is dead-lettered)."""
+    shops, now = ctx.shops, ctx.now()
     prepared: list[tuple[CloudEvent[Any], dict[str, Any], Shop, str]] = []
     for event in events:
         data: dict[str, Any] = event.data.model_dump(mode="json")
@@ -50,7 +54,7 @@ async def queue_events(
             raise Unprocessable(f"unknown shop {shop_id!r}")
         prepared.append((event, data, shop, language(customer_locale(data), shop.locale)))
     if not prepared:
-        return 0
+        return
     found = await repository.subscriptions(
         conn, sorted({(shop.id, event.type, lang) for event, _, shop, lang in prepared})
     )
@@ -78,10 +82,9 @@ async def queue_events(
             for endpoint_id in endpoints
         ]
     if not deliveries:
-        return 0
+        return
     queued = await repository.insert_deliveries(conn, deliveries)
     # Counted once the consumer's transaction commits: a batch redone event by event, or sent back
     # by a failed commit, queues its deliveries again, and only the committed ones are in the queue.
     for event_type, count in Counter(queued).items():
         on_commit(partial(DELIVERIES_QUEUED.labels(event_type).inc, count))
-    return len(queued)

@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from runtime.outbox import enqueue
 from runtime.shops import Shop, ShopRegistry
 from schemas.envelope import CloudEvent
@@ -56,8 +57,7 @@ class SlaContext:
 async def emit(conn: Connection, ctx: SlaContext, outgoing: Iterable[Outgoing]) -> None:
     for item in outgoing:
         await enqueue(conn, ctx.out_topic, item.event, key=item.key)
-        # Counted inside the transaction: a rolled-back, retried event may count twice (rare, bounded).
-        item.observe()
+        on_commit(item.observe)
 
 
 async def calendar_of(conn: Connection, shop: Shop) -> BusinessCalendar:

@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from runtime.consumer import Consumer, Handler
-from runtime.db import Connection
+from runtime.binding import each, fold
+from runtime.consumer import Consumer
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
-from schemas.envelope import CloudEvent
 from services.survey import handlers, sweeps
 from services.survey.api import build_api
 from services.survey.config import SurveyConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-ContextHandler = Callable[[CloudEvent[Any], Connection, handlers.Context], Awaitable[None]]
-
-
-def _bind(handler: ContextHandler, ctx: handlers.Context) -> Handler:
-    async def bound(event: CloudEvent[Any], conn: Connection) -> None:
-        await handler(event, conn, ctx)
-
-    return bound
-
 
 def orders_consumer(ctx: handlers.Context) -> Consumer:
-    """orders.events: one handler per type (the reference, and the fallback when a batch raises) and
-    a batch handler applying a whole Kafka batch with a constant number of round trips."""
-
-    async def batch(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
-        await handlers.on_order_events(events, conn, ctx)
-
-    return Consumer(
-        "survey-orders",
-        {event_type: _bind(handlers.on_order_event, ctx) for event_type in handlers.ORDER_RULES},
-        batch_handler=batch,
-    )
+    return fold("survey-orders", ctx, handlers.ORDER_RULES, handlers.on_order_events)
 
 
 def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
@@ -57,20 +35,18 @@ def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
         public_base_url=settings.public_base_url,
         now=now,
     )
-    runtime.consume(
-        topics.ORDERS,
-        orders_consumer(ctx),
-    )
+    runtime.consume(topics.ORDERS, orders_consumer(ctx))
     runtime.consume(
         topics.TICKETS,
-        Consumer(
+        each(
             "survey-tickets",
+            ctx,
             {
-                "ticket.created": _bind(handlers.on_ticket_created, ctx),
-                "ticket.status_changed": _bind(handlers.on_ticket_status_changed, ctx),
-                "ticket.reopened": _bind(handlers.on_ticket_reopened, ctx),
-                "ticket.merged": _bind(handlers.on_ticket_merged, ctx),
-                "ticket.solved": _bind(handlers.on_ticket_solved, ctx),
+                "ticket.created": handlers.on_ticket_created,
+                "ticket.status_changed": handlers.on_ticket_status_changed,
+                "ticket.reopened": handlers.on_ticket_reopened,
+                "ticket.merged": handlers.on_ticket_merged,
+                "ticket.solved": handlers.on_ticket_solved,
             },
         ),
     )

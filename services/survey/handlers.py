@@ -15,6 +15,7 @@ from prometheus_client import Counter
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from runtime.outbox import enqueue
 from runtime.shops import ShopRegistry
 from schemas.envelope import CloudEvent
@@ -158,16 +159,12 @@ ORDER_RULES: dict[str, OrderRule] = {
 """The order event types survey consumes, and what each one does."""
 
 
-async def on_order_event(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
-    await on_order_events([event], conn, ctx)
-
-
 async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
     """Apply a run of order events (record order) as if one after another, in at most three round
     trips: origin tickets of the orders to survey, the invitations, the cancellations.
 
     Every rule runs before anything is written, so an unknown shop (Unprocessable) raises with nothing
-    done; the runtime then redoes the batch event by event and dead-letters just that event. The
+    done; the runtime then redoes the run event by event and dead-letters just that event. The
     orders consumer never writes tickets, so one read of them serves the whole run."""
     effects = [ORDER_RULES[event.type](event, ctx) for event in events]
     surveys = [e for e in effects if isinstance(e, _OrderSurvey)]
@@ -182,8 +179,8 @@ async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, c
             conn, [(_with_origin(s.invitation, origins), s.created_at) for s in surveys]
         )
     await repository.record_cancelled_orders(conn, cancellations)
-    for inv in scheduled:  # counted once everything is written: a failed run counts nothing
-        SCHEDULED.labels(inv.kind.value).inc()
+    for inv in scheduled:
+        on_commit(SCHEDULED.labels(inv.kind.value).inc)
 
 
 def _with_origin(
@@ -264,7 +261,7 @@ async def on_ticket_solved(event: CloudEvent[Any], conn: Connection, ctx: Contex
         due_at=data.at + ctx.config.delay(SurveyKind.CSAT, data.shop_id),
     )
     if await repository.schedule(conn, inv, data.at):
-        SCHEDULED.labels(SurveyKind.CSAT.value).inc()
+        on_commit(SCHEDULED.labels(SurveyKind.CSAT.value).inc)
 
 
 # -- the sweep: due invitations are sent or suppressed ---------------------------------------------

@@ -144,7 +144,7 @@ async def test_poison_on_every_topic_is_dead_lettered_per_consumer_and_valid_tra
                         await producer.send(topic, payload, key="poison")
                 await producer.send(topics.CONTACTS.name, contact, key="anna")
 
-            handlers = {c.name: c.handlers for app in apps.values() for c in app.runtime.consumers.values()}
+            handlers = {c.name: c.types for app in apps.values() for c in app.runtime.consumers.values()}
 
             def holders_of(topic: str, payload: bytes) -> list[str]:
                 """The consumers that must dead-letter `payload`: those that handle the known type it

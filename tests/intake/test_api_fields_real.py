@@ -9,9 +9,10 @@ import httpx
 import pytest
 
 from runtime.clock import SystemClock
+from runtime.http_api import field_of
 from runtime.settings import Settings
 from services.intake import tickets
-from services.intake.api import build_api, field_of
+from services.intake.api import build_api
 from services.intake.bootstrap import MIGRATIONS
 from tests.support.batches import service_storage
 from tests.support.shops import KEY_A, auth

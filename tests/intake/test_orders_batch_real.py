@@ -1,8 +1,9 @@
-"""Intake's batch handler for orders.events against its per-event handler, over the real Postgres.
+"""Intake's orders.events consumer over Kafka-sized batches against the same events one batch each,
+over the real Postgres.
 
-The same sequence of Kafka batches goes once through the consumer as the service builds it (the batch
-handler first, the runtime's event-by-event fallback when it raises) and once with the per-event
-handlers alone; the service's tables must end up identical. The sequences hold several steps of one
+The same sequence of events goes once in Kafka batches through the consumer as the service builds it
+(the runtime redoes a batch event by event when it raises) and once one event per batch; the
+service's tables must end up identical. The sequences hold several steps of one
 order in one batch, steps arriving out of time order, older steps that still teach a promised date,
 tickets waiting for their customer id, duplicates within a batch and across batches, and events of a
 shop intake does not know."""
@@ -37,7 +38,7 @@ from services.intake import bootstrap
 from services.intake import repository as repo
 from services.intake.domain.orders import OrderContext, OrderStatus
 from services.intake.tickets import Intake
-from tests.support.batches import RecordingSink, Watched, records, service_storage
+from tests.support.batches import RecordingSink, Watched, one_per_batch, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -153,16 +154,16 @@ async def run(
     return {name: [dict(r) for r in rows] for name, rows in tables.items()}, sink.letters
 
 
-def consumers(runtime: ServiceRuntime) -> tuple[Consumer, Watched, Consumer]:
-    """The orders consumer as the service builds it (batch handler watched), and its per-event twin."""
+def consumers(runtime: ServiceRuntime) -> tuple[Consumer, Watched]:
+    """The orders consumer as the service builds it, its handler watched."""
     intake = Intake(now=lambda: AT, tickets_topic="tickets", shops=runtime.shops)
     built = bootstrap.orders_consumer(intake)
     watched = Watched(built)
-    return replace(built, batch_handler=watched), watched, replace(built, batch_handler=None)
+    return replace(built, apply=watched), watched
 
 
 async def test_a_batch_ends_where_its_events_one_by_one_end(runtime: ServiceRuntime) -> None:
-    batched, watched, one_by_one = consumers(runtime)
+    batched, watched = consumers(runtime)
     known = OrderContext(OrderStatus.SHIPPED, AT + timedelta(minutes=50), "c-2", "ola@example.com", "pl-PL")
     seed = Seed(
         orders=[
@@ -198,11 +199,13 @@ async def test_a_batch_ends_where_its_events_one_by_one_end(runtime: ServiceRunt
     ]
 
     tables, letters = await run(runtime, batched, seed, [first, second])
-    reference, reference_letters = await run(runtime, one_by_one, seed, [first, second])
+    calls = list(watched.calls)
+    reference, reference_letters = await run(runtime, batched, seed, one_per_batch([first, second]))
 
-    # the first batch took the fast path; in the second the events after the refused one form a batch
-    # of their own once it is dead-lettered
-    assert watched.calls == ["ok", "Unprocessable", "ok"]
+    # the first batch took the fast path; the second raised, was redone event by event (a batch of one
+    # each: the delivery, then the unknown shop's event, which stops its partition), and the event
+    # after the refused one went through once that one was dead-lettered
+    assert calls == ["ok", "Unprocessable", "ok", "Unprocessable", "ok"]
     assert tables == reference
     assert letters == reference_letters
     assert letters == [(12, "unprocessable: unknown shop 'shop-zz'")]
@@ -288,11 +291,11 @@ def random_sequence(rng: random.Random) -> tuple[Seed, list[list[CloudEvent[Any]
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_random_sequences_end_the_same_either_way(runtime: ServiceRuntime, seed: int) -> None:
-    batched, watched, one_by_one = consumers(runtime)
+    batched, watched = consumers(runtime)
     start, batches = random_sequence(random.Random(seed))
 
     tables, letters = await run(runtime, batched, start, batches)
-    reference, reference_letters = await run(runtime, one_by_one, start, batches)
+    reference, reference_letters = await run(runtime, batched, start, one_per_batch(batches))
 
     assert tables == reference
     assert letters == reference_letters

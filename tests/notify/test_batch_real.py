@@ -35,9 +35,10 @@ from schemas.v1.tickets import Category, Priority, TicketSolved
 from services.notify import bootstrap, repository
 from services.notify.domain.signing import new_secret
 from services.notify.domain.templates import MessageTemplate
+from services.notify.handlers import Context
 from services.notify.repository import Endpoint, NewDelivery, Success
 from tests.notify.harness import customer, order_event
-from tests.support.batches import RecordingSink, records, service_storage
+from tests.support.batches import RecordingSink, one_per_batch, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -89,7 +90,7 @@ async def run(
 
 
 def orders_consumer(runtime: ServiceRuntime) -> Consumer:
-    return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), runtime.shops, lambda: AT)
+    return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), Context(runtime.shops, lambda: AT))
 
 
 def with_time(event: CloudEvent[Any], minutes: int) -> CloudEvent[Any]:
@@ -97,20 +98,14 @@ def with_time(event: CloudEvent[Any], minutes: int) -> CloudEvent[Any]:
 
 
 async def test_a_batch_queues_what_its_events_one_by_one_queue(runtime: ServiceRuntime) -> None:
-    def orders_consumer() -> Consumer:
-        return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), runtime.shops, lambda: AT)
-
-    batched = orders_consumer()
-    assert batched.batch_handler is not None
+    built = orders_consumer(runtime)
     calls: list[int] = []
-    inner = batched.batch_handler
 
     async def counted(events: Any, conn: Any) -> None:
         calls.append(len(events))
-        await inner(events, conn)
+        await built.apply(events, conn)
 
-    batched = replace(batched, batch_handler=counted)
-    one_by_one = replace(orders_consumer(), batch_handler=None)
+    batched = replace(built, apply=counted)
 
     created = with_time(order_event("order.created", "o-1"), 0)
     first = [
@@ -130,11 +125,13 @@ async def test_a_batch_queues_what_its_events_one_by_one_queue(runtime: ServiceR
     ]
 
     queue, letters = await run(runtime, batched, [first, second])
-    reference, reference_letters = await run(runtime, one_by_one, [first, second])
+    calls_batched = list(calls)
+    reference, reference_letters = await run(runtime, built, one_per_batch([first, second]))
 
-    # both batches went to the batch handler (the second one raised); the event after the refused one
-    # is applied once that one is dead-lettered
-    assert calls == [6, 3, 1]
+    # both batches went to the handler; the second raised and was redone event by event (a batch of
+    # one each, up to the refused one, which stops its partition), and the event after the refused
+    # one went through once that one was dead-lettered
+    assert calls_batched == [6, 3, 1, 1, 1]
     assert queue == reference
     assert letters == reference_letters == [(9, "unprocessable: unknown shop 'shop-zz'")]
     # the shared result is the right one, so the comparison is not between two empty queues
@@ -159,7 +156,9 @@ async def test_a_batch_queues_what_its_events_one_by_one_queue(runtime: ServiceR
 
 
 async def test_a_ticket_batch_is_keyed_by_ticket_and_filtered_by_type(runtime: ServiceRuntime) -> None:
-    consumer = bootstrap.consumer("notify-tickets", bootstrap.TICKET_TYPES, runtime.shops, lambda: AT)
+    consumer = bootstrap.consumer(
+        "notify-tickets", bootstrap.TICKET_TYPES, Context(runtime.shops, lambda: AT)
+    )
     solved = [
         make_event(
             "ticket.solved",
@@ -179,7 +178,7 @@ async def test_a_ticket_batch_is_keyed_by_ticket_and_filtered_by_type(runtime: S
         for shop, ticket in ((SHOP_A, "t-1"), (SHOP_B, "t-2"), (SHOP_A, "t-3"))
     ]
     queue, letters = await run(runtime, consumer, [solved])
-    reference, _ = await run(runtime, replace(consumer, batch_handler=None), [solved])
+    reference, _ = await run(runtime, consumer, one_per_batch([solved]))
     assert queue == reference
     assert letters == []
     assert [(d["endpoint_id"], d["order_key"]) for d in queue] == [

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from runtime.consumer import Consumer, Unprocessable
+from runtime.binding import each
+from runtime.consumer import Unprocessable
 from runtime.db import Connection
 from runtime.outbox import enqueue
 from runtime.service import ServiceApp, ServiceRuntime
@@ -36,8 +37,8 @@ def build(settings: Settings) -> ServiceApp:
     runtime = ServiceRuntime(settings.for_service("probe"), MIGRATIONS)
     out_topic = runtime.topic(topics.TICKETS)
 
-    async def handle(event: CloudEvent[Any], conn: Connection) -> None:
-        await record_order(event, conn, out_topic=out_topic)
+    async def handle(event: CloudEvent[Any], conn: Connection, topic: str) -> None:
+        await record_order(event, conn, out_topic=topic)
 
-    runtime.consume(topics.ORDERS, Consumer("probe-orders", {"order.created": handle}))
+    runtime.consume(topics.ORDERS, each("probe-orders", out_topic, {"order.created": handle}))
     return runtime.asgi()

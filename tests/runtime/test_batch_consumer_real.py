@@ -14,6 +14,7 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import REGISTRY
 
+from runtime.binding import each, fold
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Connection
 from runtime.service import ServiceRuntime
@@ -41,15 +42,20 @@ async def runtime(pg_infra: Settings) -> AsyncIterator[ServiceRuntime]:
 
 
 class Probe:
-    """The probe's handler, and a batch handler doing the same work in one statement; counts calls."""
+    """The probe's handler per event, and a fold doing the same work in one statement; counts calls."""
+
+    def consumer(self, as_fold: bool) -> Consumer:
+        if as_fold:
+            return fold("probe-orders", None, ["order.created"], self.many)
+        return each("probe-orders", None, {"order.created": self.one})
 
     def __init__(self) -> None:
         self.batch_calls = 0
 
-    async def one(self, event: CloudEvent[Any], conn: Connection) -> None:
+    async def one(self, event: CloudEvent[Any], conn: Connection, _: object) -> None:
         await probe.record_order(event, conn, out_topic="probe-out")
 
-    async def many(self, events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
+    async def many(self, events: Sequence[CloudEvent[Any]], conn: Connection, _: object) -> None:
         self.batch_calls += 1
         if any(e.data.order_id.startswith("boom") for e in events):
             raise ValueError("the probe refuses orders named boom*")
@@ -70,11 +76,7 @@ async def test_a_clean_batch_is_applied_once_and_a_redelivery_has_no_effect(
     runtime: ServiceRuntime, with_batch_handler: bool
 ) -> None:
     handlers = Probe()
-    consumer = Consumer(
-        "probe-orders",
-        {"order.created": handlers.one},
-        batch_handler=handlers.many if with_batch_handler else None,
-    )
+    consumer = handlers.consumer(as_fold=with_batch_handler)
     sink = RecordingSink()
     processor = EventProcessor(runtime.db, sink, "probe", attempts=2)
     records = batch("o-1", "o-2", "o-3")
@@ -90,11 +92,7 @@ async def test_a_clean_batch_is_applied_once_and_a_redelivery_has_no_effect(
 @pytest.mark.parametrize("with_batch_handler", [False, True])
 async def test_one_bad_event_costs_only_itself(runtime: ServiceRuntime, with_batch_handler: bool) -> None:
     handlers = Probe()
-    consumer = Consumer(
-        "probe-orders",
-        {"order.created": handlers.one},
-        batch_handler=handlers.many if with_batch_handler else None,
-    )
+    consumer = handlers.consumer(as_fold=with_batch_handler)
     sink = RecordingSink()
     processor = EventProcessor(runtime.db, sink, "probe", attempts=2)
     records = batch("o-1", "boom-2", "o-3")
@@ -115,11 +113,11 @@ async def test_one_bad_event_costs_only_itself(runtime: ServiceRuntime, with_bat
 async def test_an_unprocessable_event_is_dead_lettered_without_retries(runtime: ServiceRuntime) -> None:
     calls: list[str] = []
 
-    async def counting(event: CloudEvent[Any], conn: Connection) -> None:
+    async def counting(event: CloudEvent[Any], conn: Connection, _: object) -> None:
         calls.append(event.data.order_id)
         await probe.record_order(event, conn, out_topic="probe-out")
 
-    consumer = Consumer("probe-orders", {"order.created": counting})
+    consumer = each("probe-orders", None, {"order.created": counting})
     sink = RecordingSink()
     processor = EventProcessor(runtime.db, sink, "probe", attempts=3)
     records = (
@@ -138,7 +136,7 @@ async def test_an_unprocessable_event_is_dead_lettered_without_retries(runtime: 
 async def test_events_of_types_without_a_handler_are_passed_over_unvalidated(runtime: ServiceRuntime) -> None:
     """Only a consumer that would apply an event dead-letters it when it is invalid; an unknown type
     is every consumer's dead letter, since no one can tell whether it was meant for them."""
-    consumer = Consumer("probe-orders", {"order.created": Probe().one})
+    consumer = Probe().consumer(as_fold=False)
     sink = RecordingSink()
     processor = EventProcessor(runtime.db, sink, "probe", attempts=2)
     valid = json.loads(batch("o-1")[0].value or b"")

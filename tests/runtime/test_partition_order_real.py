@@ -11,7 +11,8 @@ import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from runtime.consumer import Consumer, EventProcessor
+from runtime.binding import each
+from runtime.consumer import EventProcessor
 from runtime.db import Connection
 from runtime.metrics import on_commit
 from runtime.service import ServiceRuntime
@@ -37,7 +38,7 @@ class Flaky:
         self._failures_left = failures
         self.tries: list[str] = []
 
-    async def handle(self, event: CloudEvent[Any], conn: Connection) -> None:
+    async def handle(self, event: CloudEvent[Any], conn: Connection, _: object = None) -> None:
         order_id = event.data.order_id
         self.tries.append(order_id)
         if order_id == self._order_id and self._failures_left > 0:
@@ -66,7 +67,7 @@ async def test_a_transient_failure_holds_back_its_partition_until_it_is_applied(
 ) -> None:
     # fails in the batch's pass and again in its own savepoint, then succeeds on its first retry alone
     flaky = Flaky("a-1", failures=2)
-    consumer = Consumer("probe-orders", {"order.created": flaky.handle})
+    consumer = each("probe-orders", None, {"order.created": flaky.handle})
     sink = RecordingSink()
 
     await EventProcessor(runtime.db, sink, "probe", attempts=3).process_batch(consumer, BATCH)
@@ -87,7 +88,7 @@ async def test_an_event_that_keeps_failing_is_dead_lettered_before_its_partition
     runtime: ServiceRuntime,
 ) -> None:
     flaky = Flaky("a-1", failures=100)
-    consumer = Consumer("probe-orders", {"order.created": flaky.handle})
+    consumer = each("probe-orders", None, {"order.created": flaky.handle})
     letters_when: list[list[str]] = []
 
     class Sink(RecordingSink):
@@ -110,11 +111,11 @@ async def test_metrics_count_only_what_committed_when_a_batch_is_redone(runtime:
     flaky = Flaky("a-3", failures=1)  # fails the batch's pass only, after four were applied in it
     counted: list[str] = []
 
-    async def handle(event: CloudEvent[Any], conn: Connection) -> None:
+    async def handle(event: CloudEvent[Any], conn: Connection, _: object) -> None:
         await flaky.handle(event, conn)
         on_commit(lambda: counted.append(event.data.order_id))
 
-    consumer = Consumer("probe-orders", {"order.created": handle})
+    consumer = each("probe-orders", None, {"order.created": handle})
     await EventProcessor(runtime.db, RecordingSink(), "probe", attempts=2).process_batch(consumer, BATCH)
 
     assert sorted(counted) == sorted(await applied(runtime)) == ["a-1", "a-2", "a-3", "b-1", "b-2"]

@@ -1,9 +1,10 @@
-"""The orders consumer's batch handler against its per-event handlers, over the real Postgres.
+"""The orders consumer over Kafka-sized batches against the same records one batch each, over the
+real Postgres.
 
-The same Kafka batches go once record by record through the per-event handlers (one transaction each)
-and once through the consumer as services/sla/bootstrap.py builds it (the batch handler first, the
-runtime's event-by-event fallback when it raises); the promises, the outbox and the consumer's own
-tables must end up the same. The batches: hand-made cases on stored promises (running, kept, already
+The same Kafka batches go once record by record (each a batch of one, in its own transaction) and
+once batch by batch through the consumer as services/sla/bootstrap.py builds it (the runtime redoes a
+batch event by event when it raises); the promises, the outbox and the consumer's own tables must
+end up the same. The batches: hand-made cases on stored promises (running, kept, already
 breached by the sweep), several steps of one order inside one batch, late settlements, moved delivery
 dates, repairs, cancellations, shops with their own ship-by terms and without, two shops with orders
 of one id (each keeps its own promises), an unknown shop, duplicates inside and across batches; then two
@@ -202,10 +203,10 @@ async def snapshot(sla: ServiceRuntime) -> Tables:
 async def run_both(
     sla: ServiceRuntime, consumer: Consumer, batches: list[list[CloudEvent[Any]]]
 ) -> tuple[Tables, Tables, list[str]]:
-    """The tables after the batches record by record, and after them batch by batch (with the calls)."""
-    one_by_one = replace(consumer, batch_handler=None)
+    """The tables after the batches record by record (each a batch of one), and after them batch by
+    batch (with the calls)."""
     watched = Watched(consumer)
-    batched = replace(consumer, batch_handler=watched)
+    batched = replace(consumer, apply=watched)
     chunks = records(batches)
 
     async with sla.db.transaction() as conn:
@@ -213,7 +214,7 @@ async def run_both(
     processor = EventProcessor(sla.db, RecordingSink(), "sla", attempts=2)
     for chunk in chunks:
         for record in chunk:
-            await processor.process(one_by_one, record)
+            await processor.process_batch(consumer, (record,))
     reference = await snapshot(sla)
 
     async with sla.db.transaction() as conn:
@@ -231,9 +232,10 @@ async def test_hand_made_batches_end_as_their_events_one_by_one(
     reference, result, calls = await run_both(sla, consumer, hand_made())
 
     assert result == reference
-    # the unknown shop's batch was redone event by event, and its events after the refused one applied
-    # as a batch once that one was dead-lettered
-    assert calls == ["ok", "Unprocessable", "ok"]
+    # the unknown shop's batch was redone event by event (a batch of one each, up to the refused one,
+    # which stops its partition), and its events after the refused one applied as a batch once that
+    # one was dead-lettered
+    assert calls == ["ok", "Unprocessable", "ok", "Unprocessable", "ok"]
     # and the shared result is the one the rules give, so the comparison is not between two no-ops
     promises = {p["id"]: p for p in result["promises"]}
     states = {

@@ -15,9 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.v1.sla import PromiseKind
-from services.sla import bootstrap
 from services.sla.domain.promise_steps import (
-    STEP_RULES,
     Breach,
     Cancel,
     Move,
@@ -67,10 +65,6 @@ def written(stored: Table, steps: list[Step]) -> tuple[Table, list[Breach]]:
     folded = fold_steps(stored.values(), steps)
     assert all(stored.get(row.promise.id) != row for row in folded.changed)  # nothing written for naught
     return {**stored, **{row.promise.id: row for row in folded.changed}}, folded.breaches
-
-
-def test_every_order_event_with_a_handler_has_a_batch_rule() -> None:
-    assert set(STEP_RULES) == set(bootstrap.ORDER_HANDLERS)
 
 
 def test_paid_shipped_and_delivered_in_one_run_settle_their_own_promises() -> None:

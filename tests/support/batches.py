@@ -30,11 +30,10 @@ class RecordingSink:
 
 
 class Watched:
-    """The service's batch handler, noting whether each call went through or raised (and so fell back)."""
+    """The consumer's handler, noting whether each call went through or raised (and so was redone)."""
 
     def __init__(self, consumer: Consumer) -> None:
-        assert consumer.batch_handler is not None
-        self._inner = consumer.batch_handler
+        self._inner = consumer.apply
         self.calls: list[str] = []
 
     async def __call__(self, events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
@@ -49,6 +48,11 @@ class Watched:
 def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
     """A record of partition 0 of orders.events at `offset`."""
     return ConsumerRecord("orders", 0, offset, 0, 0, None, value, None, 0, len(value), ())
+
+
+def one_per_batch(batches: Sequence[Sequence[CloudEvent[Any]]]) -> list[list[CloudEvent[Any]]]:
+    """The same events in the same order, as Kafka would hand them over one batch per record."""
+    return [[event] for batch in batches for event in batch]
 
 
 def records(batches: Sequence[Sequence[CloudEvent[Any]]]) -> list[tuple[ConsumerRecord[bytes, bytes], ...]]:

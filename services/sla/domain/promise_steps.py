@@ -175,7 +175,7 @@ STEP_RULES: dict[str, StepRule] = {
     "repair.received": _repair_received_steps,
     "repair.completed": _repair_completed_steps,
 }
-"""One rule per event type the per-event handlers know (bootstrap.ORDER_HANDLERS)."""
+"""One rule per order event type the SLA applies (the sla-orders consumer's types)."""
 
 
 def orders_of(steps: Iterable[Step]) -> list[OrderKey]:
