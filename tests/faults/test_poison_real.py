@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import asyncpg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -16,6 +19,7 @@ from demo.journeys import shop_day
 from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
+from schemas.envelope import CloudEvent
 from schemas.registry import encode_event, known_type_of, make_event
 from schemas.v1.common import Customer
 from schemas.v1.contacts import Channel, ContactReceived
@@ -103,6 +107,55 @@ async def lag_is_zero(apps: dict[str, ServiceApp]) -> bool:
     return True
 
 
+async def send_traffic(
+    infra: Settings,
+    journeys: list[CloudEvent[Any]],
+    poison: dict[str, dict[str, tuple[bytes, str]]],
+    stranger: bytes,
+    contact: bytes,
+) -> None:
+    async with Producer(infra) as producer:
+        # Poison between valid events, on the valid events' own keys (so on their partitions).
+        bad = [*poison[topics.ORDERS.name].values(), (stranger, "")]
+        for n, event in enumerate(journeys):
+            if n % 5 == 0 and bad:
+                await producer.send(topics.ORDERS.name, bad.pop()[0], event.subject)
+            await producer.send(topics.ORDERS.name, event)
+        for payload, _ in bad:
+            await producer.send(topics.ORDERS.name, payload, "poison")
+        for topic in (topics.TICKETS.name, topics.CONTACTS.name):
+            for payload, _ in poison[topic].values():
+                await producer.send(topic, payload, key="poison")
+        await producer.send(topics.CONTACTS.name, contact, key="anna")
+
+
+def check_poison_letters(
+    poison: dict[str, dict[str, tuple[bytes, str]]],
+    dlq: dict[str, list[tuple[str, str, bytes]]],
+    expected_dlq: dict[str, int],
+    holders_of: Callable[[str, bytes], list[str]],
+) -> None:
+    for topic, records in poison.items():
+        got = dlq[topic]
+        assert len(got) == expected_dlq[topic], f"{topic}: {Counter(c for c, _, _ in got)}"
+        for name, (payload, reason) in records.items():
+            holders = [consumer for consumer, _, value in got if value == payload]
+            assert sorted(holders) == holders_of(topic, payload), f"{topic} {name}: by {holders}"
+            reasons = {why for _, why, value in got if value == payload}
+            assert all(r.startswith(reason) for r in reasons), f"{topic} {name}: {reasons}"
+
+
+def check_counters_match_tables(
+    tables: dict[str, list[asyncpg.Record]],
+    before: dict[tuple[str, str], float],
+    after: dict[tuple[str, str], float],
+) -> None:
+    for service, rows in tables.items():
+        for row in rows:
+            grown = after[(service, row["consumer"])] - before[(service, row["consumer"])]
+            assert grown == row["n"], f"{service}/{row['consumer']}: metric +{grown}, table {row['n']}"
+
+
 async def test_poison_on_every_topic_is_dead_lettered_per_consumer_and_valid_traffic_flows(
     infra: Settings,
 ) -> None:
@@ -130,19 +183,7 @@ async def test_poison_on_every_topic_is_dead_lettered_per_consumer_and_valid_tra
                     "/v1/endpoints", json={"url": receiver.url("/all")}, headers=auth(KEY_A)
                 )
                 assert created.status_code == 201, created.text
-            async with Producer(infra) as producer:
-                # Poison between valid events, on the valid events' own keys (so on their partitions).
-                bad = [*poison[topics.ORDERS.name].values(), (stranger, "")]
-                for n, event in enumerate(journeys):
-                    if n % 5 == 0 and bad:
-                        await producer.send(topics.ORDERS.name, bad.pop()[0], event.subject)
-                    await producer.send(topics.ORDERS.name, event)
-                for payload, _ in bad:
-                    await producer.send(topics.ORDERS.name, payload, "poison")
-                for topic in (topics.TICKETS.name, topics.CONTACTS.name):
-                    for payload, _ in poison[topic].values():
-                        await producer.send(topic, payload, key="poison")
-                await producer.send(topics.CONTACTS.name, contact, key="anna")
+            await send_traffic(infra, journeys, poison, stranger, contact)
 
             handlers = {c.name: c.types for app in apps.values() for c in app.runtime.consumers.values()}
 
@@ -174,14 +215,7 @@ async def test_poison_on_every_topic_is_dead_lettered_per_consumer_and_valid_tra
     finally:
         await receiver.stop()
 
-    for topic, records in poison.items():
-        got = dlq[topic]
-        assert len(got) == expected_dlq[topic], f"{topic}: {Counter(c for c, _, _ in got)}"
-        for name, (payload, reason) in records.items():
-            holders = [consumer for consumer, _, value in got if value == payload]
-            assert sorted(holders) == holders_of(topic, payload), f"{topic} {name}: by {holders}"
-            reasons = {why for _, why, value in got if value == payload}
-            assert all(r.startswith(reason) for r in reasons), f"{topic} {name}: {reasons}"
+    check_poison_letters(poison, dlq, expected_dlq, holders_of)
     unknown = [(c, why) for c, why, value in dlq[topics.ORDERS.name] if value == stranger]
     assert sorted(c for c, _ in unknown) == sorted(CONSUMERS[topics.ORDERS.name])
     assert all("unknown shop" in why for _, why in unknown), unknown
@@ -191,8 +225,5 @@ async def test_poison_on_every_topic_is_dead_lettered_per_consumer_and_valid_tra
     assert ticket_count == 1  # the one valid contact
     # The dead-letter counters agree with the dead_letters tables of the four services.
     dead_after = counter_values("careloop_dead_letters_total")
-    for service, rows in tables.items():
-        for row in rows:
-            grown = dead_after[(service, row["consumer"])] - dead_before[(service, row["consumer"])]
-            assert grown == row["n"], f"{service}/{row['consumer']}: metric +{grown}, table {row['n']}"
+    check_counters_match_tables(tables, dead_before, dead_after)
     assert sum(r["n"] for rows in tables.values() for r in rows) == sum(expected_dlq.values())

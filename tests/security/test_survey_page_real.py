@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from runtime.clock import ManualClock
+from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
 from schemas.registry import make_event
@@ -56,6 +57,46 @@ def random_form(rng: random.Random) -> dict[str, str]:
     return form
 
 
+class PageChecker:
+    """Notes every answer that failed (5xx) or reflected a hostile token unescaped."""
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    async def check(self, response: httpx.Response, what: str) -> None:
+        if response.status_code >= 500:
+            self.failures.append(f"{what}: {response.status_code}")
+        for token in HOSTILE_TOKENS[:2]:
+            if token in response.text:
+                self.failures.append(f"{what}: reflected unescaped markup")
+
+
+def invalid_form(rng: random.Random) -> dict[str, str]:
+    """A random form that is never a valid answer (the valid answer is sent on purpose, once)."""
+    form = random_form(rng)
+    score = form.get("score", "")
+    if score.strip().lstrip("-").isdigit() and 0 <= int(score) <= 10:
+        form["score"] = "11"
+    return form
+
+
+async def invited_token(infra: Settings, app: ServiceApp, clock: ManualClock, delivered_at: datetime) -> str:
+    """Deliver an order, let the sweep send its NPS invitation, and return the invitation's token."""
+    who = Customer(id="c-page", email="page@example.com", locale="en")
+    data = OrderDelivered(shop_id=SHOP_A, order_id="o-page", customer=who, delivered_at=delivered_at)
+    async with Producer(infra) as producer:
+        await producer.send(topics.ORDERS.name, make_event("order.delivered", "shop", data, subject="o-page"))
+    pool = app.runtime.db.pool
+
+    async def scheduled() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM invitations"))
+
+    await eventually(scheduled, timeout=30)
+    clock.advance(timedelta(days=8))  # past the NPS delay: the sweep sends the invitation
+    invited = await eventually(lambda: _invitation(infra), timeout=30)
+    return invited.rsplit("/", 1)[1]
+
+
 async def test_random_tokens_and_scores_never_break_the_answer_page(infra: Settings) -> None:
     rng = random.Random(20261123)
     delivered_at = datetime.now(UTC) - timedelta(hours=1)
@@ -63,45 +104,22 @@ async def test_random_tokens_and_scores_never_break_the_answer_page(infra: Setti
         app = apps["survey"]
         clock = ManualClock(datetime.now(UTC))
         app.runtime.clock = clock
-        failures: list[str] = []
-
-        async def check(response: httpx.Response, what: str) -> None:
-            if response.status_code >= 500:
-                failures.append(f"{what}: {response.status_code}")
-            for token in HOSTILE_TOKENS[:2]:
-                if token in response.text:
-                    failures.append(f"{what}: reflected unescaped markup")
+        checker = PageChecker()
 
         for token in HOSTILE_TOKENS + tuple(random_text(rng, rng.randint(1, 300)) for _ in range(60)):
             path = "/s/" + quote(token, safe="")
-            await check(await client.get(path), f"GET {token[:20]!r}")
-            await check(await client.post(path, data=random_form(rng)), f"POST {token[:20]!r}")
+            await checker.check(await client.get(path), f"GET {token[:20]!r}")
+            await checker.check(await client.post(path, data=random_form(rng)), f"POST {token[:20]!r}")
 
-        who = Customer(id="c-page", email="page@example.com", locale="en")
-        data = OrderDelivered(shop_id=SHOP_A, order_id="o-page", customer=who, delivered_at=delivered_at)
-        async with Producer(infra) as producer:
-            await producer.send(
-                topics.ORDERS.name, make_event("order.delivered", "shop", data, subject="o-page")
-            )
+        token = await invited_token(infra, app, clock, delivered_at)
         pool = app.runtime.db.pool
-
-        async def scheduled() -> bool:
-            return bool(await pool.fetchval("SELECT count(*) FROM invitations"))
-
-        await eventually(scheduled, timeout=30)
-        clock.advance(timedelta(days=8))  # past the NPS delay: the sweep sends the invitation
-        invited = await eventually(lambda: _invitation(infra), timeout=30)
-        token = invited.rsplit("/", 1)[1]
-
         for n in range(150):
-            form = random_form(rng)
-            score = form.get("score", "")
-            if score.strip().lstrip("-").isdigit() and 0 <= int(score) <= 10:
-                form["score"] = "11"  # keep every one of these invalid; the valid answer comes below
+            form = invalid_form(rng)
             response = await client.post(f"/s/{token}", data=form)
-            await check(response, f"POST real token #{n}")
+            await checker.check(response, f"POST real token #{n}")
             if n % 25 == 0:
-                await check(await client.get(f"/s/{token}", params={"score": form.get("score", "")}), "GET")
+                answer = await client.get(f"/s/{token}", params={"score": form.get("score", "")})
+                await checker.check(answer, "GET")
         assert await pool.fetchval("SELECT count(*) FROM answers") == 0, "an invalid form was recorded"
 
         answered = await client.post(f"/s/{token}", data={"score": "9", "comment": "<b>bold</b> & fine"})
@@ -110,7 +128,7 @@ async def test_random_tokens_and_scores_never_break_the_answer_page(infra: Setti
             again = await client.post(f"/s/{token}", data=random_form(rng) | {"score": "3"})
             assert again.status_code == 410
         rows = await pool.fetch("SELECT score, comment FROM answers")
-    assert not failures, "\n".join(failures[:20])
+    assert not checker.failures, "\n".join(checker.failures[:20])
     assert [(r["score"], r["comment"]) for r in rows] == [(9, "<b>bold</b> & fine")]
 
 
