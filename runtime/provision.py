@@ -63,6 +63,13 @@ async def delete_topics(bootstrap_servers: str, prefix: str) -> None:
         await admin.close()
 
 
+async def _ddl(conn: asyncpg.Connection[asyncpg.Record], template: str, *values: str) -> None:
+    """Run DDL whose names and literals Postgres itself quotes (`format` with %I and %L): DDL takes no
+    bind parameters, and a role, schema or password is never pasted into SQL by hand."""
+    statement = await conn.fetchval("SELECT format($1, VARIADIC $2::text[])", template, list(values))
+    await conn.execute(statement)
+
+
 async def ensure_service_schema(settings: Settings) -> None:
     """Create the service's role and schema; the role owns its schema and nothing else."""
     role, schema = settings.db_role, settings.db_schema
@@ -70,14 +77,16 @@ async def ensure_service_schema(settings: Settings) -> None:
     try:
         await conn.execute("SELECT pg_advisory_lock(hashtext('careloop-provision'))")
         exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-        password = settings.db_role_password.get_secret_value().replace("'", "''")
         verb = "ALTER" if exists else "CREATE"
-        await conn.execute(
-            f"{verb} ROLE \"{role}\" LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE"
+        await _ddl(
+            conn,
+            f"{verb} ROLE %I LOGIN PASSWORD %L NOSUPERUSER NOCREATEDB NOCREATEROLE",
+            role,
+            settings.db_role_password.get_secret_value(),
         )
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{role}"')
-        await conn.execute(f'REVOKE ALL ON SCHEMA "{schema}" FROM PUBLIC')
-        await conn.execute(f'ALTER ROLE "{role}" SET search_path = "{schema}"')
+        await _ddl(conn, "CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I", schema, role)
+        await _ddl(conn, "REVOKE ALL ON SCHEMA %I FROM PUBLIC", schema)
+        await _ddl(conn, "ALTER ROLE %I SET search_path = %I", role, schema)
         await conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     finally:
         await conn.close()
@@ -86,7 +95,7 @@ async def ensure_service_schema(settings: Settings) -> None:
 async def drop_service_schema(settings: Settings) -> None:
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-        await conn.execute(f'DROP ROLE IF EXISTS "{settings.db_role}"')
+        await _ddl(conn, "DROP SCHEMA IF EXISTS %I CASCADE", settings.db_schema)
+        await _ddl(conn, "DROP ROLE IF EXISTS %I", settings.db_role)
     finally:
         await conn.close()
