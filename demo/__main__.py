@@ -13,7 +13,7 @@ from demo.app import DemoShop
 from demo.config import DemoSettings
 from runtime.clock import clock_from_settings
 from runtime.settings import Settings
-from services.stack import service_urls
+from services.stack import service_urls, silence
 
 
 async def main() -> int:
@@ -31,12 +31,15 @@ async def main() -> int:
     )
     running = asyncio.create_task(shop.run())
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGTERM also comes from the kernel when `make run`'s supervisor dies (its parent-death signal).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, running.cancel)
     try:
         await running
     except asyncio.CancelledError:
         pass
+    except BrokenPipeError:  # nobody reads the summary any more (shop.run cleaned up on its way out)
+        silence(sys.stdout)
     finally:
         for client in (*clients.values(), pages):
             await client.aclose()

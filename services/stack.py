@@ -3,17 +3,24 @@
 python -m services.stack bootstrap   topics, per-service schemas and roles, migrations
 python -m services.stack run         bootstrap, then run the four services (and extra
                                      processes such as the demo) with prefixed logs until
-                                     Ctrl-C/SIGTERM, which stops every child cleanly
+                                     Ctrl-C/SIGTERM/SIGHUP, which stops every child cleanly
+
+No child outlives the supervisor: each is started with a parent-death signal (SIGTERM), so even a
+supervisor killed with SIGKILL leaves nothing running, and losing the terminal (a closed pipe, a
+hung-up tty) never stops the supervisor from stopping its children.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 
@@ -28,9 +35,58 @@ COLOURS = ("\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m
 RESET = "\033[0m"
 
 
+def say(text: str, stream: TextIO | None = None) -> None:
+    """Print a line, unless the terminal is gone: `make run | tee` after Ctrl-C (tee died, EPIPE) or a
+    closed terminal window (EIO). Stopping the children must never depend on being able to print."""
+    out = sys.stdout if stream is None else stream
+    try:
+        out.write(text + "\n")
+        out.flush()
+    except (OSError, ValueError):  # ValueError: the stream was closed
+        silence(out)
+
+
+def silence(stream: TextIO) -> None:
+    """Point the stream's descriptor at /dev/null, so that later writes (and the interpreter's last
+    flush at exit) succeed quietly instead of raising again."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+# Runs in each child between fork and the real program. PR_SET_PDEATHSIG makes the kernel send the child
+# SIGTERM when its parent dies, however it dies (SIGKILL, a crash), so it shuts down as on Ctrl-C; the
+# setting survives execve. It fires when the parent *thread* that forked exits: children are forked by
+# the event loop's thread, which lives as long as the supervisor. If the supervisor died before prctl
+# ran, the child is already orphaned (another parent) and the signal would never come: it does not
+# start. Python ignores SIGPIPE and SIGXFSZ and the ignoring would survive execve: back to defaults.
+_GUARD = """
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(1, ctypes.c_ulong(signal.SIGTERM)) != 0:  # 1: PR_SET_PDEATHSIG
+    raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(70)
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+def guarded(argv: list[str], parent: int) -> list[str]:
+    """`argv` as a command that gets SIGTERM when process `parent` (the one starting it) dies."""
+    return [sys.executable, "-I", "-S", "-c", _GUARD, str(parent), *argv]
+
+
 async def bootstrap(settings: Settings) -> None:
     created = await ensure_topics(settings.kafka_bootstrap_servers, settings.topic_prefix)
-    print(f"careloop: topics ready ({len(created)} created)")
+    say(f"careloop: topics ready ({len(created)} created)")
     from importlib import import_module
 
     for name in SERVICE_NAMES:
@@ -46,7 +102,7 @@ async def bootstrap(settings: Settings) -> None:
                 applied = await apply_migrations(conn, service_settings.db_schema, migrations)
         finally:
             await db.close()
-        print(f"careloop: schema {service_settings.db_schema} ready ({len(applied)} migrations applied)")
+        say(f"careloop: schema {service_settings.db_schema} ready ({len(applied)} migrations applied)")
 
 
 def service_ports() -> dict[str, int]:
@@ -82,22 +138,42 @@ def service_child(name: str, host: str) -> Child:
     return Child(name, [sys.executable, "-m", f"services.{name}"], env)
 
 
-async def _pump(child: Child, colour: str) -> None:
+async def _read_line(stream: asyncio.StreamReader) -> bytes:
+    while True:
+        try:
+            return await stream.readline()
+        except ValueError:  # a line longer than the stream's limit was dropped: read on
+            continue
+
+
+async def pump(child: Child, colour: str) -> None:
+    """Pass the child's output on, to its log file or to the terminal. Output that cannot be written is
+    dropped, but the pipe is always drained to the end: a child whose pipe fills up blocks, and one blocked
+    that way could not stop when asked."""
     assert child.process is not None
     assert child.process.stdout is not None
-    if child.log_path is not None:
-        child.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with child.log_path.open("wb") as log:  # this run's output only
-            async for line in child.process.stdout:
-                log.write(line)
-                log.flush()
+    stream = child.process.stdout
+    if child.log_path is None:
+        prefix = f"{colour}{child.name:>8} |{RESET} " if sys.stdout.isatty() else f"{child.name:>8} | "
+        if not child.prefixed:
+            prefix = ""
+        while line := await _read_line(stream):
+            try:
+                sys.stdout.write(prefix + line.decode(errors="replace"))
+                sys.stdout.flush()
+            except (OSError, ValueError):  # the terminal is gone (see say)
+                silence(sys.stdout)
         return
-    prefix = f"{colour}{child.name:>8} |{RESET} " if sys.stdout.isatty() else f"{child.name:>8} | "
-    if not child.prefixed:
-        prefix = ""
-    async for line in child.process.stdout:
-        sys.stdout.write(prefix + line.decode(errors="replace"))
-        sys.stdout.flush()
+    child.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with child.log_path.open("wb") as log:  # this run's output only
+        writable = True
+        while line := await _read_line(stream):
+            if writable:
+                try:
+                    log.write(line)
+                    log.flush()
+                except OSError:  # e.g. a full disk
+                    writable = False
 
 
 async def _wait_ready(settings: Settings, timeout: float = 90.0) -> None:
@@ -116,57 +192,96 @@ async def _wait_ready(settings: Settings, timeout: float = 90.0) -> None:
                 await asyncio.sleep(0.5)
 
 
+STOPPED = ""
+"""What `_until` answers when a stop signal came."""
+
+
 async def run(settings: Settings, extra: list[Child], service_logs: Path | None = None) -> int:
     """`service_logs`: a directory for the services' output (<name>.log) instead of the terminal."""
     await bootstrap(settings)
-    children = [service_child(n, settings.http_host) for n in SERVICE_NAMES]
+    services = [service_child(n, settings.http_host) for n in SERVICE_NAMES]
     if service_logs is not None:
-        for child in children:
+        for child in services:
             child.log_path = service_logs / f"{child.name}.log"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal was closed. Stopping the children beats dying without them.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
+    started: list[Child] = []
+    pumps: list[asyncio.Task[None]] = []
 
-    async def start(child: Child, colour: str) -> asyncio.Task[None]:
+    async def start(child: Child) -> None:
+        # Forked here, on the event loop's thread: the thread the children's parent-death signal watches.
         child.process = await asyncio.create_subprocess_exec(
-            *child.argv,
+            *guarded(child.argv, os.getpid()),
             env={**os.environ, **child.env, "PYTHONUNBUFFERED": "1"},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
         )
-        return asyncio.create_task(_pump(child, colour))
+        started.append(child)
+        pumps.append(asyncio.create_task(pump(child, COLOURS[(len(started) - 1) % len(COLOURS)])))
 
-    pumps = [await start(c, COLOURS[i % len(COLOURS)]) for i, c in enumerate(children)]
     try:
-        await _wait_ready(settings)
-        print("careloop: all services ready:")
-        for name, base_url in service_urls(settings.http_host).items():
-            print(f"  {name:>7}  {base_url}  (/health/ready, /metrics)")
-        if service_logs is not None:
-            print(f"careloop: service logs in {service_logs}/<service>.log")
-        for i, child in enumerate(extra):
-            pumps.append(await start(child, COLOURS[(len(children) + i) % len(COLOURS)]))
-        children += extra
-        exited = asyncio.create_task(_first_exit(children))
-        await asyncio.wait([exited, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if exited.done():
+        for child in services:
+            await start(child)
+        # Ctrl-C or a crashing service during start-up ends the wait for readiness at once.
+        why = await _until(stop, started, _wait_ready(settings))
+        if why is None:
+            say("careloop: all services ready:")
+            for name, base_url in service_urls(settings.http_host).items():
+                say(f"  {name:>7}  {base_url}  (/health/ready, /metrics)")
+            if service_logs is not None:
+                say(f"careloop: service logs in {service_logs}/<service>.log")
+            for child in extra:
+                await start(child)
+            why = await _until(stop, started)
+        if why != STOPPED:
             where = f" (see {service_logs})" if service_logs is not None else ""
-            print(f"careloop: {exited.result()} exited{where}; stopping everything", file=sys.stderr)
+            say(f"careloop: {why} exited{where}; stopping everything", sys.stderr)
             return 1
         return 0
     finally:
-        print("careloop: stopping…")
-        await _stop_all(children)
-        for pump in pumps:
-            pump.cancel()
+        say("careloop: stopping…")
+        await _stop_all(started)
+        if pumps:  # the last lines the children wrote on their way out
+            await asyncio.wait(pumps, timeout=5.0)
+        for task in pumps:
+            task.cancel()
+
+
+async def _until(
+    stop: asyncio.Event, children: list[Child], work: Awaitable[None] | None = None
+) -> str | None:
+    """Wait for `work` (forever without it) and answer None when it is done, or give it up and answer why:
+    STOPPED for a stop signal, or the name of an essential child that exited. `work`'s errors propagate."""
+    job = asyncio.ensure_future(work if work is not None else asyncio.Event().wait())
+    stopped = asyncio.create_task(stop.wait())
+    exited = asyncio.create_task(_first_exit(children))
+    try:
+        await asyncio.wait([job, stopped, exited], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (job, stopped, exited):
+            task.cancel()
+    if stop.is_set():
+        return STOPPED
+    if exited.done() and not exited.cancelled():
+        return exited.result()
+    job.result()
+    return None
 
 
 async def _first_exit(children: list[Child]) -> str:
     waits = {asyncio.create_task(c.process.wait()): c.name for c in children if c.process and c.essential}
-    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    return waits[done.pop()]
+    if not waits:
+        await asyncio.Event().wait()
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        return waits[done.pop()]
+    finally:
+        for task in waits:
+            task.cancel()
 
 
 async def _stop_all(children: list[Child], grace: float = 25.0) -> None:
@@ -178,17 +293,22 @@ async def _stop_all(children: list[Child], grace: float = 25.0) -> None:
 
 
 async def _stop_group(children: list[Child], grace: float) -> None:
-    for child in reversed(children):
-        if child.process and child.process.returncode is None:
-            child.process.send_signal(signal.SIGTERM)
-    for child in reversed(children):
-        if child.process is None:
-            continue
+    processes = [c.process for c in reversed(children) if c.process is not None]
+    for process in processes:
+        _send(process, signal.SIGTERM)
+    deadline = asyncio.get_running_loop().time() + grace
+    for process in processes:
         try:
-            await asyncio.wait_for(child.process.wait(), grace)
+            await asyncio.wait_for(process.wait(), max(0.0, deadline - asyncio.get_running_loop().time()))
         except TimeoutError:
-            child.process.kill()
-            await child.process.wait()
+            _send(process, signal.SIGKILL)
+            await process.wait()
+
+
+def _send(process: asyncio.subprocess.Process, sig: int) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+            process.send_signal(sig)
 
 
 def main(argv: list[str]) -> int:
@@ -198,7 +318,7 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["run"]:
         return asyncio.run(run(settings, extra=[]))
-    print(__doc__, file=sys.stderr)
+    say(__doc__ or "", sys.stderr)
     return 2
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -16,51 +14,12 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
+from tests.demo.runs import REPO, free_port_base, port_in_use, processes_tagged
 from tests.support.net import free_port
 from tests.support.shops import KEY_A, SHOP_A
 from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port_base() -> int:
-    """A base whose base+1..base+4 (the services) are all free right now."""
-    for _ in range(100):
-        base = random.randrange(20_000, 60_000, 10)
-        sockets = []
-        try:
-            for offset in range(1, 5):
-                s = socket.socket()
-                sockets.append(s)
-                s.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free port range")
-
-
-def processes_tagged(tag: str) -> list[int]:
-    """Our processes whose environment carries `tag` (every child of the run inherits it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if tag.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
-            continue  # gone meanwhile, or not ours
-    return found
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 async def test_make_run_starts_the_demo_and_stops_cleanly_on_sigint(infra: Settings, tmp_path: Path) -> None:
