@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 DLQ_REASON = "careloop-dlq-reason"
 DLQ_CONSUMER = "careloop-dlq-consumer"
 DLQ_SOURCE = "careloop-dlq-source"
+COMPRESSION = "zstd"
+"""The codec of every record CareLoop produces: chosen by measurement (bench/codecs.py; the figures
+are in docs/benchmarks.md, "Compression"): the smallest records for no more producer CPU than none."""
 RETIRE_SECONDS = 15.0
 """How long a replaced producer may take to stop before it is left behind."""
 
@@ -82,6 +85,7 @@ class KafkaOutput:
             linger_ms=5,
             max_batch_size=256 * 1024,
             request_timeout_ms=15000,
+            compression_type=COMPRESSION,
         )
 
     async def _producer(self) -> AIOKafkaProducer:

@@ -215,6 +215,9 @@ def serve(app: ServiceApp) -> None:
         host=settings.http_host,
         port=settings.port,
         lifespan="on",
+        # the C parsers and event loop, named so a missing one fails at start instead of falling back
+        loop="uvloop",
+        http="httptools",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
