@@ -42,10 +42,16 @@ def demo_environment(env: Mapping[str, str], now: datetime, *, tty: bool) -> dic
     return out
 
 
+def local_dir(env: Mapping[str, str]) -> Path:
+    """Where the run keeps its files: .local, or CARELOOP_LOCAL_DIR as for deploy/local/*.sh (a second
+    `make run` beside the first, a test)."""
+    return Path(env.get("CARELOOP_LOCAL_DIR") or ".local")
+
+
 def service_logs(env: Mapping[str, str]) -> Path | None:
     """The services write to .local/logs/<name>.log (the screen is the summary's), unless
     DEMO_SERVICE_LOGS=terminal interleaves them on the terminal, prefixed."""
-    where = env.get("DEMO_SERVICE_LOGS", ".local/logs")
+    where = env.get("DEMO_SERVICE_LOGS") or str(local_dir(env) / "logs")
     return None if where == "terminal" else Path(where)
 
 
@@ -57,7 +63,8 @@ def demo_prometheus(settings: Settings, logs: Path | None) -> tuple[Child | None
     receiver = f"{host}:{DemoSettings().receiver_port}"
     services = {name: url.split("//", 1)[1] for name, url in service_urls(host).items()}
     port = int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090"))
-    child, where = prometheus_child(Path(".local/demo-prometheus"), services, receiver, host, port)
+    workdir = local_dir(os.environ) / "demo-prometheus"
+    child, where = prometheus_child(workdir, services, receiver, host, port)
     if child is not None and logs is not None:
         child.log_path = logs / "prometheus.log"
     return child, where
