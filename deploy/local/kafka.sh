@@ -108,8 +108,12 @@ start() {
   write_config
   format_storage
   java_cmd
+  # The broker ignores Ctrl-C (a background job), so only its pid file lets down.sh stop it: a Ctrl-C
+  # right after the launch still writes the file before the script ends.
+  trap '[ -z "${!:-}" ] || echo "$!" >"$PIDFILE"; exit 130' INT TERM
   nohup "${JAVA[@]}" kafka.Kafka "$KAFKA_DIR/server.properties" >>"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
+  trap - INT TERM
   wait_ready
 }
 
@@ -122,7 +126,7 @@ stop() {
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
   fi
   rm -f "$PIDFILE"
-  echo "careloop: Kafka stopped"
+  say "careloop: Kafka stopped"
 }
 
 case "${1:-}" in

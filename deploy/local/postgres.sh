@@ -63,7 +63,7 @@ start() {
 stop() {
   [ -f "$DATA/postmaster.pid" ] || return 0
   local bin; bin="$(pg_bin)"
-  as_owner "$bin/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null && echo "careloop: PostgreSQL stopped"
+  as_owner "$bin/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null && say "careloop: PostgreSQL stopped"
 }
 
 case "${1:-}" in
