@@ -30,9 +30,13 @@ infra: venv ## start the local Kafka and PostgreSQL (or use KAFKA_BOOTSTRAP_SERV
 infra-down: ## stop the local Kafka and PostgreSQL
 	@bash deploy/local/down.sh
 
-run: infra
-	@$(ENV)
+# The exit trap comes before the infrastructure starts, so Ctrl-C during its start-up stops it too; the
+# owner (this shell) lets down.sh stop what this run started whatever up.sh/down.sh ran meanwhile.
+run: venv ## set everything up and run CareLoop with a demo shop (Ctrl-C stops it all)
+	@export CARELOOP_INFRA_OWNER=$$$$
 	trap 'bash deploy/local/down.sh' EXIT
+	bash deploy/local/up.sh
+	source "$${CARELOOP_LOCAL_DIR:-.local}/env.sh"
 	$(PY) -m demo.run
 
 lint: venv ## ruff (lint and format) and the import rules
