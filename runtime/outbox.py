@@ -18,6 +18,7 @@ from runtime.aio import wait_event
 from runtime.consumer import DEAD_LETTERS
 from runtime.db import Connection, Database
 from runtime.kafka import Message, RecordRefused
+from runtime.listen import listening
 from schemas.envelope import CloudEvent
 from schemas.registry import encode_event, known_type_of
 
@@ -164,13 +165,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Loop until cancelled: relay everything, then sleep until notified or the poll interval passes."""
-        listener = await self._db.pool.acquire()
-
-        def notified(*_: object) -> None:
-            self._wakeup.set()
-
-        try:
-            await listener.add_listener("careloop_outbox", notified)
+        async with listening(self._db.pool, "careloop_outbox", self._wakeup):
             while True:
                 try:
                     while await self.relay_once() == self._batch_size:
@@ -182,8 +177,3 @@ class OutboxRelay:
                     await asyncio.sleep(1.0)
                 self._wakeup.clear()
                 await wait_event(self._wakeup, self._poll_seconds)
-        finally:
-            try:
-                await listener.remove_listener("careloop_outbox", notified)
-            finally:
-                await self._db.pool.release(listener)

@@ -27,6 +27,7 @@ from typing import Any
 
 from runtime.aio import wait_event
 from runtime.db import Connection, Database
+from runtime.listen import listening
 from runtime.outbox import enqueue
 from schemas.registry import make_event
 from schemas.v1.webhooks import DeliveryDeadLettered, EndpointDisabled
@@ -148,41 +149,39 @@ class DeliveryWorker:
         self._successes: list[_PendingSuccess] = []
         self._recorder: asyncio.Task[None] | None = None
 
-    def wake(self) -> None:
-        self._wakeup.set()
-
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
         # Idle connections per origin: no more than one endpoint may have in flight.
         self._client = EgressClient(
             self._config.egress_policy(), max_idle_per_origin=self._config.max_in_flight_per_endpoint
         )
-        listener = await self._db.pool.acquire()
-
-        def notified(*_: object) -> None:
-            self._wakeup.set()
-
         try:
-            await listener.add_listener(repository.WAKE_CHANNEL, notified)
-            while True:
-                self._wakeup.clear()
+            async with listening(self._db.pool, repository.WAKE_CHANNEL, self._wakeup) as conn:
                 try:
-                    claimed = await self.claim_once()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("notify: claiming deliveries failed; retrying")
-                    claimed = 0
-                    await asyncio.sleep(1.0)
-                if claimed == self._config.claim_batch and self._free_slots() > 0:
-                    continue  # a full batch: more is probably due right now
-                await wait_event(self._wakeup, self._config.poll_seconds)
-                if self._config.claim_coalesce_seconds:
-                    await asyncio.sleep(self._config.claim_coalesce_seconds)
+                    await self._loop()
+                finally:
+                    await self._shutdown(conn)
         finally:
-            await self._shutdown(listener, notified)
+            await self._client.aclose()
 
-    async def _shutdown(self, listener: Any, notified: Callable[..., None]) -> None:
+    async def _loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                claimed = await self.claim_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notify: claiming deliveries failed; retrying")
+                claimed = 0
+                await asyncio.sleep(1.0)
+            if claimed == self._config.claim_batch and self._free_slots() > 0:
+                continue  # a full batch: more is probably due right now
+            await wait_event(self._wakeup, self._config.poll_seconds)
+            if self._config.claim_coalesce_seconds:
+                await asyncio.sleep(self._config.claim_coalesce_seconds)
+
+    async def _shutdown(self, conn: Connection) -> None:
         abandoned = list(self._tasks.values())
         for task in self._tasks:
             task.cancel()
@@ -191,19 +190,13 @@ class DeliveryWorker:
             # Whatever it had not committed stays 'delivering' and is handed back below.
             self._recorder.cancel()
             await asyncio.gather(self._recorder, return_exceptions=True)
-        try:
-            await listener.remove_listener(repository.WAKE_CHANNEL, notified)
-            if abandoned:  # hand them back at once instead of waiting for their leases to end
-                await listener.execute(
-                    "UPDATE deliveries SET status = 'pending', claim_token = NULL, lease_until = NULL"
-                    " WHERE id = ANY($1) AND claim_token = ANY($2) AND status = 'delivering'",
-                    [c.id for c in abandoned],
-                    list({c.claim_token for c in abandoned}),
-                )
-        finally:
-            await self._db.pool.release(listener)
-            if self._client is not None:
-                await self._client.aclose()
+        if abandoned:  # hand them back at once instead of waiting for their leases to end
+            await conn.execute(
+                "UPDATE deliveries SET status = 'pending', claim_token = NULL, lease_until = NULL"
+                " WHERE id = ANY($1) AND claim_token = ANY($2) AND status = 'delivering'",
+                [c.id for c in abandoned],
+                list({c.claim_token for c in abandoned}),
+            )
 
     def _free_slots(self) -> int:
         return self._config.max_in_flight_total - self._posting
