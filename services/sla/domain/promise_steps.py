@@ -1,9 +1,9 @@
 """Order events as steps on promises, and the fold of a run of steps over the stored promises, without I/O.
 
 Each event becomes steps (open, settle, move, cancel; `STEP_RULES`); the steps of a batch are folded over
-the promises they touch, in record order, as the per-event handlers (services/sla/order_handlers.py)
-would apply them one after another, so an order paid, shipped and delivered inside one batch ends as if
-its events came one by one. Every step names its shop: an order id means something only within one shop.
+the promises they touch, in record order, so an order paid, shipped and delivered inside one batch ends
+as if its events came one by one (services/sla/handlers.py reads and writes around the fold). Every step
+names its shop: an order id means something only within one shop.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def promise_record(
 @dataclass(frozen=True)
 class Open:
     """Start watching the promise; a running one with the same id gets the new promised instant, a
-    settled one stays as it is (open_promise's ON CONFLICT ... WHERE status = 'running')."""
+    settled one stays as it is (as open_promise's ON CONFLICT ... WHERE status = 'running' does)."""
 
     promise: PromiseRecord
 
@@ -197,55 +197,92 @@ class Folded:
     changed: list[StoredPromise]
     """The promises to write: new ones, and the stored ones that the steps changed."""
     breaches: list[Breach]
-    """In step order, which is the order the per-event handlers would have enqueued them in."""
+    """In step order, which is the order the events would have reported them in one after another."""
+
+
+@dataclass
+class _Table:
+    """The promises as the fold goes, by id, and the ids of each order's promises. Only the fold that
+    made it changes it, so the step functions below stay pure from the caller's side."""
+
+    rows: dict[str, StoredPromise]
+    of_order: dict[OrderKey, list[str]]
+
+    @classmethod
+    def of(cls, stored: Iterable[StoredPromise]) -> _Table:
+        rows = {s.promise.id: s for s in stored}
+        of_order: dict[OrderKey, list[str]] = {}
+        for row in rows.values():
+            of_order.setdefault((row.promise.shop_id, row.promise.order_id), []).append(row.promise.id)
+        return cls(rows, of_order)
+
+    def running(self, order: OrderKey) -> list[StoredPromise]:
+        found = (self.rows[i] for i in self.of_order.get(order, ()))
+        return [row for row in found if row.promise.status is PromiseStatus.RUNNING]
+
+    def put(self, row: StoredPromise) -> None:
+        self.rows[row.promise.id] = row
+
+    def settle(
+        self, row: StoredPromise, status: PromiseStatus, at: datetime, breached: datetime | None
+    ) -> None:
+        # a breach instant already recorded stays, as settle_promise's coalesce keeps it
+        breached_at = row.breached_at if row.breached_at is not None else breached
+        self.put(StoredPromise(replace(row.promise, status=status), at, breached_at))
+
+
+def _open(table: _Table, step: Open) -> list[Breach]:
+    current = table.rows.get(step.promise.id)
+    if current is None:
+        table.put(StoredPromise(replace(step.promise, status=PromiseStatus.RUNNING)))
+        table.of_order.setdefault(step.order, []).append(step.promise.id)
+    elif current.promise.status is PromiseStatus.RUNNING:
+        table.put(replace(current, promise=replace(current.promise, promised_at=step.promise.promised_at)))
+    return []
+
+
+def _settle(table: _Table, step: Settle) -> list[Breach]:
+    breaches = []
+    for row in table.running(step.order):
+        if row.promise.kind is not step.kind or row.promise.repair_id != step.repair_id:
+            continue
+        status = settled_status(step.at, row.promise.promised_at)
+        if status is PromiseStatus.BREACHED:
+            breaches.append(Breach(row.promise, step.at))
+            table.settle(row, status, step.at, row.promise.promised_at)
+        else:
+            table.settle(row, status, step.at, None)
+    return breaches
+
+
+def _move(table: _Table, step: Move) -> list[Breach]:
+    for row in table.running(step.order):
+        if row.promise.kind is PromiseKind.DELIVERY_DATE:
+            table.put(replace(row, promise=replace(row.promise, promised_at=step.promised_at)))
+    return []
+
+
+def _cancel(table: _Table, step: Cancel) -> list[Breach]:
+    for row in table.running(step.order):
+        table.settle(row, PromiseStatus.CANCELLED, step.at, None)
+    return []
+
+
+def _apply(table: _Table, step: Step) -> list[Breach]:
+    if isinstance(step, Open):
+        return _open(table, step)
+    if isinstance(step, Settle):
+        return _settle(table, step)
+    if isinstance(step, Move):
+        return _move(table, step)
+    return _cancel(table, step)
 
 
 def fold_steps(stored: Iterable[StoredPromise], steps: Iterable[Step]) -> Folded:
     """Apply the steps, in order, to the promises as stored (every promise of the orders the steps
     touch, `orders_of`), without I/O. Stored rows of other orders may be given: they stay as they are."""
-    before = {s.promise.id: s for s in stored}
-    rows = dict(before)
-    of_order: dict[OrderKey, list[str]] = {}
-    for row in rows.values():
-        of_order.setdefault((row.promise.shop_id, row.promise.order_id), []).append(row.promise.id)
-    breaches: list[Breach] = []
-
-    def running(order: OrderKey) -> list[StoredPromise]:
-        found = (rows[i] for i in of_order.get(order, ()))
-        return [row for row in found if row.promise.status is PromiseStatus.RUNNING]
-
-    def settle(row: StoredPromise, status: PromiseStatus, at: datetime, breached: datetime | None) -> None:
-        # settle_promise keeps a breach instant already recorded (coalesce)
-        breached_at = row.breached_at if row.breached_at is not None else breached
-        rows[row.promise.id] = StoredPromise(replace(row.promise, status=status), at, breached_at)
-
-    for step in steps:
-        if isinstance(step, Open):
-            current = rows.get(step.promise.id)
-            if current is None:
-                rows[step.promise.id] = StoredPromise(replace(step.promise, status=PromiseStatus.RUNNING))
-                of_order.setdefault(step.order, []).append(step.promise.id)
-            elif current.promise.status is PromiseStatus.RUNNING:
-                moved = replace(current.promise, promised_at=step.promise.promised_at)
-                rows[step.promise.id] = replace(current, promise=moved)
-        elif isinstance(step, Settle):
-            for row in running(step.order):
-                if row.promise.kind is not step.kind or row.promise.repair_id != step.repair_id:
-                    continue
-                status = settled_status(step.at, row.promise.promised_at)
-                if status is PromiseStatus.BREACHED:
-                    breaches.append(Breach(row.promise, step.at))
-                    settle(row, status, step.at, row.promise.promised_at)
-                else:
-                    settle(row, status, step.at, None)
-        elif isinstance(step, Move):
-            for row in running(step.order):
-                if row.promise.kind is PromiseKind.DELIVERY_DATE:
-                    rows[row.promise.id] = replace(
-                        row, promise=replace(row.promise, promised_at=step.promised_at)
-                    )
-        else:
-            for row in running(step.order):
-                settle(row, PromiseStatus.CANCELLED, step.at, None)
-    changed = [row for promise_id_, row in rows.items() if before.get(promise_id_) != row]
+    table = _Table.of(stored)
+    before = dict(table.rows)
+    breaches = [breach for step in steps for breach in _apply(table, step)]
+    changed = [row for promise_id_, row in table.rows.items() if before.get(promise_id_) != row]
     return Folded(changed, breaches)
