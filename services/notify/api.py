@@ -7,7 +7,6 @@ Every query is scoped to the caller's shop, so another shop's ids answer 404."""
 import asyncio
 import json
 import secrets
-import socket
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -23,7 +22,7 @@ from services.notify import errors, repository
 from services.notify.config import NotifyConfig
 from services.notify.domain.filters import is_valid_pattern
 from services.notify.domain.signing import SECRET_BYTES, new_secret
-from services.notify.domain.ssrf import EgressPolicy, literal_address, url_problem
+from services.notify.domain.ssrf import url_problem
 from services.notify.domain.templates import (
     DEFAULT_TEMPLATES,
     LANGUAGES,
@@ -32,6 +31,7 @@ from services.notify.domain.templates import (
 )
 from services.notify.errors import CONFLICT, ERROR_RESPONSES, Refused, null_field
 from services.notify.repository import Endpoint
+from services.notify.resolver import Forbidden, Resolver, Unresolvable
 
 
 def _no_nul(value: str) -> str:
@@ -225,30 +225,24 @@ EndpointId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 DeliveryId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
-async def _resolve(host: str) -> list[str]:
-    try:
-        async with asyncio.timeout(3.0):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError):
-        return []  # unresolvable now: the delivery-time check (on every connect) still applies
-    return sorted({str(info[4][0]) for info in infos})
+RESOLVE_SECONDS = 3.0
+"""How long a URL check waits for DNS before accepting the URL as it is."""
 
 
-async def check_url(url: str, policy: EgressPolicy) -> None:
+async def check_url(url: str, resolver: Resolver) -> None:
     """Refused (422) for a URL the service would refuse to call: bad scheme, credentials (`invalid_url`),
     forbidden address (`url_refused`)."""
     problem = url_problem(url)
     if problem is not None:
         raise Refused("invalid_url", f"invalid url: {problem}")
     host = urlsplit(url).hostname or ""
-    literal = literal_address(host)
-    addresses = [literal] if literal is not None else [literal_address(a) for a in await _resolve(host)]
-    for address in addresses:
-        if address is None:
-            continue
-        refusal = policy.refusal(host, address)
-        if refusal is not None:
-            raise Refused("url_refused", f"url refused: {refusal}")
+    try:
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            await resolver.allowed_addresses(host)
+    except Forbidden as refused:
+        raise Refused("url_refused", f"url refused: {refused.reason}") from None
+    except (Unresolvable, TimeoutError):
+        return  # unresolvable now: the check on every connection still applies
 
 
 def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
@@ -257,7 +251,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     router = APIRouter(responses=ERROR_RESPONSES)
     current_shop = shop_auth(runtime.shops, "notify")
     ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 - a type alias
-    policy = config.egress_policy()
+    resolver = Resolver(config.egress_policy())
 
     async def owned_endpoint(conn: Any, shop: Shop, endpoint_id: str, for_update: bool = False) -> Endpoint:
         endpoint = await repository.get_endpoint(conn, shop.id, endpoint_id, for_update=for_update)
@@ -267,7 +261,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
 
     @router.post("/v1/endpoints", status_code=201, tags=["endpoints"])
     async def create_endpoint(body: EndpointCreate, shop: ShopDep) -> EndpointCreated:
-        await check_url(body.url, policy)
+        await check_url(body.url, resolver)
         now = runtime.clock.now()
         endpoint = Endpoint(
             id="ep_" + uuid.uuid4().hex,
@@ -308,7 +302,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         if "url" in changes:
             if changes["url"] is None:
                 raise null_field("url")
-            await check_url(changes["url"], policy)
+            await check_url(changes["url"], resolver)
         for field in ("description", "event_types", "enabled"):
             if field in changes and changes[field] is None:
                 raise null_field(field)

@@ -11,8 +11,6 @@ declared dependency because httpcore imports it on every request and a failing i
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,7 +19,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from services.notify.domain.ssrf import EgressPolicy, IPAddress, literal_address
+from services.notify.domain.ssrf import EgressPolicy
+from services.notify.resolver import Forbidden, Resolver, Unresolvable
 
 REFUSED_PREFIX = "refused by egress policy: "
 USER_AGENT = "CareLoop-Webhooks/1"
@@ -57,18 +56,10 @@ class Target:
     host: str
     """As in the URL, lower case, an IPv6 literal without brackets, a non-ASCII name in IDNA form."""
     port: int
-    path: str
-    """The request target: path and query."""
 
     @property
     def origin(self) -> tuple[str, str, int]:
         return self.scheme, self.host, self.port
-
-    @property
-    def host_header(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        default = 443 if self.scheme == "https" else 80
-        return host if self.port == default else f"{host}:{self.port}"
 
 
 def parse_target(url: str) -> Target:
@@ -86,8 +77,7 @@ def parse_target(url: str) -> Target:
         ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
     except (ValueError, UnicodeError) as exc:
         raise ConnectFailed(f"unusable URL: {exc}") from exc
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.scheme, ascii_host, port, path)
+    return Target(parts.scheme, ascii_host, port)
 
 
 class _Refused(httpcore.ConnectError):
@@ -98,8 +88,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host itself, refuses if any of its addresses is forbidden, then connects to a
     checked address (never to the name, which could resolve differently a second time)."""
 
-    def __init__(self, policy: EgressPolicy) -> None:
-        self._policy = policy
+    def __init__(self, resolver: Resolver) -> None:
+        self._resolver = resolver
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -111,15 +101,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         try:
-            addresses = await _addresses(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        if not addresses:
-            raise httpcore.ConnectError(f"{host} has no addresses")
-        for address in addresses:
-            refusal = self._policy.refusal(host, address)
-            if refusal is not None:
-                raise _Refused(REFUSED_PREFIX + refusal)
+            addresses = await self._resolver.allowed_addresses(host, port)
+        except Forbidden as exc:
+            raise _Refused(REFUSED_PREFIX + exc.reason) from exc
+        except Unresolvable as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
         last: Exception | None = None
         for address in addresses:
             try:
@@ -132,19 +118,6 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-async def _addresses(host: str, port: int) -> list[IPAddress]:
-    literal = literal_address(host)
-    if literal is not None:
-        return [literal]
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    found: list[IPAddress] = []
-    for *_, sockaddr in infos:
-        address = literal_address(str(sockaddr[0]))
-        if address is not None and address not in found:
-            found.append(address)
-    return found
 
 
 POOL_CONNECTIONS = 4
@@ -170,7 +143,7 @@ class EgressClient:
         max_idle_per_origin: int = 8,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._policy = policy
+        self._resolver = Resolver(policy)
         self._per_origin = max(1, max_idle_per_origin)
         # no SSLKEYLOGFILE or other settings from the environment
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
@@ -201,7 +174,7 @@ class EgressClient:
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(self._policy),
+            network_backend=_GuardedBackend(self._resolver),
         )
         return httpx.AsyncClient(
             transport=transport,

@@ -86,3 +86,12 @@ def test_only_public_addresses_pass_the_default_policy(address: ipaddress.IPv4Ad
 def test_ipv4_mapped_form_is_judged_like_the_ipv4_address(address: ipaddress.IPv4Address) -> None:
     mapped = ipaddress.IPv6Address(f"::ffff:{address}")
     assert classify(mapped) is classify(address)
+
+
+@given(st.lists(st.ip_addresses(), max_size=6))
+def test_a_host_is_refused_if_any_of_its_addresses_is_and_the_first_refusal_says_why(
+    addresses: list[ipaddress.IPv4Address | ipaddress.IPv6Address],
+) -> None:
+    policy = EgressPolicy()
+    refusals = [r for r in (policy.refusal("h", a) for a in addresses) if r is not None]
+    assert policy.first_refusal("h", addresses) == (refusals[0] if refusals else None)

@@ -82,6 +82,15 @@ class EgressPolicy:
             return None
         return f"{host} resolves to {address}, a {kind.value.replace('_', '-')} address, not allowlisted"
 
+    def first_refusal(self, host: str, addresses: Iterable[IPAddress]) -> str | None:
+        """None if `host` may be contacted at every one of `addresses`, else why not (the first
+        address refused): one forbidden address refuses the host."""
+        for address in addresses:
+            refusal = self.refusal(host, address)
+            if refusal is not None:
+                return refusal
+        return None
+
 
 def url_problem(url: str) -> str | None:
     """What is wrong with `url` as a webhook target, independent of DNS (None if nothing)."""
