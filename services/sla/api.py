@@ -1,19 +1,23 @@
 """HTTP API: a shop's policies and calendar (read and replace) and a ticket's clocks.
 
-No `from __future__ import annotations` here: FastAPI resolves the dependency annotations, which
-refer to a name local to build_api, at runtime.
+The routes are module-level; `build_api` assembles them and keeps the database and the service's
+context in the app's state, where the dependencies below find them.
 """
+
+from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from runtime.http_api import make_api, shop_auth
-from runtime.service import ServiceRuntime
+from runtime.db import Database
+from runtime.http_api import ApiError, make_api, shop_auth
 from runtime.shops import Shop
 from services.sla import repository as repo
+from services.sla.context import Context
 from services.sla.domain.calendar_document import CalendarDocument
 from services.sla.domain.clocks import StageKind
 from services.sla.domain.policies import PolicySet
@@ -83,46 +87,83 @@ def _view(record: repo.ClockRecord, now: datetime, calendar: Any) -> ClockView:
     )
 
 
-def build_api(runtime: ServiceRuntime) -> FastAPI:
+SERVICE = "sla"
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_shop(
+    ctx: Annotated[Context, Depends(context)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Shop:
+    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
+    return await shop_auth(ctx.shops, SERVICE)(credentials)
+
+
+Db = Annotated[Database, Depends(database)]
+Ctx = Annotated[Context, Depends(context)]
+CurrentShop = Annotated[Shop, Depends(current_shop)]
+
+router = APIRouter(prefix="/v1/sla")
+
+
+@router.get("/policies", response_model=PolicySet)
+async def get_policies(shop: CurrentShop, db: Db) -> PolicySet:
+    async with db.pool.acquire() as conn:
+        return await repo.load_policies(conn, shop.id)
+
+
+@router.put("/policies", response_model=PolicySet)
+async def put_policies(policies: PolicySet, shop: CurrentShop, db: Db) -> PolicySet:
+    """Replace the shop's policies. Running clocks keep the targets they started with."""
+    async with db.transaction() as conn:
+        await repo.save_policies(conn, shop.id, policies)
+    return policies
+
+
+@router.get("/calendar", response_model=CalendarDocument)
+async def get_calendar(shop: CurrentShop, db: Db) -> CalendarDocument:
+    async with db.pool.acquire() as conn:
+        return await repo.load_calendar(conn, shop.id, shop.timezone)
+
+
+@router.put("/calendar", response_model=CalendarDocument)
+async def put_calendar(calendar: CalendarDocument, shop: CurrentShop, db: Db) -> CalendarDocument:
+    """Replace the shop's business calendar; deadlines computed from now on use it."""
+    async with db.transaction() as conn:
+        await repo.save_calendar(conn, shop.id, calendar)
+    return calendar
+
+
+@router.get("/tickets/{ticket_id}/clocks", response_model=TicketClocks)
+async def get_ticket_clocks(ticket_id: str, shop: CurrentShop, db: Db, ctx: Ctx) -> TicketClocks:
+    async with db.pool.acquire() as conn:
+        records = await repo.ticket_clocks(conn, shop.id, ticket_id)
+        if not records:
+            raise ApiError(404, "not_found", f"no SLA clocks for ticket {ticket_id}")
+        calendar = (await repo.load_calendar(conn, shop.id, shop.timezone)).to_calendar()
+    now = ctx.now()
+    return TicketClocks(ticket_id=ticket_id, clocks=[_view(r, now, calendar) for r in records])
+
+
+def build_api(db: Database, ctx: Context) -> FastAPI:
     api = make_api(
-        "sla",
+        SERVICE,
         "CareLoop SLA",
         "Per-shop SLA policies and business calendars, and the live clocks of each ticket.",
     )
-    CurrentShop = Annotated[Shop, Depends(shop_auth(runtime.shops, "sla"))]  # noqa: N806
-
-    @api.get("/v1/sla/policies", response_model=PolicySet)
-    async def get_policies(shop: CurrentShop) -> PolicySet:
-        async with runtime.db.pool.acquire() as conn:
-            return await repo.load_policies(conn, shop.id)
-
-    @api.put("/v1/sla/policies", response_model=PolicySet)
-    async def put_policies(policies: PolicySet, shop: CurrentShop) -> PolicySet:
-        """Replace the shop's policies. Running clocks keep the targets they started with."""
-        async with runtime.db.transaction() as conn:
-            await repo.save_policies(conn, shop.id, policies)
-        return policies
-
-    @api.get("/v1/sla/calendar", response_model=CalendarDocument)
-    async def get_calendar(shop: CurrentShop) -> CalendarDocument:
-        async with runtime.db.pool.acquire() as conn:
-            return await repo.load_calendar(conn, shop.id, shop.timezone)
-
-    @api.put("/v1/sla/calendar", response_model=CalendarDocument)
-    async def put_calendar(calendar: CalendarDocument, shop: CurrentShop) -> CalendarDocument:
-        """Replace the shop's business calendar; deadlines computed from now on use it."""
-        async with runtime.db.transaction() as conn:
-            await repo.save_calendar(conn, shop.id, calendar)
-        return calendar
-
-    @api.get("/v1/sla/tickets/{ticket_id}/clocks", response_model=TicketClocks)
-    async def get_ticket_clocks(ticket_id: str, shop: CurrentShop) -> TicketClocks:
-        async with runtime.db.pool.acquire() as conn:
-            records = await repo.ticket_clocks(conn, shop.id, ticket_id)
-            if not records:
-                raise HTTPException(404, f"no SLA clocks for ticket {ticket_id}")
-            calendar = (await repo.load_calendar(conn, shop.id, shop.timezone)).to_calendar()
-        now = runtime.clock.now()
-        return TicketClocks(ticket_id=ticket_id, clocks=[_view(r, now, calendar) for r in records])
-
+    api.state.db = db
+    api.state.context = ctx
+    api.include_router(router)
     return api

@@ -1,18 +1,21 @@
-"""Ticket events applied to SLA clocks, inside the consumer's transaction."""
+"""The SLA consumers' handlers, inside the consumer's transaction: ticket events applied to clocks
+(`TICKET_HANDLERS`, one per event type), and runs of order events folded into order promises
+(`on_order_events` over `ORDER_TYPES`)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from runtime.binding import EventHandler
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
 from runtime.metrics import on_commit
-from runtime.outbox import enqueue
-from runtime.shops import Shop, ShopRegistry
+from runtime.outbox import enqueue, enqueue_many
+from runtime.shops import Shop
 from schemas.envelope import CloudEvent
 from schemas.v1.sla import SlaMetric
 from schemas.v1.tickets import (
@@ -29,10 +32,12 @@ from schemas.v1.tickets import (
     TicketStatusChanged,
 )
 from services.sla import repository as repo
+from services.sla.context import Context
 from services.sla.domain import clocks
 from services.sla.domain.calendar import BusinessCalendar
 from services.sla.domain.clocks import Crossed, Met
-from services.sla.events import Outgoing, crossed_event, met_event
+from services.sla.domain.promise_steps import STEP_RULES, ShipByTerms, fold_steps, orders_of
+from services.sla.events import Outgoing, crossed_event, met_event, promise_breached_event
 
 PAUSING = frozenset({TicketStatus.PENDING, TicketStatus.ON_HOLD})
 FINISHED = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
@@ -40,21 +45,7 @@ RESPONSE_METRICS = frozenset({SlaMetric.FIRST_RESPONSE, SlaMetric.NEXT_RESPONSE}
 CLOCK_NAMESPACE = uuid.UUID("5b1a0c1e-6c1f-4a53-9d0e-3f1f5a0c5a11")
 
 
-@dataclass(frozen=True)
-class SlaContext:
-    shops: ShopRegistry
-    now: Callable[[], datetime]
-    """Domain time (the runtime's clock, which tests swap for a ManualClock)."""
-    out_topic: str
-
-    def shop(self, shop_id: str) -> Shop:
-        shop = self.shops.get(shop_id)
-        if shop is None:
-            raise Unprocessable(f"unknown shop {shop_id}")
-        return shop
-
-
-async def emit(conn: Connection, ctx: SlaContext, outgoing: Iterable[Outgoing]) -> None:
+async def emit(conn: Connection, ctx: Context, outgoing: Iterable[Outgoing]) -> None:
     for item in outgoing:
         await enqueue(conn, ctx.out_topic, item.event, key=item.key)
         on_commit(item.observe)
@@ -119,7 +110,7 @@ async def _ticket(conn: Connection, data: TicketEventData) -> repo.TicketState:
 
 async def _stop(
     conn: Connection,
-    ctx: SlaContext,
+    ctx: Context,
     records: list[repo.ClockRecord],
     at: datetime,
     calendar: BusinessCalendar,
@@ -146,7 +137,7 @@ async def _stop(
 
 async def _pause(
     conn: Connection,
-    ctx: SlaContext,
+    ctx: Context,
     records: list[repo.ClockRecord],
     at: datetime,
     calendar: BusinessCalendar,
@@ -163,7 +154,7 @@ async def _pause(
     await emit(conn, ctx, outgoing)
 
 
-async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketCreated = event.data
     opened_at = data.at or event.time  # intake's `at` is domain time; the envelope's is wall time
     shop = ctx.shop(data.shop_id)
@@ -178,7 +169,7 @@ async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: SlaCo
     await _start_clocks(conn, event.id, data, metrics, opened_at, data.status in PAUSING, calendar)
 
 
-async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketMessageAdded = event.data
     if data.internal or data.author is Author.SYSTEM:
         return  # internal notes and automatic messages are not responses
@@ -196,7 +187,7 @@ async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: SlaCon
     await repo.save_ticket(conn, ticket, data.at)
 
 
-async def on_first_response(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_first_response(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketFirstResponse = event.data
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
@@ -206,7 +197,7 @@ async def on_first_response(event: CloudEvent[Any], conn: Connection, ctx: SlaCo
     await repo.save_ticket(conn, replace(ticket, agent_replied=True), data.at)
 
 
-async def on_status_changed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_status_changed(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketStatusChanged = event.data
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
@@ -221,7 +212,7 @@ async def on_status_changed(event: CloudEvent[Any], conn: Connection, ctx: SlaCo
     await repo.save_ticket(conn, replace(ticket, status=data.status.value), data.at)
 
 
-async def on_solved(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_solved(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketSolved = event.data
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
@@ -230,7 +221,7 @@ async def on_solved(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.SOLVED.value), data.at)
 
 
-async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketReopened = event.data
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
@@ -241,7 +232,7 @@ async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: SlaContext)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.OPEN.value), data.at)
 
 
-async def on_closed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_closed(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     """Final: clocks still waiting stop (met or breached); a merge cancels them instead."""
     data: TicketClosed = event.data
     shop = ctx.shop(data.shop_id)
@@ -252,10 +243,69 @@ async def on_closed(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.CLOSED.value), data.at)
 
 
-async def on_merged(event: CloudEvent[Any], conn: Connection, ctx: SlaContext) -> None:
+async def on_merged(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketMerged = event.data
     shop = ctx.shop(data.shop_id)
     ticket = await _ticket(conn, data)
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     await _stop(conn, ctx, active, data.at, await calendar_of(conn, shop), cancel=True)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.CLOSED.value), data.at)
+
+
+TICKET_HANDLERS: dict[str, EventHandler[Context]] = {
+    "ticket.created": on_ticket_created,
+    "ticket.message_added": on_message_added,
+    "ticket.first_response": on_first_response,
+    "ticket.status_changed": on_status_changed,
+    "ticket.solved": on_solved,
+    "ticket.reopened": on_reopened,
+    "ticket.merged": on_merged,
+    "ticket.closed": on_closed,
+}
+"""The sla-tickets consumer: each ticket event type the SLA applies, and its handler."""
+
+
+# -- orders -----------------------------------------------------------------------------------
+# One path: each event of a run (a Kafka batch, or a batch of one) becomes steps on promises, folded in
+# memory in record order (domain/promise_steps.py, pure), and the end state is written at once. A
+# promise is its shop's: every read and lock names the shop and the order.
+
+ORDER_TYPES = frozenset(STEP_RULES)
+"""The order event types of the sla-orders consumer."""
+
+
+async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
+    """A run of order events (record order) in at most four round trips, however many events and
+    orders: the ship-by terms of the shops with a payment in the run, the lock of every promise the
+    run touches, one upsert of the promises that changed, and the outbox.
+
+    An event of an unknown shop makes it raise before any I/O (the runtime then redoes the run event
+    by event and dead-letters that one)."""
+    shops = [ctx.shop(event.data.shop_id) for event in events]
+    paying = {
+        shop.id: shop.timezone
+        for event, shop in zip(events, shops, strict=True)
+        if event.type == "order.paid"
+    }
+    terms: dict[str, ShipByTerms] = {}
+    if paying:
+        loaded = await repo.load_ship_by_terms(conn, list(paying.items()))
+        terms = {
+            shop_id: ShipByTerms(policies.default_ship_by_business_hours, calendar.to_calendar())
+            for shop_id, (policies, calendar) in loaded.items()
+        }
+    steps = [
+        step
+        for event, shop in zip(events, shops, strict=True)
+        for step in STEP_RULES[event.type](event, shop.timezone, terms.get(shop.id))
+    ]
+    if not steps:
+        return
+    folded = fold_steps(await repo.lock_promises(conn, orders_of(steps)), steps)
+    await repo.save_promises(conn, folded.changed)
+    if folded.breaches:
+        now = ctx.now()
+        outgoing = [promise_breached_event(b.promise, b.at, now) for b in folded.breaches]
+        await enqueue_many(conn, ctx.out_topic, [(item.event, item.key) for item in outgoing])
+        for item in outgoing:
+            on_commit(item.observe)

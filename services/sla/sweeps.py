@@ -1,4 +1,6 @@
-"""The timer sweep: claim due clocks and promises in bounded batches, fire them, commit once.
+"""Periodic work: the timer sweep, and the gauges of open clocks and compliance.
+
+The timer sweep claims due clocks and promises in bounded batches, fires them and commits once.
 
 Each batch is one transaction: the rows are locked with FOR UPDATE SKIP LOCKED (another instance
 takes the next rows instead of waiting), the events go to the outbox and the rows are marked in the
@@ -12,36 +14,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from pydantic import ValidationError
 
 from runtime.db import Connection, Database
+from runtime.metrics import counted_on_commit, on_commit
 from runtime.outbox import enqueue_many
 from services.sla import metrics
 from services.sla import repository as repo
+from services.sla.context import Context
 from services.sla.domain import clocks
 from services.sla.events import Outgoing, crossed_event, promise_breached_event
-from services.sla.handlers import SlaContext
 
 log = logging.getLogger(__name__)
 
-RETRY_AFTER = timedelta(seconds=30)
-"""How long a timer that failed to process waits before the sweep tries it again."""
+COMPLIANCE_PERIOD = timedelta(days=7)
+"""The compliance gauge covers clocks started this long ago or later (its help text says so)."""
 
 
 class TimerSweep:
-    def __init__(self, db: Database, ctx: SlaContext, batch_size: int = 200, workers: int = 2) -> None:
+    """Batches of `ctx.config.sweep_batch` timers, with `sweep_workers` clock claimers."""
+
+    def __init__(self, db: Database, ctx: Context) -> None:
         self._db = db
         self._ctx = ctx
-        self._batch_size = batch_size
-        """Clocks per transaction: 200 commits sooner and lets the outbox relay in more often than 500,
-        which gave a higher Kafka-lag p99 in bench/sla_timers.py (docs/sla.md, timer engine)."""
-        self._workers = workers
-        """Concurrent clock claimers: SKIP LOCKED hands each its own rows, so one worker's Python work
-        (building the events) overlaps the other's round trips to Postgres."""
+        self._batch_size = ctx.config.sweep_batch
+        self._workers = ctx.config.sweep_workers
+        self._retry = ctx.config.timer_retry
 
     async def run(self) -> None:
         """Fire everything due now, then return; the caller sleeps until the next run. Promises are
@@ -61,7 +65,7 @@ class TimerSweep:
         started = time.perf_counter()
         now = self._ctx.now()
         outgoing: list[Outgoing] = []
-        async with self._db.transaction() as conn:
+        async with self._transaction() as conn:
             claimed = await repo.claim_due_clocks(conn, now, self._batch_size)
             updated, deferred = [], []
             for record in claimed:
@@ -75,12 +79,11 @@ class TimerSweep:
                     updated.append(clock)
                 except Exception:
                     log.exception("sla: clock %s could not be fired; retrying later", record.clock.id)
-                    metrics.TIMER_FAILURES.labels("clock").inc()
+                    on_commit(metrics.TIMER_FAILURES.labels("clock").inc)
                     deferred.append(record.clock.id)
             await repo.update_clocks(conn, updated)
-            await repo.defer_clocks(conn, deferred, now + RETRY_AFTER)
+            await repo.defer_clocks(conn, deferred, now + self._retry)
             await self._enqueue(conn, outgoing)
-        self._observe(outgoing)
         metrics.SWEEP_SECONDS.labels("clock").observe(time.perf_counter() - started)
         return len(claimed)
 
@@ -88,7 +91,7 @@ class TimerSweep:
         started = time.perf_counter()
         now: datetime = self._ctx.now()
         outgoing: list[Outgoing] = []
-        async with self._db.transaction() as conn:
+        async with self._transaction() as conn:
             claimed = await repo.claim_due_promises(conn, now, self._batch_size)
             breached, deferred = [], []
             for promise in claimed:
@@ -105,17 +108,25 @@ class TimerSweep:
                         reason,
                         exc_info=not isinstance(exc, ValidationError),
                     )
-                    metrics.TIMER_FAILURES.labels("promise").inc()
+                    on_commit(metrics.TIMER_FAILURES.labels("promise").inc)
                     deferred.append((promise.id, reason))
             await repo.breach_promises(conn, breached, now)
-            await repo.defer_promises(conn, deferred, now + RETRY_AFTER)
+            await repo.defer_promises(conn, deferred, now + self._retry)
             await self._enqueue(conn, outgoing)
-        self._observe(outgoing)
         metrics.SWEEP_SECONDS.labels("promise").observe(time.perf_counter() - started)
         return len(claimed)
 
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        """One batch's transaction; its metrics (events fired, failures) count only if it commits."""
+        with counted_on_commit():
+            async with self._db.transaction() as conn:
+                yield conn
+
     async def _enqueue(self, conn: Connection, outgoing: list[Outgoing]) -> None:
         await enqueue_many(conn, self._ctx.out_topic, [(item.event, item.key) for item in outgoing])
+        # made once the batch has committed: the timer lag is measured to the commit
+        on_commit(partial(self._observe, outgoing))
 
     def _observe(self, outgoing: list[Outgoing]) -> None:
         committed_at = self._ctx.now()
@@ -135,10 +146,10 @@ def failure_reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def measure_clocks(db: Database, ctx: SlaContext) -> None:
+async def measure_clocks(db: Database, ctx: Context) -> None:
     """Refresh the open-clock and compliance gauges (shared state, so read from the database)."""
     async with db.pool.acquire() as conn:
-        open_by_metric, compliance = await repo.clock_statistics(conn, ctx.now() - timedelta(days=7))
+        open_by_metric, compliance = await repo.clock_statistics(conn, ctx.now() - COMPLIANCE_PERIOD)
     for metric in ("first_response", "next_response", "resolution"):
         metrics.OPEN_CLOCKS.labels(metric).set(open_by_metric.get(metric, 0))
         if metric in compliance:

@@ -12,8 +12,9 @@ from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
 from schemas.v1.tickets import Author
-from services.sla.handlers import SlaContext
-from services.sla.timers import measure_clocks
+from services.sla.config import SlaConfig
+from services.sla.context import Context
+from services.sla.sweeps import measure_clocks
 from tests.sla.support import (
     T0,
     clock_rows,
@@ -117,7 +118,7 @@ async def test_first_response_met_and_breached(infra: Settings) -> None:
         first = next(c for c in body["clocks"] if c["metric"] == "first_response")
         assert (first["status"], first["outcome"], first["elapsed_seconds"]) == ("stopped", "breached", 720.0)
         # the gauges are refreshed from the database (every 15 s in the service; here on demand)
-        await measure_clocks(app.runtime.db, SlaContext(app.runtime.shops, clock.now, "unused"))
+        await measure_clocks(app.runtime.db, Context(app.runtime.shops, clock.now, "unused", SlaConfig()))
         metrics = (await client.get("/metrics")).text
         assert 'careloop_sla_breaches_total{channel="chat",metric="first_response",policy="chat"}' in metrics
         assert 'careloop_sla_met_total{channel="chat",metric="first_response",policy="chat"}' in metrics

@@ -14,10 +14,10 @@ from runtime.settings import Settings
 from schemas import topics
 from schemas.v1.sla import SlaMetric
 from services.sla import repository as repo
+from services.sla.config import SlaConfig
 from services.sla.domain import clocks
 from services.sla.domain.calendar import CALENDAR_TIME
 from services.sla.domain.clocks import Stage, StageKind
-from services.sla.timers import RETRY_AFTER
 from tests.sla.support import (
     T0,
     all_records,
@@ -134,7 +134,7 @@ async def test_a_timer_that_cannot_fire_is_deferred_alone_and_the_rest_go_out(in
         await eventually(good_breached)
         assert (
             await app.runtime.db.pool.fetchval("SELECT due_at FROM clocks WHERE id = 'broken'")
-            == T0 + 5 * MIN + RETRY_AFTER
+            == T0 + 5 * MIN + SlaConfig().timer_retry
         )
         assert {e.subject for e in await sla_events(infra, app)} == {"t-good"}
         failures = REGISTRY.get_sample_value("careloop_sla_timer_failures_total", {"timer": "clock"})

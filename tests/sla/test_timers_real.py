@@ -20,18 +20,20 @@ from schemas.registry import decode_event
 from schemas.v1.sla import PromiseKind, SlaMetric
 from services.sla import repository as repo
 from services.sla.bootstrap import MIGRATIONS
+from services.sla.config import SlaConfig
+from services.sla.context import Context
 from services.sla.domain import clocks
 from services.sla.domain.calendar import CALENDAR_TIME
 from services.sla.domain.policies import DEFAULT_POLICIES
 from services.sla.domain.promises import PromiseRecord, PromiseStatus
-from services.sla.handlers import SlaContext
-from services.sla.timers import RETRY_AFTER, TimerSweep
+from services.sla.sweeps import TimerSweep
 from tests.sla.support import T0, customer
 from tests.support.batches import service_storage
 
 pytestmark = pytest.mark.kafka
 MIN = timedelta(minutes=1)
 TARGET = 5 * MIN
+RETRY_AFTER = SlaConfig().timer_retry
 
 
 def chat_clocks(count: int, started: list[timedelta] | None = None) -> list[repo.ClockRecord]:
@@ -118,10 +120,11 @@ async def test_a_burst_bigger_than_a_batch_is_fired_in_one_run(infra: Settings) 
         async with runtime.db.transaction() as conn:
             await repo.insert_clocks(conn, records)
         clock = ManualClock(T0 + TARGET)
-        ctx = SlaContext(runtime.shops, clock.now, runtime.topic(topics.SLA))
         # One worker taking one clock per batch: only draining until a batch comes back short (not
         # a fixed number of batches per run, then a sleep) fires all 25 in a single run.
-        await TimerSweep(runtime.db, ctx, batch_size=1, workers=1).run()
+        config = SlaConfig(sweep_batch=1, sweep_workers=1)
+        ctx = Context(runtime.shops, clock.now, runtime.topic(topics.SLA), config)
+        await TimerSweep(runtime.db, ctx).run()
         pool = runtime.db.pool
         assert await pool.fetchval("SELECT count(*) FROM clocks WHERE outcome = 'breached'") == 25
         payloads = await pool.fetch("SELECT payload FROM outbox ORDER BY id")
@@ -168,7 +171,7 @@ async def test_unbuildable_promises_are_deferred_with_the_reason_and_the_drain_m
             )
         now = T0 + TARGET
         clock = ManualClock(now)
-        ctx = SlaContext(runtime.shops, clock.now, runtime.topic(topics.SLA))
+        ctx = Context(runtime.shops, clock.now, runtime.topic(topics.SLA), SlaConfig())
         sweep = CountingSweep(runtime.db, ctx)  # the service's batch size: 200 bad ones fill a batch
         failures = promise_failures()
 
