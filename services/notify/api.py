@@ -18,7 +18,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from runtime.http_api import make_api, shop_auth
 from runtime.service import ServiceRuntime
 from runtime.shops import Shop
-from services.notify import errors, repository
+from services.notify import errors
 from services.notify.config import NotifyConfig
 from services.notify.domain.filters import is_valid_pattern
 from services.notify.domain.signing import SECRET_BYTES, new_secret
@@ -30,7 +30,8 @@ from services.notify.domain.templates import (
     template_problem,
 )
 from services.notify.errors import CONFLICT, ERROR_RESPONSES, Refused, null_field
-from services.notify.repository import Endpoint
+from services.notify.repository import deliveries, endpoints
+from services.notify.repository.endpoints import Endpoint
 from services.notify.resolver import Forbidden, Resolver, Unresolvable
 
 
@@ -254,7 +255,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     resolver = Resolver(config.egress_policy())
 
     async def owned_endpoint(conn: Any, shop: Shop, endpoint_id: str, for_update: bool = False) -> Endpoint:
-        endpoint = await repository.get_endpoint(conn, shop.id, endpoint_id, for_update=for_update)
+        endpoint = await endpoints.get_endpoint(conn, shop.id, endpoint_id, for_update=for_update)
         if endpoint is None:
             raise HTTPException(404, f"no endpoint {endpoint_id}")
         return endpoint
@@ -283,13 +284,13 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             updated_at=now,
         )
         async with runtime.db.transaction() as conn:
-            await repository.insert_endpoint(conn, endpoint)
+            await endpoints.insert_endpoint(conn, endpoint)
         return EndpointCreated(**EndpointOut.of(endpoint).model_dump(), secret=endpoint.secret)
 
     @router.get("/v1/endpoints", tags=["endpoints"])
     async def list_endpoints(shop: ShopDep) -> list[EndpointOut]:
         async with runtime.db.pool.acquire() as conn:
-            return [EndpointOut.of(e) for e in await repository.list_endpoints(conn, shop.id)]
+            return [EndpointOut.of(e) for e in await endpoints.list_endpoints(conn, shop.id)]
 
     @router.get("/v1/endpoints/{endpoint_id}", tags=["endpoints"])
     async def get_endpoint(endpoint_id: EndpointId, shop: ShopDep) -> EndpointOut:
@@ -314,18 +315,19 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             if enabled:  # a fresh start: the breaker and the failure period begin again
                 changes.update(failing_since=None, breaker_failures=0, breaker_open_until=None)
         async with runtime.db.transaction() as conn:
-            await owned_endpoint(conn, shop, endpoint_id, for_update=True)
+            endpoint = await owned_endpoint(conn, shop, endpoint_id, for_update=True)
             if changes:
-                await repository.update_endpoint(conn, endpoint_id, now, **changes)
-            endpoint = await owned_endpoint(conn, shop, endpoint_id)
+                endpoint = (
+                    await endpoints.update_endpoint(conn, shop.id, endpoint_id, now, **changes) or endpoint
+                )
             if changes.get("enabled"):
-                await repository.wake_workers(conn)
+                await deliveries.wake_workers(conn)
         return EndpointOut.of(endpoint)
 
     @router.delete("/v1/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"])
     async def delete_endpoint(endpoint_id: EndpointId, shop: ShopDep) -> Response:
         async with runtime.db.transaction() as conn:
-            if not await repository.delete_endpoint(conn, shop.id, endpoint_id):
+            if not await endpoints.delete_endpoint(conn, shop.id, endpoint_id):
                 raise HTTPException(404, f"no endpoint {endpoint_id}")
         return Response(status_code=204)
 
@@ -339,8 +341,9 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         expires = now + timedelta(seconds=overlap)
         async with runtime.db.transaction() as conn:
             endpoint = await owned_endpoint(conn, shop, endpoint_id, for_update=True)
-            await repository.update_endpoint(
+            await endpoints.update_endpoint(
                 conn,
+                shop.id,
                 endpoint.id,
                 now,
                 secret=fresh,
@@ -358,16 +361,16 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     ) -> list[DeliveryOut]:
         async with runtime.db.pool.acquire() as conn:
             await owned_endpoint(conn, shop, endpoint_id)
-            rows = await repository.list_deliveries(conn, shop.id, endpoint_id, status, limit)
+            rows = await deliveries.list_deliveries(conn, shop.id, endpoint_id, status, limit)
         return [DeliveryOut.of(r) for r in rows]
 
     @router.get("/v1/deliveries/{delivery_id}", tags=["deliveries"])
     async def get_delivery(delivery_id: DeliveryId, shop: ShopDep) -> DeliveryDetail:
         async with runtime.db.pool.acquire() as conn:
-            row = await repository.get_delivery(conn, shop.id, delivery_id)
+            row = await deliveries.get_delivery(conn, shop.id, delivery_id)
             if row is None:
                 raise HTTPException(404, f"no delivery {delivery_id}")
-            attempts = await repository.list_attempts(conn, delivery_id)
+            attempts = await deliveries.list_attempts(conn, delivery_id)
         return DeliveryDetail(
             **DeliveryOut.of(row).model_dump(),
             payload=json.loads(bytes(row["body"])),
@@ -382,15 +385,15 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     )
     async def replay_delivery(delivery_id: DeliveryId, shop: ShopDep) -> DeliveryOut:
         async with runtime.db.transaction() as conn:
-            row = await repository.get_delivery(conn, shop.id, delivery_id)
+            row = await deliveries.replay_delivery(conn, shop.id, delivery_id, runtime.clock.now())
             if row is None:
-                raise HTTPException(404, f"no delivery {delivery_id}")
-            if not await repository.replay_delivery(conn, shop.id, delivery_id, runtime.clock.now()):
+                found = await deliveries.get_delivery(conn, shop.id, delivery_id)
+                if found is None:
+                    raise HTTPException(404, f"no delivery {delivery_id}")
                 raise HTTPException(
-                    409, f"delivery {delivery_id} is still {row['status']}; nothing to replay"
+                    409, f"delivery {delivery_id} is still {found['status']}; nothing to replay"
                 )
-            await repository.wake_workers(conn)
-            row = await repository.get_delivery(conn, shop.id, delivery_id)
+            await deliveries.wake_workers(conn)
         return DeliveryOut.of(row)
 
     @router.post("/v1/endpoints/{endpoint_id}/replay-failed", status_code=202, tags=["deliveries"])
@@ -399,11 +402,11 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     ) -> ReplayResult:
         async with runtime.db.transaction() as conn:
             await owned_endpoint(conn, shop, endpoint_id)
-            count = await repository.replay_failed_since(
+            count = await deliveries.replay_failed_since(
                 conn, shop.id, endpoint_id, body.since, runtime.clock.now()
             )
             if count:
-                await repository.wake_workers(conn)
+                await deliveries.wake_workers(conn)
         return ReplayResult(replayed=count)
 
     @router.get("/v1/templates", tags=["templates"])
@@ -411,7 +414,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
         async with runtime.db.pool.acquire() as conn:
             overrides = {
                 (r["event_type"], r["language"]): r
-                for r in await repository.list_template_overrides(conn, shop.id)
+                for r in await endpoints.list_template_overrides(conn, shop.id)
             }
         result = []
         for event_type, by_language in sorted(DEFAULT_TEMPLATES.items()):
@@ -459,7 +462,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
             if problem is not None:
                 raise Refused("invalid_template", f"{name}: {problem}")
         async with runtime.db.transaction() as conn:
-            await repository.put_template_override(
+            await endpoints.put_template_override(
                 conn,
                 shop.id,
                 event_type,
@@ -479,7 +482,7 @@ def build_api(runtime: ServiceRuntime, config: NotifyConfig) -> FastAPI:
     ) -> Response:
         check_template_key(event_type, language)
         async with runtime.db.transaction() as conn:
-            if not await repository.delete_template_override(conn, shop.id, event_type, language):
+            if not await endpoints.delete_template_override(conn, shop.id, event_type, language):
                 raise HTTPException(404, f"no shop template for {event_type}/{language}")
         return Response(status_code=204)
 

@@ -31,7 +31,6 @@ from runtime.listen import listening
 from runtime.outbox import enqueue
 from schemas.registry import make_event
 from schemas.v1.webhooks import DeliveryDeadLettered, EndpointDisabled
-from services.notify import repository
 from services.notify.config import NotifyConfig
 from services.notify.domain.attempts import AttemptOutcome, outcome_for_status
 from services.notify.domain.breaker import (
@@ -57,7 +56,9 @@ from services.notify.metrics import (
     OLDEST_PENDING_AGE,
     QUEUE_DEPTH,
 )
-from services.notify.repository import ClaimedDelivery, Endpoint, Success
+from services.notify.repository import deliveries, endpoints
+from services.notify.repository.deliveries import ClaimedDelivery, Success
+from services.notify.repository.endpoints import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ class DeliveryWorker:
             self._config.egress_policy(), max_idle_per_origin=self._config.max_in_flight_per_endpoint
         )
         try:
-            async with listening(self._db.pool, repository.WAKE_CHANNEL, self._wakeup) as conn:
+            async with listening(self._db.pool, deliveries.WAKE_CHANNEL, self._wakeup) as conn:
                 try:
                     await self._loop()
                 finally:
@@ -211,7 +212,7 @@ class DeliveryWorker:
         # No transaction around the two statements: the claim re-checks every row's status under
         # SKIP LOCKED, so a row another instance took meanwhile is simply not returned.
         async with self._db.pool.acquire() as conn:
-            heads, endpoints = await repository.ready_heads(conn, now, self._config.claim_batch)
+            heads, endpoints = await deliveries.ready_heads(conn, now, self._config.claim_batch)
             candidates = ready(heads, now)
             if not candidates:
                 self._starved = False
@@ -223,7 +224,7 @@ class DeliveryWorker:
             if not chosen:
                 return 0
             self._take_tokens(chosen)
-            claimed = await repository.claim(
+            claimed = await deliveries.claim(
                 conn,
                 [c.id for c in chosen],
                 token,
@@ -323,8 +324,8 @@ class DeliveryWorker:
             await self._record_success(delivery, success)
             return
         async with self._db.transaction() as conn:
-            endpoint = await repository.lock_endpoint(conn, delivery.endpoint_id)
-            row = await repository.lock_claimed(conn, delivery.id, delivery.claim_token)
+            endpoint = await endpoints.lock_endpoint(conn, delivery.endpoint_id)
+            row = await deliveries.lock_claimed(conn, delivery.id, delivery.claim_token)
             if endpoint is None or row is None:
                 return
             await self._insert_attempt(conn, delivery, result, started_at)
@@ -350,7 +351,7 @@ class DeliveryWorker:
             batch, self._successes = self._successes, []
             try:
                 async with self._db.pool.acquire() as conn:
-                    recorded = await repository.record_successes(conn, [p.success for p in batch])
+                    recorded = await deliveries.record_successes(conn, [p.success for p in batch])
             except Exception as exc:  # each waiting attempt logs it; their leases will run out
                 for pending in batch:
                     if not pending.recorded.done():
@@ -366,7 +367,7 @@ class DeliveryWorker:
     async def _insert_attempt(
         conn: Connection, delivery: ClaimedDelivery, result: AttemptResult, started_at: datetime
     ) -> None:
-        await repository.insert_attempt(
+        await deliveries.insert_attempt(
             conn,
             delivery.id,
             started_at,
@@ -413,7 +414,7 @@ class DeliveryWorker:
             )
             ENDPOINTS_DISABLED_TOTAL.labels(reason[1]).inc()
             log.warning("notify: endpoint %s disabled: %s", endpoint.id, reason[0])
-        await repository.update_endpoint(conn, endpoint.id, now, **changes)
+        await endpoints.update_endpoint(conn, endpoint.shop_id, endpoint.id, now, **changes)
 
         delay = next_delay(
             self._config.retry_schedule_seconds,
@@ -422,11 +423,11 @@ class DeliveryWorker:
             self._unit_random(),
         )
         if delay is not None:
-            await repository.reschedule_delivery(
+            await deliveries.reschedule_delivery(
                 conn, delivery.id, now + timedelta(seconds=delay), result.status_code, result.error
             )
             return
-        await repository.finish_delivery(
+        await deliveries.finish_delivery(
             conn, delivery.id, DeliveryStatus.DEAD, now, result.status_code, result.error
         )
         await enqueue(
@@ -464,13 +465,13 @@ class DeliveryWorker:
     async def purge_finished(self) -> None:
         """Forget finished deliveries (and their attempts) older than the retention period."""
         cutoff = self._now() - timedelta(days=self._config.retention_days)
-        while await repository.purge_finished(self._db, cutoff, 1000) == 1000:
+        while await deliveries.purge_finished(self._db, cutoff, 1000) == 1000:
             pass
 
     # -- gauges --------------------------------------------------------------------------------
     async def measure(self) -> None:
         async with self._db.pool.acquire() as conn:
-            stats = await repository.queue_stats(conn)
+            stats = await deliveries.queue_stats(conn)
         QUEUE_DEPTH.set(stats["depth"])
         oldest = stats["oldest"]
         OLDEST_PENDING_AGE.set(max(0.0, (self._now() - oldest).total_seconds()) if oldest else 0.0)

@@ -15,12 +15,13 @@ from runtime.db import Connection
 from runtime.metrics import on_commit
 from runtime.shops import Shop, ShopRegistry
 from schemas.envelope import CloudEvent
-from services.notify import repository
 from services.notify.domain.filters import matches
 from services.notify.domain.payload import customer_locale, message_context, webhook_body
 from services.notify.domain.queue import ordering_key
 from services.notify.domain.templates import language, render_message
 from services.notify.metrics import DELIVERIES_QUEUED
+from services.notify.repository.deliveries import NewDelivery, insert_deliveries
+from services.notify.repository.endpoints import subscriptions
 
 _WEBHOOK_ID_NAMESPACE = uuid.UUID("5d2f3a3e-6a43-4e59-9b0c-2f1d7c0e8a11")
 
@@ -55,10 +56,10 @@ async def queue_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx:
         prepared.append((event, data, shop, language(customer_locale(data), shop.locale)))
     if not prepared:
         return
-    found = await repository.subscriptions(
+    found = await subscriptions(
         conn, sorted({(shop.id, event.type, lang) for event, _, shop, lang in prepared})
     )
-    deliveries: list[repository.NewDelivery] = []
+    deliveries: list[NewDelivery] = []
     for event, data, shop, lang in prepared:
         subscribers = found.for_event(shop.id, event.type, lang)
         endpoints = [eid for eid, patterns in subscribers.endpoints if matches(patterns, event.type)]
@@ -67,7 +68,7 @@ async def queue_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx:
         message = render_message(event.type, lang, message_context(data, shop.name), subscribers.override)
         body = webhook_body(event.type, event.time, event.id, data, message)
         deliveries += [
-            repository.NewDelivery(
+            NewDelivery(
                 id="dlv_" + uuid.uuid4().hex,
                 shop_id=shop.id,
                 endpoint_id=endpoint_id,
@@ -83,7 +84,7 @@ async def queue_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx:
         ]
     if not deliveries:
         return
-    queued = await repository.insert_deliveries(conn, deliveries)
+    queued = await insert_deliveries(conn, deliveries)
     # Counted once the consumer's transaction commits: a batch redone event by event, or sent back
     # by a failed commit, queues its deliveries again, and only the committed ones are in the queue.
     for event_type, count in Counter(queued).items():

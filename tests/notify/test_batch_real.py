@@ -32,11 +32,13 @@ from schemas.registry import make_event
 from schemas.v1.contacts import Channel
 from schemas.v1.orders import ORDER_EVENT_TYPES, OrderCreated
 from schemas.v1.tickets import Category, Priority, TicketSolved
-from services.notify import bootstrap, repository
+from services.notify import bootstrap
 from services.notify.domain.signing import new_secret
 from services.notify.domain.templates import MessageTemplate
 from services.notify.handlers import Context
-from services.notify.repository import Endpoint, NewDelivery, Success
+from services.notify.repository import deliveries, endpoints
+from services.notify.repository.deliveries import NewDelivery, Success
+from services.notify.repository.endpoints import Endpoint
 from tests.notify.harness import customer, order_event
 from tests.support.batches import RecordingSink, one_per_batch, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
@@ -68,9 +70,9 @@ async def seed(runtime: ServiceRuntime) -> None:
             endpoint("ep_a3", SHOP_A, ["*"], enabled=False),
             endpoint("ep_b1", SHOP_B, ["*"]),
         ):
-            await repository.insert_endpoint(conn, e)
+            await endpoints.insert_endpoint(conn, e)
         template = MessageTemplate("Paczka {{ order_id }}", "Jedzie: {{ tracking_number }}")
-        await repository.put_template_override(conn, SHOP_A, "order.shipped", "pl", template, AT)
+        await endpoints.put_template_override(conn, SHOP_A, "order.shipped", "pl", template, AT)
 
 
 async def run(
@@ -197,10 +199,10 @@ async def test_successes_are_recorded_together_and_only_while_still_held(runtime
     await seed(runtime)
     pool = runtime.db.pool
     async with runtime.db.transaction() as conn:
-        await repository.update_endpoint(
-            conn, "ep_a1", AT, breaker_failures=3, failing_since=AT - timedelta(hours=1)
+        await endpoints.update_endpoint(
+            conn, SHOP_A, "ep_a1", AT, breaker_failures=3, failing_since=AT - timedelta(hours=1)
         )
-        await repository.insert_deliveries(
+        await deliveries.insert_deliveries(
             conn,
             [
                 _delivery("dlv_1", "ep_a1", "e-1", "order:o-1"),
@@ -209,14 +211,14 @@ async def test_successes_are_recorded_together_and_only_while_still_held(runtime
                 _delivery("dlv_4", "ep_b1", "e-4", "order:o-4"),
             ],
         )
-        mine = await repository.claim(conn, ["dlv_1", "dlv_3"], "token-1", 30.0)
-        theirs = await repository.claim(conn, ["dlv_4"], "token-2", 30.0)
+        mine = await deliveries.claim(conn, ["dlv_1", "dlv_3"], "token-1", 30.0)
+        theirs = await deliveries.claim(conn, ["dlv_4"], "token-2", 30.0)
     assert {c.id for c in mine} == {"dlv_1", "dlv_3"}
     assert [c.id for c in theirs] == ["dlv_4"]
 
     finished = AT + timedelta(seconds=2)
     async with pool.acquire() as conn:
-        recorded = await repository.record_successes(
+        recorded = await deliveries.record_successes(
             conn,
             [
                 Success("dlv_1", "token-1", AT, finished, 200, 12.5, "ok"),

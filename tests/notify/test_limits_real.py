@@ -9,7 +9,7 @@ import pytest
 
 from runtime.settings import Settings
 from schemas import topics
-from services.notify import repository
+from services.notify.repository import deliveries
 from tests.notify.harness import (
     api,
     attempt_rows,
@@ -129,7 +129,7 @@ async def test_a_binary_answer_is_stored_and_old_deliveries_are_purged(infra: Se
             assert attempt["response_body"] == "\ufffd\ufffdok"
 
             clock.advance(timedelta(days=31))
-            purged = await repository.purge_finished(app.runtime.db, clock.now() - timedelta(days=30), 100)
+            purged = await deliveries.purge_finished(app.runtime.db, clock.now() - timedelta(days=30), 100)
             assert purged == 1
             assert await delivery_rows(app) == []
             assert await app.runtime.db.pool.fetchval("SELECT count(*) FROM attempts") == 0

@@ -16,9 +16,10 @@ import pytest
 
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
-from services.notify import bootstrap, repository
+from services.notify import bootstrap
 from services.notify.api import build_api
 from services.notify.config import NotifyConfig
+from services.notify.repository import deliveries
 from tests.support.batches import service_storage
 from tests.support.shops import KEY_A, SHOP_A, auth
 
@@ -58,11 +59,11 @@ async def a_disabled_endpoint_with_a_dead_delivery(
     created = await client.post("/v1/endpoints", json={"url": url}, headers=auth(KEY_A))
     assert created.status_code == 201
     endpoint = created.json()["id"]
-    delivery = repository.NewDelivery(
+    delivery = deliveries.NewDelivery(
         "dlv_dead", SHOP_A, endpoint, "msg_e1", "e-1", "order.created", AT, "order:o-1", b"{}", AT
     )
     async with runtime.db.transaction() as conn:
-        await repository.insert_deliveries(conn, [delivery])
+        await deliveries.insert_deliveries(conn, [delivery])
     await reset(runtime, endpoint)
     return endpoint, delivery.id
 

@@ -9,8 +9,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from runtime.settings import Settings
 from schemas import topics
-from services.notify import repository
 from services.notify.domain.signing import new_secret
+from services.notify.repository import endpoints
 from tests.notify.harness import (
     api,
     attempt_rows,
@@ -58,9 +58,9 @@ async def test_internal_addresses_are_refused_without_an_allowlist(infra: Settin
             # change): refused at connect time, nothing reaches the receiver.
             now = app.runtime.clock.now()
             async with app.runtime.db.transaction() as conn:
-                await repository.insert_endpoint(
+                await endpoints.insert_endpoint(
                     conn,
-                    repository.Endpoint(
+                    endpoints.Endpoint(
                         "ep_rebound", SHOP_A, receiver.url(), "", ["*"], None, True, None, None,
                         new_secret(b"k" * 24), None, None, None, 0, None, now, now,
                     ),

@@ -1,0 +1,1 @@
+"""The notify service's SQL, by aggregate: `endpoints` (with templates) and `deliveries`."""
