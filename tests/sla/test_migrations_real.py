@@ -13,9 +13,9 @@ from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
 from schemas.v1.sla import PromiseKind
-from services.sla import repository as repo
 from services.sla.bootstrap import MIGRATIONS
 from services.sla.domain.promises import promise_id
+from services.sla.repository import promises as promise_sql
 from tests.sla.support import T0
 from tests.support.shops import SHOP_A, SHOP_B
 from tests.support.stack import service_connection
@@ -143,7 +143,7 @@ async def test_promise_retry_columns_keep_the_rows_and_the_claim_uses_the_new_du
         )
         assert due.endswith("(GREATEST(promised_at, retry_at)) WHERE (status = 'running'::text)")
         await conn.execute("SET enable_seqscan = off")  # a one-row table: ask whether the index can serve
-        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + repo._CLAIM_PROMISES, T0, 10))
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + promise_sql._CLAIM_PROMISES, T0, 10))
         assert "promises_due" in plan
     finally:
         await conn.close()
