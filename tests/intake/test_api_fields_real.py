@@ -11,9 +11,9 @@ import pytest
 from runtime.clock import SystemClock
 from runtime.http_api import field_of
 from runtime.settings import Settings
-from services.intake import tickets
 from services.intake.api import build_api
 from services.intake.bootstrap import MIGRATIONS
+from services.intake.context import Context
 from tests.support.batches import service_storage
 from tests.support.shops import KEY_A, auth
 
@@ -23,8 +23,8 @@ CONTACT = {"channel": "email", "customer_email": "x@example.com", "body": "hello
 @pytest.fixture
 async def client(pg_infra: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with service_storage(pg_infra, "intake", MIGRATIONS) as runtime:
-        intake = tickets.Intake(SystemClock().now, "tickets.events", runtime.shops)
-        api = build_api(runtime, intake)
+        ctx = Context(SystemClock().now, "tickets.events", runtime.shops)
+        api = build_api(runtime, ctx)
         yield httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://careloop.test")
 
 

@@ -25,6 +25,7 @@ from runtime.settings import Settings
 from schemas.envelope import CloudEvent
 from schemas.registry import make_event
 from schemas.v1.common import Customer
+from schemas.v1.contacts import Channel
 from schemas.v1.orders import (
     OrderCancelled,
     OrderCreated,
@@ -34,10 +35,13 @@ from schemas.v1.orders import (
     OrderPaid,
     OrderShipped,
 )
+from schemas.v1.tickets import Category, Priority, TicketSource, TicketStatus
 from services.intake import bootstrap
-from services.intake import repository as repo
+from services.intake.context import Context
 from services.intake.domain.orders import OrderContext, OrderStatus
-from services.intake.tickets import Intake
+from services.intake.domain.ticket import Change, Ticket, TicketCustomer
+from services.intake.repository import orders as orders_repo
+from services.intake.repository import tickets as tickets_repo
 from tests.support.batches import RecordingSink, Watched, one_per_batch, records, service_storage
 from tests.support.shops import SHOP_A, SHOP_B
 
@@ -86,27 +90,26 @@ def event_of(step: Step) -> CloudEvent[Any]:
     return event.model_copy(update={"time": at})
 
 
-def ticket(ticket_id: str, shop_id: str, order_id: str | None, customer_id: str | None) -> repo.NewTicket:
-    return repo.NewTicket(
+def ticket(ticket_id: str, shop_id: str, order_id: str | None, customer_id: str | None) -> Ticket:
+    return Ticket(
         id=ticket_id,
         shop_id=shop_id,
-        channel="email",
-        category="order_status",
-        priority="normal",
+        status=TicketStatus.OPEN,
+        channel=Channel.EMAIL,
+        category=Category.ORDER_STATUS,
+        priority=Priority.NORMAL,
         subject="Where is my parcel?",
-        source="contact",
+        source=TicketSource.CONTACT,
         source_ref=None,
-        customer_key="email:anna@example.com",
-        customer_id=customer_id,
-        customer_email="anna@example.com",
-        customer_phone=None,
-        customer_handle=None,
-        customer_name=None,
-        customer_locale="pl-PL",
+        customer=TicketCustomer(
+            key="email:anna@example.com", id=customer_id, email="anna@example.com", locale="pl-PL"
+        ),
         order_id=order_id,
         is_repeat=False,
         repeat_of=None,
-        at=AT,
+        created_at=AT,
+        updated_at=AT,
+        last_activity_at=AT,
     )
 
 
@@ -114,8 +117,8 @@ def ticket(ticket_id: str, shop_id: str, order_id: str | None, customer_id: str 
 class Seed:
     """What the service knew before the sequence: orders and tickets."""
 
-    orders: list[tuple[repo.OrderKey, OrderContext]]
-    tickets: list[repo.NewTicket]
+    orders: list[tuple[orders_repo.OrderKey, OrderContext]]
+    tickets: list[Ticket]
 
 
 @pytest.fixture
@@ -130,9 +133,9 @@ async def run(
     """Start from `seed`, feed the batches through `consumer`; the tables and the dead letters sent."""
     async with runtime.db.transaction() as conn:
         await conn.execute(f"TRUNCATE {TABLES}")
-        await repo.save_order_contexts(conn, seed.orders)
+        await orders_repo.save_order_contexts(conn, seed.orders)
         for new in seed.tickets:
-            assert await repo.insert_ticket(conn, new)
+            assert await tickets_repo.save(conn, Change(new, created=True))
     sink = RecordingSink()
     processor = EventProcessor(runtime.db, sink, "intake", attempts=2)
     for batch in records(batches):
@@ -156,8 +159,8 @@ async def run(
 
 def consumers(runtime: ServiceRuntime) -> tuple[Consumer, Watched]:
     """The orders consumer as the service builds it, its handler watched."""
-    intake = Intake(now=lambda: AT, tickets_topic="tickets", shops=runtime.shops)
-    built = bootstrap.orders_consumer(intake)
+    ctx = Context(now=lambda: AT, tickets_topic="tickets", shops=runtime.shops)
+    built = bootstrap.orders_consumer(ctx)
     watched = Watched(built)
     return replace(built, apply=watched), watched
 

@@ -21,8 +21,9 @@ from runtime.settings import Settings
 from runtime.shops import ShopRegistry
 from schemas.v1.contacts import ContactReceived
 from schemas.v1.tickets import TicketStatus
-from services.intake import handlers, tickets
+from services.intake import handlers
 from services.intake.bootstrap import MIGRATIONS
+from services.intake.context import Context
 from services.intake.domain.lifecycle import TransitionRefused
 from tests.support.shops import SHOP_A
 from tests.support.stack import service_connection
@@ -76,7 +77,7 @@ async def play(
     infra: Settings, deliveries: list[tuple[str, ContactReceived]], interleaved: list[tuple[str, int, int]]
 ) -> None:
     clock = ManualClock()
-    intake = tickets.Intake(clock.now, "unused-topic", ShopRegistry.from_file(infra.shops_file))
+    intake = Context(clock.now, "unused-topic", ShopRegistry.from_file(infra.shops_file))
     conn = await service_connection(infra, "intake")
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     try:
@@ -104,7 +105,7 @@ async def play(
 
 async def act(
     conn: asyncpg.Connection[asyncpg.Record],
-    intake: tickets.Intake,
+    intake: Context,
     clock: ManualClock,
     action: str,
     a: int,

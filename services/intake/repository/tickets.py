@@ -1,179 +1,200 @@
-"""Intake's SQL. Every query is scoped by shop id: a ticket id alone never reaches another shop's data."""
+"""Tickets, their messages and gateway threads: loading the aggregate, saving its changes, reading
+them for the API, and the gauges' counts."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import asyncpg
 
 from runtime.db import Connection
-from schemas.v1.tickets import TicketStatus
+from schemas.v1.contacts import Channel
+from schemas.v1.tickets import Category, Priority, TicketSource, TicketStatus
 
-from .domain.orders import OrderContext, OrderStatus
-from .domain.rules import RuleTable
-from .domain.threading import TicketSummary
-
-
-async def lock_conversation(conn: Connection, shop_id: str, keys: list[str]) -> None:
-    """Serialise concurrent contacts of one customer/thread so two of them never both open a ticket.
-    Sorted, so two transactions needing the same keys always take them in the same order."""
-    for key in sorted(set(keys)):
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"intake:{shop_id}:{key}")
+from ..domain.ticket import Change, Message, Ticket, TicketCustomer
+from .orders import OrderKey
 
 
-async def message_by_channel_id(
-    conn: Connection, shop_id: str, channel: str, channel_message_id: str
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT id, ticket_id FROM messages WHERE shop_id = $1 AND channel = $2 AND channel_message_id = $3",
-        shop_id,
-        channel,
-        channel_message_id,
+def ticket_of(row: asyncpg.Record) -> Ticket:
+    return Ticket(
+        id=row["id"],
+        shop_id=row["shop_id"],
+        status=TicketStatus(row["status"]),
+        channel=Channel(row["channel"]),
+        category=Category(row["category"]),
+        priority=Priority(row["priority"]),
+        subject=row["subject"],
+        source=TicketSource(row["source"]),
+        source_ref=row["source_ref"],
+        customer=TicketCustomer(
+            key=row["customer_key"],
+            id=row["customer_id"],
+            email=row["customer_email"],
+            phone=row["customer_phone"],
+            handle=row["customer_handle"],
+            name=row["customer_name"],
+            locale=row["customer_locale"],
+        ),
+        order_id=row["order_id"],
+        is_repeat=row["is_repeat"],
+        repeat_of=row["repeat_of"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        last_activity_at=row["last_activity_at"],
+        breached=row["breached"],
+        breached_metrics=tuple(row["breached_metrics"]),
+        agent_replies=row["agent_replies"],
+        reopen_count=row["reopen_count"],
+        first_response_at=row["first_response_at"],
+        solved_at=row["solved_at"],
+        closed_at=row["closed_at"],
+        fcr=row["fcr"],
+        merged_into=row["merged_into"],
     )
 
 
-async def routing_candidates(
-    conn: Connection, shop_id: str, customer_key: str, thread_key: str | None, active_since: datetime
-) -> list[TicketSummary]:
-    rows = await conn.fetch(
-        """SELECT t.id, t.status, t.customer_key, t.order_id, t.created_at, t.last_activity_at,
-                  t.merged_into IS NOT NULL AS merged,
-                  coalesce((SELECT array_agg(th.thread_key) FROM ticket_threads th WHERE th.ticket_id = t.id),
-                           '{}') AS thread_keys
-           FROM tickets t
-           WHERE t.shop_id = $1 AND t.last_activity_at >= $4
-             AND (t.customer_key = $2 OR t.id IN (
-                   SELECT ticket_id FROM ticket_threads WHERE shop_id = $1 AND thread_key = $3))""",
-        shop_id,
-        customer_key,
-        thread_key,
-        active_since,
-    )
-    return [
-        TicketSummary(
-            ticket_id=r["id"],
-            status=TicketStatus(r["status"]),
-            customer_key=r["customer_key"],
-            order_id=r["order_id"],
-            thread_keys=frozenset(r["thread_keys"]),
-            created_at=r["created_at"],
-            last_activity_at=r["last_activity_at"],
-            merged=r["merged"],
+_FIELD_COLUMNS = tuple(f.name for f in fields(Ticket) if f.name != "customer")
+"""Ticket fields stored under their own name (the customer's are the customer_* columns)."""
+_CHANGEABLE = frozenset(_FIELD_COLUMNS) - {"id", "shop_id"}
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _columns(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as its row: column -> value."""
+    customer = ticket.customer
+    return {name: _value(getattr(ticket, name)) for name in _FIELD_COLUMNS} | {
+        "customer_key": customer.key,
+        "customer_id": customer.id,
+        "customer_email": customer.email,
+        "customer_phone": customer.phone,
+        "customer_handle": customer.handle,
+        "customer_name": customer.name,
+        "customer_locale": customer.locale,
+    }
+
+
+class _Params:
+    """Numbered placeholders for a statement built from a change: `p(value)` -> "$n"."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any, cast: str = "") -> str:
+        self.values.append(value)
+        return f"${len(self.values)}{cast}"
+
+
+def _ticket_statement(change: Change, p: _Params) -> str:
+    ticket = change.ticket
+    if change.created:
+        row = _columns(ticket)
+        return (
+            f"INSERT INTO tickets ({', '.join(row)}) VALUES ({', '.join(p(v) for v in row.values())})"
+            " ON CONFLICT (shop_id, source, source_ref) WHERE source_ref IS NOT NULL DO NOTHING"
+            " RETURNING id, shop_id"
         )
-        for r in rows
-    ]
+    where = f"shop_id = {p(ticket.shop_id)} AND id = {p(ticket.id)}"
+    if not change.changes:
+        return f"SELECT id, shop_id FROM tickets WHERE {where}"
+    unknown = set(change.changes) - _CHANGEABLE
+    assert not unknown, f"not a changeable ticket field: {unknown}"
+    assignments = ", ".join(f"{name} = {p(_value(v))}" for name, v in change.changes.items())
+    return f"UPDATE tickets SET {assignments} WHERE {where} RETURNING id, shop_id"
 
 
-@dataclass(frozen=True)
-class NewTicket:
-    id: str
-    shop_id: str
-    channel: str
-    category: str
-    priority: str
-    subject: str
-    source: str
-    source_ref: str | None
-    customer_key: str
-    customer_id: str | None
-    customer_email: str | None
-    customer_phone: str | None
-    customer_handle: str | None
-    customer_name: str | None
-    customer_locale: str
-    order_id: str | None
-    is_repeat: bool
-    repeat_of: str | None
-    at: datetime
+def _message_statement(m: Message, p: _Params) -> str:
+    # INSERT ... SELECT FROM the ticket's statement: no message without its ticket (a follow-up that
+    # already exists), and the casts because a SELECT list does not take the target columns' types
+    return f"""INSERT INTO messages (id, ticket_id, original_ticket_id, shop_id, author, internal, channel,
+                   channel_message_id, author_name, subject, body, attachments, at)
+               SELECT {p(m.id, "::text")}, t.id, t.id, t.shop_id, {p(m.author.value, "::text")},
+                      {p(m.internal, "::boolean")}, {p(m.channel, "::text")},
+                      {p(m.channel_message_id, "::text")}, {p(m.author_name, "::text")},
+                      {p(m.subject, "::text")}, {p(m.body, "::text")}, {p(list(m.attachments), "::jsonb")},
+                      {p(m.at, "::timestamptz")}
+               FROM t"""
 
 
-async def insert_ticket(conn: Connection, t: NewTicket) -> bool:
-    """False if a ticket for the same (shop, source, source_ref) already exists."""
-    inserted = await conn.fetchval(
-        """INSERT INTO tickets (id, shop_id, status, channel, category, priority, subject, source, source_ref,
-               customer_key, customer_id, customer_email, customer_phone, customer_handle, customer_name,
-               customer_locale, order_id, is_repeat, repeat_of, created_at, updated_at, last_activity_at)
-           VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                   $19, $19, $19)
-           ON CONFLICT (shop_id, source, source_ref) WHERE source_ref IS NOT NULL DO NOTHING
-           RETURNING true""",
-        t.id,
-        t.shop_id,
-        t.channel,
-        t.category,
-        t.priority,
-        t.subject,
-        t.source,
-        t.source_ref,
-        t.customer_key,
-        t.customer_id,
-        t.customer_email,
-        t.customer_phone,
-        t.customer_handle,
-        t.customer_name,
-        t.customer_locale,
-        t.order_id,
-        t.is_repeat,
-        t.repeat_of,
-        t.at,
-    )
-    return bool(inserted)
+async def save(conn: Connection, change: Change, thread_key: str | None = None) -> bool:
+    """Write `change` in one statement: the ticket (inserted or its changed fields updated), its new
+    message, and the gateway thread it continues. False if a new ticket's source (a survey answer, a
+    broken promise) already opened one: then nothing is written."""
+    if not (change.created or change.changes or change.message or thread_key):
+        return True  # nothing changed (the status it already had)
+    p = _Params()
+    parts = [f"t AS ({_ticket_statement(change, p)})"]
+    if change.message is not None:
+        parts.append(f"m AS ({_message_statement(change.message, p)})")
+    if thread_key is not None:
+        parts.append(
+            "th AS (INSERT INTO ticket_threads (shop_id, thread_key, ticket_id)"
+            f" SELECT t.shop_id, {p(thread_key, '::text')}, t.id FROM t ON CONFLICT DO NOTHING)"
+        )
+    # Column names come from Ticket's own fields (checked above), values only ever as parameters.
+    statement = "WITH " + ", ".join(parts) + " SELECT count(*) FROM t"
+    return bool(await conn.fetchval(statement, *p.values))
 
 
-@dataclass(frozen=True)
-class NewMessage:
-    id: str
-    ticket_id: str
-    shop_id: str
-    author: str
-    body: str
-    at: datetime
-    internal: bool = False
-    channel: str | None = None
-    channel_message_id: str | None = None
-    author_name: str | None = None
-    subject: str = ""
-    attachments: tuple[dict[str, Any], ...] = ()
-
-
-async def insert_message(conn: Connection, m: NewMessage) -> None:
-    await conn.execute(
-        """INSERT INTO messages (id, ticket_id, original_ticket_id, shop_id, author, internal, channel,
-               channel_message_id, author_name, subject, body, attachments, at)
-           VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)""",
-        m.id,
-        m.ticket_id,
-        m.shop_id,
-        m.author,
-        m.internal,
-        m.channel,
-        m.channel_message_id,
-        m.author_name,
-        m.subject,
-        m.body,
-        list(m.attachments),
-        m.at,
-    )
-
-
-async def add_thread(conn: Connection, shop_id: str, thread_key: str, ticket_id: str) -> None:
-    await conn.execute(
-        "INSERT INTO ticket_threads (shop_id, thread_key, ticket_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT DO NOTHING",
-        shop_id,
-        thread_key,
-        ticket_id,
-    )
-
-
-async def ticket_for_update(conn: Connection, shop_id: str, ticket_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
+async def ticket_for_update(conn: Connection, shop_id: str, ticket_id: str) -> Ticket | None:
+    row = await conn.fetchrow(
         "SELECT * FROM tickets WHERE shop_id = $1 AND id = $2 FOR UPDATE", shop_id, ticket_id
     )
+    return ticket_of(row) if row is not None else None
+
+
+async def tickets_for_update(conn: Connection, shop_id: str, ticket_ids: Sequence[str]) -> dict[str, Ticket]:
+    """Lock several tickets in id order (two transactions locking overlapping sets cannot deadlock)."""
+    rows = await conn.fetch(
+        "SELECT * FROM tickets WHERE shop_id = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE",
+        shop_id,
+        list(ticket_ids),
+    )
+    return {row["id"]: ticket_of(row) for row in rows}
+
+
+async def move_conversation(conn: Connection, shop_id: str, from_ticket: str, to_ticket: str) -> int:
+    """Move a ticket's messages and gateway threads to another ticket of the shop (a merge)."""
+    moved = await conn.fetchval(
+        """WITH m AS (UPDATE messages SET ticket_id = $3 WHERE shop_id = $1 AND ticket_id = $2 RETURNING 1),
+                th AS (INSERT INTO ticket_threads (shop_id, thread_key, ticket_id)
+                       SELECT shop_id, thread_key, $3 FROM ticket_threads
+                       WHERE shop_id = $1 AND ticket_id = $2
+                       ON CONFLICT DO NOTHING)
+           SELECT count(*) FROM m""",
+        shop_id,
+        from_ticket,
+        to_ticket,
+    )
+    return int(moved)
+
+
+async def fill_in_customer_ids(conn: Connection, fills: Sequence[tuple[OrderKey, str]]) -> None:
+    """Give the order's customer id to its tickets that have none, for many orders in one statement.
+    Each key at most once: with two rows for one ticket, UPDATE ... FROM would pick either."""
+    if not fills:
+        return
+    await conn.execute(
+        """UPDATE tickets t SET customer_id = f.customer_id
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS f (shop_id, order_id, customer_id)
+           WHERE t.shop_id = f.shop_id AND t.order_id = f.order_id AND t.customer_id IS NULL""",
+        [shop_id for (shop_id, _), _ in fills],
+        [order_id for (_, order_id), _ in fills],
+        [customer_id for _, customer_id in fills],
+    )
+
+
+# -- reading for the API ---------------------------------------------------------------------------
 
 
 async def ticket_with_order(conn: Connection, shop_id: str, ticket_id: str) -> asyncpg.Record | None:
@@ -187,35 +208,10 @@ async def ticket_with_order(conn: Connection, shop_id: str, ticket_id: str) -> a
     )
 
 
-async def update_ticket(conn: Connection, ticket_id: str, changes: dict[str, Any]) -> asyncpg.Record:
-    """Apply `changes` (column → value; column names come from this module's callers, never from input)."""
-    columns = list(changes)
-    assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(columns))
-    row = await conn.fetchrow(
-        f"UPDATE tickets SET {assignments} WHERE id = $1 RETURNING *", ticket_id, *changes.values()
+async def messages_of(conn: Connection, shop_id: str, ticket_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM messages WHERE shop_id = $1 AND ticket_id = $2 ORDER BY at, seq", shop_id, ticket_id
     )
-    assert row is not None
-    return row
-
-
-async def messages_of(conn: Connection, ticket_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM messages WHERE ticket_id = $1 ORDER BY at, seq", ticket_id)
-
-
-async def move_conversation(conn: Connection, from_ticket: str, to_ticket: str) -> int:
-    moved = await conn.fetchval(
-        "WITH m AS (UPDATE messages SET ticket_id = $2 WHERE ticket_id = $1 RETURNING 1)"
-        " SELECT count(*) FROM m",
-        from_ticket,
-        to_ticket,
-    )
-    await conn.execute(
-        """INSERT INTO ticket_threads (shop_id, thread_key, ticket_id)
-           SELECT shop_id, thread_key, $2 FROM ticket_threads WHERE ticket_id = $1 ON CONFLICT DO NOTHING""",
-        from_ticket,
-        to_ticket,
-    )
-    return int(moved)
 
 
 @dataclass(frozen=True)
@@ -263,140 +259,26 @@ async def list_tickets(
     )
 
 
-# -- order context -------------------------------------------------------------------------------
+# -- gauges ----------------------------------------------------------------------------------------
 
 
-OrderKey = tuple[str, str]
-"""(shop id, order id): an order's identity in intake's tables."""
-
-
-def _order_context(row: asyncpg.Record) -> OrderContext:
-    return OrderContext(
-        status=OrderStatus(row["status"]),
-        status_at=row["status_at"],
-        customer_id=row["customer_id"],
-        customer_email=row["customer_email"],
-        customer_locale=row["customer_locale"],
-        promised_delivery_date=row["promised_delivery_date"],
-    )
-
-
-async def order_context(conn: Connection, shop_id: str, order_id: str) -> OrderContext | None:
-    row = await conn.fetchrow(
-        "SELECT * FROM orders WHERE shop_id = $1 AND order_id = $2 FOR UPDATE", shop_id, order_id
-    )
-    return _order_context(row) if row is not None else None
-
-
-async def order_contexts(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, OrderContext]:
-    """`order_context` of many orders in one round trip (absent orders are left out), locked in key
-    order so two transactions locking overlapping sets cannot deadlock each other."""
-    if not keys:
-        return {}
+async def open_ticket_counts(conn: Connection, shop_ids: Sequence[str]) -> Mapping[tuple[str, str], int]:
+    """(shop, status) -> tickets not yet solved or closed, for the shops intake serves."""
     rows = await conn.fetch(
-        """SELECT * FROM orders
-           WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-           ORDER BY shop_id, order_id FOR UPDATE""",
-        [shop_id for shop_id, _ in keys],
-        [order_id for _, order_id in keys],
+        """SELECT shop_id, status, count(*) AS n FROM tickets
+           WHERE shop_id = ANY($1::text[]) AND status IN ('open', 'pending', 'on_hold')
+           GROUP BY shop_id, status""",
+        list(shop_ids),
     )
-    return {(r["shop_id"], r["order_id"]): _order_context(r) for r in rows}
+    return {(r["shop_id"], r["status"]): r["n"] for r in rows}
 
 
-async def save_order_context(conn: Connection, shop_id: str, order_id: str, o: OrderContext) -> None:
-    await save_order_contexts(conn, [((shop_id, order_id), o)])
-
-
-async def save_order_contexts(conn: Connection, contexts: Sequence[tuple[OrderKey, OrderContext]]) -> None:
-    """Upsert many orders in one statement. Each key at most once: one INSERT ... ON CONFLICT cannot
-    update the same row twice."""
-    if not contexts:
-        return
-    await conn.execute(
-        """INSERT INTO orders (shop_id, order_id, status, status_at, customer_id, customer_email,
-               customer_locale, promised_delivery_date)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-                                $6::text[], $7::text[], $8::date[])
-           ON CONFLICT (shop_id, order_id) DO UPDATE SET status = excluded.status,
-               status_at = excluded.status_at, customer_id = excluded.customer_id,
-               customer_email = excluded.customer_email, customer_locale = excluded.customer_locale,
-               promised_delivery_date = excluded.promised_delivery_date""",
-        [shop_id for (shop_id, _), _ in contexts],
-        [order_id for (_, order_id), _ in contexts],
-        [o.status.value for _, o in contexts],
-        [o.status_at for _, o in contexts],
-        [o.customer_id for _, o in contexts],
-        [o.customer_email for _, o in contexts],
-        [o.customer_locale for _, o in contexts],
-        [o.promised_delivery_date for _, o in contexts],
-    )
-
-
-async def fill_in_customer_id(conn: Connection, shop_id: str, order_id: str, customer_id: str) -> None:
-    await fill_in_customer_ids(conn, [((shop_id, order_id), customer_id)])
-
-
-async def fill_in_customer_ids(conn: Connection, fills: Sequence[tuple[OrderKey, str]]) -> None:
-    """Give the order's customer id to its tickets that have none, for many orders in one statement.
-    Each key at most once: with two rows for one ticket, UPDATE ... FROM would pick either."""
-    if not fills:
-        return
-    await conn.execute(
-        """UPDATE tickets t SET customer_id = f.customer_id
-           FROM unnest($1::text[], $2::text[], $3::text[]) AS f (shop_id, order_id, customer_id)
-           WHERE t.shop_id = f.shop_id AND t.order_id = f.order_id AND t.customer_id IS NULL""",
-        [shop_id for (shop_id, _), _ in fills],
-        [order_id for (_, order_id), _ in fills],
-        [customer_id for _, customer_id in fills],
-    )
-
-
-async def customer_id_by_email(conn: Connection, shop_id: str, email: str) -> str | None:
+async def fcr_ratio(conn: Connection, shop_ids: Sequence[str], since: datetime) -> float | None:
+    """The first-contact-resolution share of the served shops' tickets solved since `since`."""
     value = await conn.fetchval(
-        """SELECT customer_id FROM orders WHERE shop_id = $1 AND lower(customer_email) = lower($2)
-           ORDER BY status_at DESC LIMIT 1""",
-        shop_id,
-        email,
-    )
-    return str(value) if value is not None else None
-
-
-# -- rules ---------------------------------------------------------------------------------------
-
-
-async def shop_rules(conn: Connection, shop_id: str) -> RuleTable | None:
-    document = await conn.fetchval("SELECT rules FROM shop_rules WHERE shop_id = $1", shop_id)
-    return RuleTable.model_validate(document) if document is not None else None
-
-
-async def save_shop_rules(conn: Connection, shop_id: str, rules: RuleTable, at: datetime) -> None:
-    await conn.execute(
-        """INSERT INTO shop_rules (shop_id, rules, updated_at) VALUES ($1, $2, $3)
-           ON CONFLICT (shop_id) DO UPDATE SET rules = $2, updated_at = $3""",
-        shop_id,
-        json.loads(rules.model_dump_json()),
-        at,
-    )
-
-
-async def delete_shop_rules(conn: Connection, shop_id: str) -> None:
-    await conn.execute("DELETE FROM shop_rules WHERE shop_id = $1", shop_id)
-
-
-# -- metrics -------------------------------------------------------------------------------------
-
-
-async def open_ticket_counts(conn: Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT shop_id, status, count(*) AS n FROM tickets WHERE status IN ('open', 'pending', 'on_hold')"
-        " GROUP BY shop_id, status"
-    )
-
-
-async def fcr_ratio(conn: Connection, since: datetime) -> float | None:
-    value = await conn.fetchval(
-        "SELECT avg(CASE WHEN fcr THEN 1.0 ELSE 0.0 END) FROM tickets"
-        " WHERE solved_at >= $1 AND fcr IS NOT NULL",
+        """SELECT avg(CASE WHEN fcr THEN 1.0 ELSE 0.0 END) FROM tickets
+           WHERE shop_id = ANY($1::text[]) AND solved_at >= $2 AND fcr IS NOT NULL""",
+        list(shop_ids),
         since,
     )
     return float(value) if value is not None else None

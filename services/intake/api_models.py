@@ -1,0 +1,187 @@
+"""Intake's HTTP request and response bodies, and how a ticket and a message are shown."""
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.v1.common import PlainText
+from schemas.v1.contacts import Attachment, Channel, ContactFields
+from schemas.v1.tickets import Category, Priority, TicketStatus
+
+
+class ContactSubmission(ContactFields):
+    """`POST /v1/contacts`: the contact.received fields; the shop is the API key's (shop_id optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shop_id: str | None = Field(default=None, max_length=64)
+
+
+class ContactAccepted(BaseModel):
+    outcome: Literal["created", "joined", "reopened", "duplicate"]
+    """created: a new ticket; joined: next message of an open ticket; reopened: it reopened a solved
+    ticket; duplicate: this channel_message_id was already received (nothing changed)."""
+    ticket_id: str
+    message_id: str
+
+
+class CustomerView(BaseModel):
+    id: str | None
+    email: str | None
+    phone: str | None
+    handle: str | None
+    name: str | None
+    locale: str
+
+
+class OrderView(BaseModel):
+    id: str
+    status: str | None = Field(description="latest status from orders.events; null if none seen yet")
+    status_at: datetime | None
+    promised_delivery_date: date | None
+
+
+class TicketView(BaseModel):
+    id: str
+    status: TicketStatus
+    channel: Channel
+    category: Category
+    priority: Priority
+    subject: str
+    source: str
+    source_ref: str | None
+    customer: CustomerView
+    order: OrderView | None
+    is_repeat: bool
+    repeat_of: str | None
+    breached: bool
+    breached_metrics: list[str]
+    agent_replies: int
+    reopen_count: int
+    first_contact_resolution: bool | None
+    merged_into: str | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    first_response_at: datetime | None
+    solved_at: datetime | None
+    closed_at: datetime | None
+
+
+class MessageView(BaseModel):
+    id: str
+    author: Literal["customer", "agent", "system"]
+    internal: bool
+    channel: str | None
+    channel_message_id: str | None
+    author_name: str | None
+    subject: str
+    body: str
+    attachments: list[Attachment]
+    at: datetime
+    merged_from: str | None = Field(description="the ticket it was written on, if merged into this one")
+
+
+class TicketDetail(TicketView):
+    messages: list[MessageView]
+
+
+class TicketPage(BaseModel):
+    tickets: list[TicketView]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class _Strict(PlainText):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReplyIn(_Strict):
+    body: str = Field(min_length=1, max_length=20_000)
+    author_name: str | None = Field(default=None, max_length=200)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+
+
+class NoteIn(_Strict):
+    body: str = Field(min_length=1, max_length=20_000)
+    author_name: str | None = Field(default=None, max_length=200)
+
+
+class StatusIn(_Strict):
+    status: TicketStatus
+
+
+class MergeIn(_Strict):
+    into_ticket_id: str = Field(min_length=1, max_length=100)
+
+
+class MessageCreated(BaseModel):
+    ticket_id: str
+    message_id: str
+
+
+class Problem(BaseModel):
+    error: str
+    detail: Any
+
+
+def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "channel": row["channel"],
+        "category": row["category"],
+        "priority": row["priority"],
+        "subject": row["subject"],
+        "source": row["source"],
+        "source_ref": row["source_ref"],
+        "customer": {
+            "id": row["customer_id"],
+            "email": row["customer_email"],
+            "phone": row["customer_phone"],
+            "handle": row["customer_handle"],
+            "name": row["customer_name"],
+            "locale": row["customer_locale"],
+        },
+        "order": None
+        if row["order_id"] is None
+        else {
+            "id": row["order_id"],
+            "status": row["order_status"],
+            "status_at": row["order_status_at"],
+            "promised_delivery_date": row["order_promised_delivery_date"],
+        },
+        "is_repeat": row["is_repeat"],
+        "repeat_of": row["repeat_of"],
+        "breached": row["breached"],
+        "breached_metrics": list(row["breached_metrics"]),
+        "agent_replies": row["agent_replies"],
+        "reopen_count": row["reopen_count"],
+        "first_contact_resolution": row["fcr"],
+        "merged_into": row["merged_into"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "last_activity_at": row["last_activity_at"],
+        "first_response_at": row["first_response_at"],
+        "solved_at": row["solved_at"],
+        "closed_at": row["closed_at"],
+    }
+
+
+def message_view(row: asyncpg.Record, ticket_id: str) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "author": row["author"],
+        "internal": row["internal"],
+        "channel": row["channel"],
+        "channel_message_id": row["channel_message_id"],
+        "author_name": row["author_name"],
+        "subject": row["subject"],
+        "body": row["body"],
+        "attachments": row["attachments"],
+        "at": row["at"],
+        "merged_from": row["original_ticket_id"] if row["original_ticket_id"] != ticket_id else None,
+    }

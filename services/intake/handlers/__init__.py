@@ -1,0 +1,37 @@
+"""Intake's use cases and its consumers' handlers: every entry point, named here.
+
+Each takes the open connection of a transaction it does not own (the HTTP route's or the consumer's,
+which commits or rolls back the state and the events together) and does the same four things: load,
+let the ticket aggregate (`domain/ticket.py`) decide, save the change, enqueue its events in one
+outbox statement (`writes.apply`). Metrics of an effect count only once that transaction commits.
+
+- contacts: `receive_contact` (`POST /v1/contacts`), `on_contact_event` (`contact.received`);
+- agents (the API's routes): `add_agent_message`, `change_status`, `reopen`, `merge_tickets`;
+- other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
+  `on_promise_breached`, `on_sla_breached`.
+"""
+
+from .agents import add_agent_message, change_status, merge_tickets, reopen
+from .contacts import ContactOutcome, on_contact_event, receive_contact
+from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_survey_detractor
+
+CONTACT_HANDLERS = {"contact.received": on_contact_event}
+SURVEY_HANDLERS = {"survey.detractor": on_survey_detractor}
+SLA_HANDLERS = {"sla.breached": on_sla_breached, "order.promise_breached": on_promise_breached}
+
+__all__ = [
+    "CONTACT_HANDLERS",
+    "SLA_HANDLERS",
+    "SURVEY_HANDLERS",
+    "ContactOutcome",
+    "add_agent_message",
+    "change_status",
+    "merge_tickets",
+    "on_contact_event",
+    "on_order_events",
+    "on_promise_breached",
+    "on_sla_breached",
+    "on_survey_detractor",
+    "receive_contact",
+    "reopen",
+]

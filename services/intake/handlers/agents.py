@@ -1,0 +1,82 @@
+"""What agents do to tickets through the API: reply, note, change the status, reopen, merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.db import Connection
+from schemas.v1.tickets import Author, TicketStatus
+
+from ..context import Context
+from ..domain.ticket import Message, Ticket, TicketNotFound, refuse_self_merge
+from ..repository import tickets
+from .writes import apply, new_id
+
+
+async def _ticket(conn: Connection, shop_id: str, ticket_id: str) -> Ticket:
+    ticket = await tickets.ticket_for_update(conn, shop_id, ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    return ticket
+
+
+async def add_agent_message(
+    conn: Connection,
+    ctx: Context,
+    shop_id: str,
+    ticket_id: str,
+    body: str,
+    *,
+    internal: bool,
+    author_name: str | None = None,
+    attachments: tuple[dict[str, Any], ...] = (),
+) -> str:
+    """A public reply or an internal note. Only a public reply is a response to the customer."""
+    ticket = await _ticket(conn, shop_id, ticket_id)
+    message = Message(
+        id=new_id("msg"),
+        author=Author.AGENT,
+        body=body,
+        at=ctx.now(),
+        internal=internal,
+        author_name=author_name,
+        attachments=attachments,
+    )
+    await apply(conn, ctx, ticket.note(message) if internal else ticket.reply(message))
+    return message.id
+
+
+async def change_status(
+    conn: Connection, ctx: Context, shop_id: str, ticket_id: str, target: TicketStatus
+) -> Ticket:
+    change = (await _ticket(conn, shop_id, ticket_id)).set_status(target, ctx.now())
+    await apply(conn, ctx, change)
+    return change.ticket
+
+
+async def reopen(conn: Connection, ctx: Context, shop_id: str, ticket_id: str) -> Ticket:
+    change = (await _ticket(conn, shop_id, ticket_id)).reopen(ctx.now())
+    await apply(conn, ctx, change)
+    return change.ticket
+
+
+async def merge_tickets(
+    conn: Connection, ctx: Context, shop_id: str, source_id: str, target_id: str
+) -> Ticket:
+    """Fold `source` into `target`: its messages and threads move, and it is closed for good."""
+    refuse_self_merge(source_id, target_id)
+    locked = await tickets.tickets_for_update(conn, shop_id, [source_id, target_id])
+    for ticket_id in sorted((source_id, target_id)):
+        if ticket_id not in locked:
+            raise TicketNotFound(ticket_id)
+    note = Message(
+        id=new_id("msg"),
+        author=Author.SYSTEM,
+        body=f"Ticket {source_id} was merged into this ticket.",
+        at=ctx.now(),
+        internal=True,
+    )
+    closed, kept = locked[source_id].merge_into(locked[target_id], note)
+    await tickets.move_conversation(conn, shop_id, source_id, target_id)
+    await apply(conn, ctx, closed, kept)
+    return kept.ticket

@@ -1,0 +1,29 @@
+"""A shop's own category/priority rule table (absent: the default one)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from runtime.db import Connection
+
+from ..domain.rules import DEFAULT_RULES, RuleTable
+
+
+async def rules_in_force(conn: Connection, shop_id: str) -> RuleTable:
+    document = await conn.fetchval("SELECT rules FROM shop_rules WHERE shop_id = $1", shop_id)
+    return RuleTable.model_validate(document) if document is not None else DEFAULT_RULES
+
+
+async def save_shop_rules(conn: Connection, shop_id: str, rules: RuleTable, at: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO shop_rules (shop_id, rules, updated_at) VALUES ($1, $2, $3)
+           ON CONFLICT (shop_id) DO UPDATE SET rules = $2, updated_at = $3""",
+        shop_id,
+        json.loads(rules.model_dump_json()),
+        at,
+    )
+
+
+async def delete_shop_rules(conn: Connection, shop_id: str) -> None:
+    await conn.execute("DELETE FROM shop_rules WHERE shop_id = $1", shop_id)

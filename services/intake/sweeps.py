@@ -1,0 +1,24 @@
+"""Intake's periodic work: the gauges read from Postgres."""
+
+from __future__ import annotations
+
+from runtime.db import Database
+
+from . import metrics
+from .context import Context
+from .domain.lifecycle import ACTIVE
+from .repository import tickets
+
+
+async def refresh_gauges(db: Database, ctx: Context) -> None:
+    """Open tickets per shop and status, and the FCR share of the period's solved tickets."""
+    shops = [shop.id for shop in ctx.shops]
+    async with db.pool.acquire() as conn:
+        counts = await tickets.open_ticket_counts(conn, shops)
+        ratio = await tickets.fcr_ratio(conn, shops, ctx.now() - ctx.config.fcr_period)
+    # every shop and status is set, so a status that emptied out drops to 0 instead of lingering
+    for shop_id in shops:
+        for status in ACTIVE:
+            metrics.OPEN_TICKETS.labels(shop_id, status.value).set(counts.get((shop_id, status.value), 0))
+    if ratio is not None:
+        metrics.FCR_RATIO.set(ratio)
