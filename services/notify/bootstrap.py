@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from runtime.binding import fold
@@ -11,16 +11,25 @@ from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
 from schemas.v1.orders import ORDER_EVENT_TYPES
+from services.notify import sweeps
 from services.notify.api import build_api
 from services.notify.config import NotifyConfig
+from services.notify.context import Context
 from services.notify.delivery import DeliveryWorker
-from services.notify.handlers import Context, queue_events
+from services.notify.handlers import queue_events
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 TICKET_TYPES = ("ticket.created", "ticket.solved")
 SLA_TYPES = ("order.promise_breached",)
 SURVEY_TYPES = ("survey.invited",)
+SUBSCRIPTIONS = (
+    (topics.ORDERS, "notify-orders", tuple(ORDER_EVENT_TYPES)),
+    (topics.TICKETS, "notify-tickets", TICKET_TYPES),
+    (topics.SLA, "notify-sla", SLA_TYPES),
+    (topics.SURVEYS, "notify-surveys", SURVEY_TYPES),
+)
+"""What notify turns into webhooks: (topic, consumer name, event types)."""
 
 
 def consumer(name: str, event_types: tuple[str, ...], ctx: Context) -> Consumer:
@@ -30,22 +39,12 @@ def consumer(name: str, event_types: tuple[str, ...], ctx: Context) -> Consumer:
 def build(settings: Settings, config: NotifyConfig | None = None) -> ServiceApp:
     config = config or NotifyConfig()
     runtime = ServiceRuntime(settings, MIGRATIONS)
-
-    def now() -> datetime:
-        return runtime.clock.now()  # read at call time: tests swap the clock after build
-
-    ctx = Context(runtime.shops, now)
-    for topic, name, event_types in (
-        (topics.ORDERS, "notify-orders", tuple(ORDER_EVENT_TYPES)),
-        (topics.TICKETS, "notify-tickets", TICKET_TYPES),
-        (topics.SLA, "notify-sla", SLA_TYPES),
-        (topics.SURVEYS, "notify-surveys", SURVEY_TYPES),
-    ):
+    # `now` reads runtime.clock at call time: tests swap in a ManualClock after build().
+    ctx = Context(runtime.shops, lambda: runtime.clock.now(), runtime.topic(topics.NOTIFY), config)
+    for topic, name, event_types in SUBSCRIPTIONS:
         runtime.consume(topic, consumer(name, event_types, ctx))
-
-    worker = DeliveryWorker(runtime.db, config, now, runtime.topic(topics.NOTIFY))
-    runtime.background("deliveries", worker.run)
-    runtime.every("queue-gauges", config.gauge_seconds, worker.measure)
-    runtime.every("retention", 3600.0, worker.purge_finished)
-    runtime.api = build_api(runtime, config)
+    runtime.background("deliveries", DeliveryWorker(runtime.db, ctx).run)
+    runtime.every("queue-gauges", config.gauge_seconds, partial(sweeps.measure_queue, runtime.db, ctx))
+    runtime.every("retention", config.purge_seconds, partial(sweeps.purge_finished, runtime.db, ctx))
+    runtime.api = build_api(runtime.db, ctx)
     return runtime.asgi()

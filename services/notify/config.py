@@ -48,6 +48,8 @@ class NotifyConfig(BaseSettings):
     """How often queue depth / oldest pending / DLQ size gauges are refreshed."""
     retention_days: float = Field(default=30.0, gt=0)
     """Finished deliveries (succeeded or dead-lettered) and their attempts are kept this long."""
+    purge_seconds: float = Field(default=3600.0, gt=0)
+    """How often deliveries past their retention are purged."""
     default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)
     """How long the previous secret keeps signing after a rotation, unless the request says otherwise."""
 

@@ -31,7 +31,7 @@ from runtime.listen import listening
 from runtime.outbox import enqueue
 from schemas.registry import make_event
 from schemas.v1.webhooks import DeliveryDeadLettered, EndpointDisabled
-from services.notify.config import NotifyConfig
+from services.notify.context import Context
 from services.notify.domain.attempts import AttemptOutcome, outcome_for_status
 from services.notify.domain.breaker import (
     BreakerPolicy,
@@ -49,12 +49,8 @@ from services.notify.metrics import (
     ATTEMPTS,
     DELIVERIES,
     DELIVERY_LATENCY,
-    DLQ_SIZE,
-    ENDPOINTS_DISABLED,
     ENDPOINTS_DISABLED_TOTAL,
     IN_FLIGHT,
-    OLDEST_PENDING_AGE,
-    QUEUE_DEPTH,
 )
 from services.notify.repository import deliveries, endpoints
 from services.notify.repository.deliveries import ClaimedDelivery, Success
@@ -117,17 +113,15 @@ class DeliveryWorker:
     def __init__(
         self,
         db: Database,
-        config: NotifyConfig,
-        clock: Callable[[], datetime],
-        notify_topic: str,
+        ctx: Context,
         *,
         wall_seconds: Callable[[], float] = time.time,
         unit_random: Callable[[], float] = random.random,
     ) -> None:
         self._db = db
-        self._config = config
-        self._now = clock
-        self._notify_topic = notify_topic
+        self._config = config = ctx.config
+        self._now = ctx.now
+        self._notify_topic = ctx.notify_topic
         # webhook-timestamp is for the receiver's replay window, compared with its wall clock,
         # so it is wall time even when domain time is simulated or accelerated.
         self._wall_seconds = wall_seconds
@@ -460,20 +454,3 @@ class DeliveryWorker:
         if now - failing_since >= timedelta(seconds=self._config.disable_after_seconds):
             return f"failing continuously since {failing_since.isoformat()}", "failing"
         return None
-
-    # -- housekeeping ------------------------------------------------------------------------
-    async def purge_finished(self) -> None:
-        """Forget finished deliveries (and their attempts) older than the retention period."""
-        cutoff = self._now() - timedelta(days=self._config.retention_days)
-        while await deliveries.purge_finished(self._db, cutoff, 1000) == 1000:
-            pass
-
-    # -- gauges --------------------------------------------------------------------------------
-    async def measure(self) -> None:
-        async with self._db.pool.acquire() as conn:
-            stats = await deliveries.queue_stats(conn)
-        QUEUE_DEPTH.set(stats["depth"])
-        oldest = stats["oldest"]
-        OLDEST_PENDING_AGE.set(max(0.0, (self._now() - oldest).total_seconds()) if oldest else 0.0)
-        DLQ_SIZE.set(stats["dead"])
-        ENDPOINTS_DISABLED.set(stats["disabled"])

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
 from runtime.metrics import on_commit
-from runtime.shops import Shop, ShopRegistry
+from runtime.shops import Shop
 from schemas.envelope import CloudEvent
+from services.notify.context import Context
 from services.notify.domain.filters import matches
 from services.notify.domain.payload import customer_locale, message_context, webhook_body
 from services.notify.domain.queue import ordering_key
@@ -29,15 +28,6 @@ _WEBHOOK_ID_NAMESPACE = uuid.UUID("5d2f3a3e-6a43-4e59-9b0c-2f1d7c0e8a11")
 def webhook_id_for(event_id: str) -> str:
     """Derived from the event id, so every endpoint and every retry of one event shows the same id."""
     return "msg_" + uuid.uuid5(_WEBHOOK_ID_NAMESPACE, event_id).hex
-
-
-@dataclass(frozen=True)
-class Context:
-    """What the consumers need besides the events and the connection."""
-
-    shops: ShopRegistry
-    now: Callable[[], datetime]
-    """Domain time (runtime.clock, read at call time: tests swap the clock after build)."""
 
 
 async def queue_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:

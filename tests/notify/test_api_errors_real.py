@@ -12,9 +12,11 @@ import pytest
 
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
+from schemas import topics
 from services.notify import bootstrap
 from services.notify.api import build_api
 from services.notify.config import NotifyConfig
+from services.notify.context import Context
 from tests.support.batches import service_storage
 from tests.support.shops import KEY_A, KEY_B, auth
 
@@ -28,7 +30,10 @@ async def client(pg_infra: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def _client(runtime: ServiceRuntime) -> httpx.AsyncClient:
-    api = build_api(runtime, NotifyConfig(allow_loopback=False))
+    ctx = Context(
+        runtime.shops, runtime.clock.now, runtime.topic(topics.NOTIFY), NotifyConfig(allow_loopback=False)
+    )
+    api = build_api(runtime.db, ctx)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://careloop.test")
 
 

@@ -27,15 +27,17 @@ from prometheus_client import REGISTRY
 from runtime.consumer import Consumer, EventProcessor
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
+from schemas import topics
 from schemas.envelope import CloudEvent
 from schemas.registry import make_event
 from schemas.v1.contacts import Channel
 from schemas.v1.orders import ORDER_EVENT_TYPES, OrderCreated
 from schemas.v1.tickets import Category, Priority, TicketSolved
 from services.notify import bootstrap
+from services.notify.config import NotifyConfig
+from services.notify.context import Context
 from services.notify.domain.signing import new_secret
 from services.notify.domain.templates import MessageTemplate
-from services.notify.handlers import Context
 from services.notify.repository import deliveries, endpoints
 from services.notify.repository.deliveries import NewDelivery, Success
 from services.notify.repository.endpoints import Endpoint
@@ -91,8 +93,12 @@ async def run(
     return [dict(r) for r in rows], sink.letters
 
 
+def at_fixed_time(runtime: ServiceRuntime) -> Context:
+    return Context(runtime.shops, lambda: AT, runtime.topic(topics.NOTIFY), NotifyConfig())
+
+
 def orders_consumer(runtime: ServiceRuntime) -> Consumer:
-    return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), Context(runtime.shops, lambda: AT))
+    return bootstrap.consumer("notify-orders", tuple(ORDER_EVENT_TYPES), at_fixed_time(runtime))
 
 
 def with_time(event: CloudEvent[Any], minutes: int) -> CloudEvent[Any]:
@@ -158,9 +164,7 @@ async def test_a_batch_queues_what_its_events_one_by_one_queue(runtime: ServiceR
 
 
 async def test_a_ticket_batch_is_keyed_by_ticket_and_filtered_by_type(runtime: ServiceRuntime) -> None:
-    consumer = bootstrap.consumer(
-        "notify-tickets", bootstrap.TICKET_TYPES, Context(runtime.shops, lambda: AT)
-    )
+    consumer = bootstrap.consumer("notify-tickets", bootstrap.TICKET_TYPES, at_fixed_time(runtime))
     solved = [
         make_event(
             "ticket.solved",

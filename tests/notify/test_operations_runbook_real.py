@@ -16,9 +16,11 @@ import pytest
 
 from runtime.service import ServiceRuntime
 from runtime.settings import Settings
+from schemas import topics
 from services.notify import bootstrap
 from services.notify.api import build_api
 from services.notify.config import NotifyConfig
+from services.notify.context import Context
 from services.notify.repository import deliveries
 from tests.support.batches import service_storage
 from tests.support.shops import KEY_A, SHOP_A, auth
@@ -91,7 +93,10 @@ async def test_every_runbook_call_works_as_written(storage: ServiceRuntime) -> N
         "CareLoopWebhookDeadLetters",
     }
     assert len(calls) >= 8  # a parsing slip must not pass by finding nothing
-    api = build_api(storage, NotifyConfig(allow_loopback=False))
+    ctx = Context(
+        storage.shops, storage.clock.now, storage.topic(topics.NOTIFY), NotifyConfig(allow_loopback=False)
+    )
+    api = build_api(storage.db, ctx)
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://careloop.test") as client:
         endpoint, delivery = await a_disabled_endpoint_with_a_dead_delivery(storage, client)
