@@ -7,23 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from prometheus_client import Counter
 
 from runtime.db import Connection
+from runtime.metrics import on_commit
 from runtime.outbox import enqueue
 from schemas.registry import make_event
 from schemas.v1.common import Customer
 from schemas.v1.surveys import SurveyAnswered, SurveyDetractor
 from services.survey import repository
+from services.survey.context import SOURCE, Context
 from services.survey.domain.kinds import SUB_RATING_SCALE, SurveyKind, is_detractor, scale_of
 from services.survey.domain.tokens import TokenFacts, TokenState, hash_token, token_state
-from services.survey.handlers import SOURCE, Context
-
-ANSWERS = Counter("careloop_survey_answers_total", "Survey answers accepted", ["kind", "via"])
-DETRACTORS = Counter("careloop_survey_detractors_total", "survey.detractor events emitted", ["kind"])
-TOKEN_REFUSALS = Counter(
-    "careloop_survey_token_refusals_total", "Answer-link uses refused, by reason", ["reason"]
-)
+from services.survey.metrics import ANSWERS, DETRACTORS, TOKEN_REFUSALS
 
 
 class InvalidAnswer(ValueError):
@@ -120,7 +115,7 @@ async def answer_survey(
         category=inv["category"],
     )
     await enqueue(conn, ctx.topic, make_event("survey.answered", SOURCE, answered, subject=inv["survey_id"]))
-    ANSWERS.labels(kind.value, via).inc()
+    on_commit(ANSWERS.labels(kind.value, via).inc)
     if is_detractor(kind, answer.score):
         detractor = SurveyDetractor(
             shop_id=inv["shop_id"],
@@ -136,5 +131,5 @@ async def answer_survey(
         await enqueue(
             conn, ctx.topic, make_event("survey.detractor", SOURCE, detractor, subject=inv["survey_id"])
         )
-        DETRACTORS.labels(kind.value).inc()
+        on_commit(DETRACTORS.labels(kind.value).inc)
     return AnswerOutcome(TokenState.VALID, inv)

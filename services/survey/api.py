@@ -1,28 +1,72 @@
 """The survey HTTP API: the public answer page, a JSON answer endpoint, and the shops' reports.
 
-No `from __future__ import annotations` here: FastAPI must see the route annotations as objects, and the
-shop dependency is local to build_api (it closes over the shop registry).
+The routes are module-level routers; `build_api` assembles them and keeps the database and the
+service's context in the app's state, where the dependencies below find them. A use case's metrics
+count only if its transaction commits (`unit_of_work`).
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from runtime.db import Database
-from runtime.http_api import make_api, shop_auth
+from runtime.db import Connection, Database
+from runtime.http_api import ApiError, make_api, shop_auth
+from runtime.metrics import counted_on_commit
 from runtime.shops import Shop
-from services.survey import answers, handlers, reports, repository
-from services.survey.clocked import NowFn
+from services.survey import answers, reports, repository
+from services.survey.api_models import (
+    DEFINITIONS,
+    AnswerAccepted,
+    AnswerRequest,
+    DecisionOut,
+    FiguresOut,
+    ReportOut,
+)
+from services.survey.context import Context
 from services.survey.domain.kinds import SurveyKind, is_detractor
-from services.survey.domain.reports import Figures, Report
 from services.survey.domain.tokens import TokenState
-from services.survey.page import page_router
+from services.survey.metrics import PAGE_SECONDS, TOKEN_REFUSALS
+from services.survey.page import form_page, message_page, refusal_page
+from services.survey.texts import WORDS
 
+SERVICE = "survey"
 DEFAULT_PERIOD = timedelta(days=30)
 
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_shop(
+    ctx: Annotated[Context, Depends(context)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Shop:
+    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
+    return await shop_auth(ctx.shops, SERVICE)(credentials)
+
+
+Db = Annotated[Database, Depends(database)]
+Ctx = Annotated[Context, Depends(context)]
+ShopDep = Annotated[Shop, Depends(current_shop)]
 FromQuery = Annotated[
     str | None,
     Query(alias="from", description="ISO date or date-time, inclusive (default: `to` minus 30 days)"),
@@ -33,192 +77,223 @@ ToQuery = Annotated[
 ShopQuery = Annotated[str | None, Query(alias="shop", description="optional; must be the API key's own shop")]
 
 
-class AnswerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    token: str = Field(min_length=1, max_length=200, description="the token from the personal link")
-    score: int = Field(description="NPS 0-10, CSAT 1-5, CES 1-7")
-    comment: str | None = Field(default=None, max_length=answers.MAX_COMMENT_CHARS)
-    speed: int | None = Field(default=None, description="CSAT only: speed of the help, 1-5")
-    accuracy: int | None = Field(default=None, description="CSAT only: accuracy/completeness, 1-5")
+@asynccontextmanager
+async def unit_of_work(db: Database) -> AsyncIterator[Connection]:
+    """One use case's transaction; its metrics count only if it commits."""
+    with counted_on_commit():
+        async with db.transaction() as conn:
+            yield conn
 
 
-class AnswerAccepted(BaseModel):
-    survey_id: str
-    kind: SurveyKind
-    score: int
-    detractor: bool
+# -- the answer page --------------------------------------------------------------------------
+
+page_router = APIRouter(tags=["answer page"])
 
 
-class FiguresOut(BaseModel):
-    answers: int
-    score: float | None
-    invited: int = Field(description="invitations sent in the period")
-    answered_of_invited: int = Field(description="how many of those invitations have been answered")
-    response_rate: float | None = Field(description="percent of the period's invitations answered")
-    distribution: dict[int, int]
-
-    @classmethod
-    def of(cls, f: Figures) -> "FiguresOut":
-        return cls(
-            answers=f.answers,
-            score=f.score,
-            invited=f.invited,
-            answered_of_invited=f.answered_of_invited,
-            response_rate=f.response_rate,
-            distribution=f.distribution,
-        )
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
 
 
-class ReportOut(BaseModel):
-    shop_id: str
-    kind: SurveyKind
-    score_definition: str
-    start: datetime = Field(serialization_alias="from")
-    end: datetime = Field(serialization_alias="to")
-    overall: FiguresOut
-    by_channel: dict[str, FiguresOut]
-    by_category: dict[str, FiguresOut]
+@page_router.get("/s/{token}", response_class=HTMLResponse, summary="The answer page (HTML)")
+async def show(token: str, request: Request, db: Db, ctx: Ctx, score: str | None = None) -> HTMLResponse:
+    started = time.perf_counter()
+    async with db.pool.acquire() as conn:
+        status = await answers.token_status(conn, token, ctx.now())
+    if status.state is not TokenState.VALID:
+        TOKEN_REFUSALS.labels(status.state.value).inc()
+        response = refusal_page(status.state, status.invitation, request)
+    else:
+        response = form_page(status.invitation, ctx, selected=_int_or_none(score))
+    PAGE_SECONDS.labels("GET").observe(time.perf_counter() - started)
+    return response
 
 
-class DecisionOut(BaseModel):
-    survey_id: str
-    kind: SurveyKind
-    decision: str
-    reason: str
-    decided_at: datetime
-    order_id: str | None
-    ticket_id: str | None
+@page_router.post("/s/{token}", response_class=HTMLResponse, summary="Submit the answer form")
+async def submit(token: str, request: Request, db: Db, ctx: Ctx) -> HTMLResponse:
+    started = time.perf_counter()
+    form = await request.form()
+    score = _int_or_none(form.get("score"))
+    raw_comment = form.get("comment")
+    comment = raw_comment if isinstance(raw_comment, str) else ""
+    speed, accuracy = _int_or_none(form.get("speed")), _int_or_none(form.get("accuracy"))
+    async with unit_of_work(db) as conn:
+        status = await answers.token_status(conn, token, ctx.now())
+        if status.state is not TokenState.VALID or status.invitation is None:
+            TOKEN_REFUSALS.labels(status.state.value).inc()
+            return refusal_page(status.state, status.invitation, request)
+        inv = status.invitation
+        words = WORDS[inv["locale"]]
+        if score is None:
+            return form_page(
+                inv,
+                ctx,
+                selected=None,
+                comment=comment,
+                speed=speed,
+                accuracy=accuracy,
+                error=words["choose_score"],
+            )
+        try:
+            outcome = await answers.answer_survey(
+                conn, token, answers.AnswerInput(score, comment, speed, accuracy), ctx, ctx.now(), "page"
+            )
+        except answers.InvalidAnswer as exc:
+            return form_page(
+                inv,
+                ctx,
+                selected=None,
+                comment=comment[: answers.MAX_COMMENT_CHARS],
+                error=words["choose_score"] if exc.field == "score" else str(exc),
+            )
+    if outcome.state is not TokenState.VALID:
+        return refusal_page(outcome.state, outcome.invitation, request)
+    PAGE_SECONDS.labels("POST").observe(time.perf_counter() - started)
+    return message_page("thanks", inv["locale"], 200, shop=ctx.shop_name(inv["shop_id"]))
 
 
-DEFINITIONS = {
-    SurveyKind.NPS: "% promoters (9-10) minus % detractors (0-6), -100..100",
-    SurveyKind.CSAT: "% of answers 4 or 5 (of 1-5)",
-    SurveyKind.CES: "mean effort score, 1 (very difficult) .. 7 (very easy)",
+# -- the JSON answer --------------------------------------------------------------------------
+
+answers_router = APIRouter(tags=["answers"])
+
+
+@answers_router.post(
+    "/v1/answers",
+    status_code=201,
+    response_model=AnswerAccepted,
+    summary="Answer a survey with its token (JSON)",
+    responses={404: {"description": "unknown token"}, 410: {"description": "used or expired token"}},
+)
+async def answer(body: AnswerRequest, db: Db, ctx: Ctx) -> Any:
+    async with unit_of_work(db) as conn:
+        try:
+            outcome = await answers.answer_survey(
+                conn,
+                body.token,
+                answers.AnswerInput(body.score, body.comment, body.speed, body.accuracy),
+                ctx,
+                ctx.now(),
+                "api",
+            )
+        except answers.InvalidAnswer as exc:
+            # the same 422 as a body the model refuses, naming the field
+            problem = {"type": "value_error", "loc": ("body", exc.field), "msg": str(exc)}
+            raise RequestValidationError([problem]) from exc
+    if outcome.state is TokenState.UNKNOWN:
+        raise ApiError(404, "unknown_token", "no survey has this token")
+    if outcome.state is TokenState.ANSWERED:
+        raise ApiError(410, "already_answered", "this survey has already been answered")
+    if outcome.state is TokenState.EXPIRED:
+        raise ApiError(410, "expired", "this survey link has expired")
+    assert outcome.invitation is not None
+    kind = SurveyKind(outcome.invitation["kind"])
+    return AnswerAccepted(
+        survey_id=outcome.invitation["survey_id"],
+        kind=kind,
+        score=body.score,
+        detractor=is_detractor(kind, body.score),
+    )
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+reports_router = APIRouter(tags=["reports"])
+REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ReportOut},
+    404: {"description": "shop= names another shop"},
 }
-
-
-def _error(status: int, error: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail}, status)
 
 
 def _instant(value: str) -> datetime:
     """An ISO date (midnight UTC) or an ISO date-time (UTC if no offset is given)."""
     try:
-        parsed = datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        parsed = datetime.combine(date.fromisoformat(value), clock_time(), tzinfo=UTC)
     except ValueError:
         parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def build_api(db: Database, ctx: handlers.Context, now: NowFn) -> FastAPI:
+def _period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[since, until) from the query (422 if unreadable or empty); by default the last 30 days."""
+    try:
+        until = _instant(end) if end else now + timedelta(microseconds=1)  # include "now"
+        since = _instant(start) if start else until - DEFAULT_PERIOD
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"from/to must be ISO dates or date-times: {exc}") from exc
+    if since >= until:
+        raise ApiError(422, "invalid_request", "from must be before to")
+    return since, until
+
+
+async def _report(
+    db: Database,
+    ctx: Context,
+    shop: Shop,
+    kind: SurveyKind,
+    period: tuple[str | None, str | None],
+    shop_param: str | None,
+) -> JSONResponse:
+    if shop_param is not None and shop_param != shop.id:
+        # Another shop's id: answer as if it did not exist, revealing nothing about it.
+        raise ApiError(404, "unknown_shop", f"no shop {shop_param!r} for this API key")
+    since, until = _period(*period, ctx.now())
+    async with db.pool.acquire() as conn:
+        result = await reports.report(conn, shop.id, kind, since, until)
+    out = ReportOut(
+        shop_id=shop.id,
+        kind=kind,
+        score_definition=DEFINITIONS[kind],
+        start=since,
+        end=until,
+        overall=FiguresOut.of(result.overall),
+        by_channel={k: FiguresOut.of(v) for k, v in result.by_channel.items()},
+        by_category={k: FiguresOut.of(v) for k, v in result.by_category.items()},
+    )
+    return JSONResponse(out.model_dump(mode="json", by_alias=True))
+
+
+@reports_router.get("/v1/reports/nps", summary="NPS report", responses=REPORT_RESPONSES)
+async def nps_report(
+    shop: ShopDep, db: Db, ctx: Ctx, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+) -> Any:
+    return await _report(db, ctx, shop, SurveyKind.NPS, (start, end), shop_id)
+
+
+@reports_router.get("/v1/reports/csat", summary="CSAT report", responses=REPORT_RESPONSES)
+async def csat_report(
+    shop: ShopDep, db: Db, ctx: Ctx, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+) -> Any:
+    return await _report(db, ctx, shop, SurveyKind.CSAT, (start, end), shop_id)
+
+
+@reports_router.get("/v1/reports/ces", summary="CES report", responses=REPORT_RESPONSES)
+async def ces_report(
+    shop: ShopDep, db: Db, ctx: Ctx, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+) -> Any:
+    return await _report(db, ctx, shop, SurveyKind.CES, (start, end), shop_id)
+
+
+@reports_router.get(
+    "/v1/decisions",
+    response_model=list[DecisionOut],
+    summary="Recent send/suppress decisions with their reasons (throttling audit)",
+)
+async def decisions(shop: ShopDep, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    async with db.pool.acquire() as conn:
+        rows = await repository.decisions(conn, shop.id, limit)
+    return [DecisionOut.model_validate(dict(r)) for r in rows]
+
+
+def build_api(db: Database, ctx: Context) -> FastAPI:
     api = make_api(
-        "survey",
+        SERVICE,
         "CareLoop survey",
         "NPS, CSAT and CES surveys: the public answer page (/s/{token}), a JSON answer endpoint, "
         "and per-shop reports (API key of the shop).",
     )
-    api.include_router(page_router(db, ctx, now))
-    current_shop = shop_auth(ctx.shops, "survey")
-    ShopDep = Annotated[Shop, Depends(current_shop)]  # noqa: N806 - a type alias, named as one
-
-    @api.post(
-        "/v1/answers",
-        status_code=201,
-        response_model=AnswerAccepted,
-        tags=["answers"],
-        summary="Answer a survey with its token (JSON)",
-        responses={404: {"description": "unknown token"}, 410: {"description": "used or expired token"}},
-    )
-    async def answer(body: AnswerRequest) -> Any:
-        async with db.transaction() as conn:
-            try:
-                outcome = await answers.answer_survey(
-                    conn,
-                    body.token,
-                    answers.AnswerInput(body.score, body.comment, body.speed, body.accuracy),
-                    ctx,
-                    now(),
-                    "api",
-                )
-            except answers.InvalidAnswer as exc:
-                return JSONResponse(
-                    {"error": "invalid_request", "detail": [{"field": exc.field, "message": str(exc)}]}, 422
-                )
-        if outcome.state is TokenState.UNKNOWN:
-            return _error(404, "unknown_token", "no survey has this token")
-        if outcome.state is TokenState.ANSWERED:
-            return _error(410, "already_answered", "this survey has already been answered")
-        if outcome.state is TokenState.EXPIRED:
-            return _error(410, "expired", "this survey link has expired")
-        assert outcome.invitation is not None
-        kind = SurveyKind(outcome.invitation["kind"])
-        return AnswerAccepted(
-            survey_id=outcome.invitation["survey_id"],
-            kind=kind,
-            score=body.score,
-            detractor=is_detractor(kind, body.score),
-        )
-
-    async def _report(
-        shop: Shop, kind: SurveyKind, start: str | None, end: str | None, shop_param: str | None
-    ) -> Any:
-        if shop_param is not None and shop_param != shop.id:
-            # Another shop's id: answer as if it did not exist, revealing nothing about it.
-            return _error(404, "unknown_shop", f"no shop {shop_param!r} for this API key")
-        try:
-            until = _instant(end) if end else now() + timedelta(microseconds=1)  # include "now"
-            since = _instant(start) if start else until - DEFAULT_PERIOD
-        except ValueError as exc:
-            return _error(422, "invalid_request", f"from/to must be ISO dates or date-times: {exc}")
-        if since >= until:
-            return _error(422, "invalid_request", "from must be before to")
-        async with db.pool.acquire() as conn:
-            result: Report = await reports.report(conn, shop.id, kind, since, until)
-        out = ReportOut(
-            shop_id=shop.id,
-            kind=kind,
-            score_definition=DEFINITIONS[kind],
-            start=since,
-            end=until,
-            overall=FiguresOut.of(result.overall),
-            by_channel={k: FiguresOut.of(v) for k, v in result.by_channel.items()},
-            by_category={k: FiguresOut.of(v) for k, v in result.by_category.items()},
-        )
-        return JSONResponse(out.model_dump(mode="json", by_alias=True))
-
-    report_responses: dict[int | str, dict[str, Any]] = {
-        200: {"model": ReportOut},
-        404: {"description": "shop= names another shop"},
-    }
-
-    @api.get("/v1/reports/nps", tags=["reports"], summary="NPS report", responses=report_responses)
-    async def nps_report(
-        shop: ShopDep, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
-    ) -> Any:
-        return await _report(shop, SurveyKind.NPS, start, end, shop_id)
-
-    @api.get("/v1/reports/csat", tags=["reports"], summary="CSAT report", responses=report_responses)
-    async def csat_report(
-        shop: ShopDep, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
-    ) -> Any:
-        return await _report(shop, SurveyKind.CSAT, start, end, shop_id)
-
-    @api.get("/v1/reports/ces", tags=["reports"], summary="CES report", responses=report_responses)
-    async def ces_report(
-        shop: ShopDep, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
-    ) -> Any:
-        return await _report(shop, SurveyKind.CES, start, end, shop_id)
-
-    @api.get(
-        "/v1/decisions",
-        response_model=list[DecisionOut],
-        tags=["reports"],
-        summary="Recent send/suppress decisions with their reasons (throttling audit)",
-    )
-    async def decisions(shop: ShopDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
-        async with db.pool.acquire() as conn:
-            rows = await repository.decisions(conn, shop.id, limit)
-        return [DecisionOut.model_validate(dict(r)) for r in rows]
-
+    api.state.db = db
+    api.state.context = ctx
+    for router in (page_router, answers_router, reports_router):
+        api.include_router(router)
     return api

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from runtime.binding import each, fold
@@ -13,51 +13,32 @@ from schemas import topics
 from services.survey import handlers, sweeps
 from services.survey.api import build_api
 from services.survey.config import SurveyConfig
+from services.survey.context import Context
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def orders_consumer(ctx: handlers.Context) -> Consumer:
+def orders_consumer(ctx: Context) -> Consumer:
     return fold("survey-orders", ctx, handlers.ORDER_RULES, handlers.on_order_events)
 
 
 def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
     config = config or SurveyConfig()
     runtime = ServiceRuntime(settings, MIGRATIONS)
-
-    def now() -> datetime:
-        return runtime.clock.now()  # read at call time: tests swap in a ManualClock after build
-
-    ctx = handlers.Context(
+    ctx = Context(
         shops=runtime.shops,
         config=config,
         topic=runtime.topic(topics.SURVEYS),
         public_base_url=settings.public_base_url,
-        now=now,
+        now=lambda: runtime.clock.now(),  # read at call time: tests swap in a ManualClock after build
     )
     runtime.consume(topics.ORDERS, orders_consumer(ctx))
-    runtime.consume(
-        topics.TICKETS,
-        each(
-            "survey-tickets",
-            ctx,
-            {
-                "ticket.created": handlers.on_ticket_created,
-                "ticket.status_changed": handlers.on_ticket_status_changed,
-                "ticket.reopened": handlers.on_ticket_reopened,
-                "ticket.merged": handlers.on_ticket_merged,
-                "ticket.solved": handlers.on_ticket_solved,
-            },
-        ),
+    runtime.consume(topics.TICKETS, each("survey-tickets", ctx, handlers.TICKET_HANDLERS))
+    runtime.every("survey-send-due", config.sweep_seconds, partial(sweeps.send_due, runtime.db, ctx))
+    runtime.every(
+        "survey-score-gauges",
+        config.score_gauge_seconds,
+        partial(sweeps.refresh_score_gauges, runtime.db, ctx),
     )
-
-    async def send_due() -> None:
-        await sweeps.send_due(runtime.db, ctx, runtime.clock)
-
-    async def refresh_gauges() -> None:
-        await sweeps.refresh_score_gauges(runtime.db, ctx, runtime.clock)
-
-    runtime.every("survey-send-due", config.sweep_seconds, send_due)
-    runtime.every("survey-score-gauges", config.score_gauge_seconds, refresh_gauges)
-    runtime.api = build_api(runtime.db, ctx, now)
+    runtime.api = build_api(runtime.db, ctx)
     return runtime.asgi()

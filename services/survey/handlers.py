@@ -1,25 +1,19 @@
-"""Event and command handlers: apply the survey rules, write state and outbox events in the caller's
-transaction."""
+"""The survey consumers' handlers, in the consumer's transaction: runs of order events schedule surveys
+(`on_order_events` over `ORDER_RULES`), ticket events keep the ticket state the throttling reads and
+a solved ticket schedules its CSAT survey (`TICKET_HANDLERS`)."""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-from prometheus_client import Counter
-
-from runtime.consumer import Unprocessable
+from runtime.binding import EventHandler
 from runtime.db import Connection
 from runtime.metrics import on_commit
-from runtime.outbox import enqueue
-from runtime.shops import ShopRegistry
 from schemas.envelope import CloudEvent
-from schemas.registry import make_event
 from schemas.v1.common import Customer
 from schemas.v1.orders import (
     OrderCancelled,
@@ -29,7 +23,6 @@ from schemas.v1.orders import (
     RepairCompleted,
     ReturnReceived,
 )
-from schemas.v1.surveys import SurveyInvited
 from schemas.v1.tickets import (
     TicketCreated,
     TicketEventData,
@@ -40,53 +33,20 @@ from schemas.v1.tickets import (
     TicketStatusChanged,
 )
 from services.survey import repository
-from services.survey.clocked import NowFn
-from services.survey.config import SurveyConfig
+from services.survey.context import Context
 from services.survey.domain.kinds import SurveyKind
 from services.survey.domain.locale import page_language
-from services.survey.domain.throttle import decide
 from services.survey.domain.tickets import is_open
-from services.survey.domain.tokens import hash_token
-
-SOURCE = "careloop/survey"
-
-SCHEDULED = Counter("careloop_survey_scheduled_total", "Survey invitations scheduled", ["kind"])
-DECISIONS = Counter(
-    "careloop_survey_decisions_total", "Send/suppress decisions on due invitations", ["kind", "reason"]
-)
-
-
-@dataclass(frozen=True)
-class Context:
-    """What handlers need besides the event and the connection."""
-
-    shops: ShopRegistry
-    config: SurveyConfig
-    topic: str
-    """The (prefixed) survey.events topic."""
-    public_base_url: str
-    now: NowFn
-    """Domain time (runtime.clock, read at call time)."""
-
-
-def _known_shop(ctx: Context, shop_id: str) -> None:
-    if shop_id not in ctx.shops:
-        raise Unprocessable(f"unknown shop {shop_id}")
+from services.survey.metrics import SCHEDULED
 
 
 def _email(value: str | None) -> str | None:
     return value.strip().lower() if value else None
 
 
-def _shop_locale(ctx: Context, shop_id: str) -> str | None:
-    shop = ctx.shops.get(shop_id)
-    return shop.locale if shop else None
-
-
 # -- orders ----------------------------------------------------------------------------------------
 # Each rule turns one order event into its effect without I/O; `on_order_events` writes the effects of
-# a whole run of events with a constant number of round trips, and the per-event handler is that same
-# code with a run of one, so every rule exists once.
+# a whole run of events (a Kafka batch, or a batch of one) with a constant number of round trips.
 
 
 @dataclass(frozen=True)
@@ -116,7 +76,7 @@ def _order_survey(
         ticket_id=None,
         channel=None,
         category=None,
-        locale=page_language(data.customer.locale, _shop_locale(ctx, data.shop_id)),
+        locale=page_language(data.customer.locale, ctx.shop_locale(data.shop_id)),
         due_at=anchor + ctx.config.delay(kind, data.shop_id),
     )
     return _OrderSurvey(inv, anchor)
@@ -124,20 +84,20 @@ def _order_survey(
 
 def _delivered(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     data: OrderDelivered = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     return _order_survey(data, ctx, SurveyKind.NPS, f"order:{data.order_id}", data.delivered_at)
 
 
 def _cancelled(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     data: OrderCancelled = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     return repository.CancelledOrder(data.shop_id, data.order_id, event.time)
 
 
 def _return_closed(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     """return.received or refund.issued: the return is done; one CES survey per return."""
     data: ReturnReceived | RefundIssued = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     origin = f"return:{data.return_id}" if data.return_id else f"refund:{data.order_id}"
     # Return/refund events carry no business time of their own: the survey is timed from receipt.
     return _order_survey(data, ctx, SurveyKind.CES, origin, ctx.now())
@@ -145,7 +105,7 @@ def _return_closed(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
 
 def _repair_completed(event: CloudEvent[Any], ctx: Context) -> OrderEffect:
     data: RepairCompleted = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     return _order_survey(data, ctx, SurveyKind.CES, f"repair:{data.repair_id}", ctx.now())
 
 
@@ -212,32 +172,32 @@ async def _track(
 
 async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketCreated = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     await _track(conn, data, is_open(data.status), event.time, data.customer_email)
 
 
 async def on_ticket_status_changed(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketStatusChanged = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     await _track(conn, data, is_open(data.status), data.at)
 
 
 async def on_ticket_reopened(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketReopened = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     await _track(conn, data, True, data.at)
 
 
 async def on_ticket_merged(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     """A merged ticket lives on in the one it was merged into; it is no longer open by itself."""
     data: TicketMerged = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     await _track(conn, data, False, data.at)
 
 
 async def on_ticket_solved(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
     data: TicketSolved = event.data
-    _known_shop(ctx, data.shop_id)
+    ctx.known_shop(data.shop_id)
     await _track(conn, data, is_open(TicketStatus.SOLVED), data.at, data.customer_email)
     email = _email(data.customer_email)
     customer = Customer(
@@ -257,45 +217,18 @@ async def on_ticket_solved(event: CloudEvent[Any], conn: Connection, ctx: Contex
         ticket_id=data.ticket_id,
         channel=data.channel.value,
         category=data.category.value,
-        locale=page_language(data.customer_locale, _shop_locale(ctx, data.shop_id)),
+        locale=page_language(data.customer_locale, ctx.shop_locale(data.shop_id)),
         due_at=data.at + ctx.config.delay(SurveyKind.CSAT, data.shop_id),
     )
     if await repository.schedule(conn, inv, data.at):
         on_commit(SCHEDULED.labels(SurveyKind.CSAT.value).inc)
 
 
-# -- the sweep: due invitations are sent or suppressed ---------------------------------------------
-
-
-def answer_link(ctx: Context, shop_id: str, token: str) -> str:
-    shop = ctx.shops.get(shop_id)
-    base = (shop.public_base_url if shop and shop.public_base_url else ctx.public_base_url).rstrip("/")
-    return f"{base}/s/{token}"
-
-
-async def send_or_suppress(inv: asyncpg.Record, conn: Connection, ctx: Context, now: datetime) -> bool:
-    """Decide one due invitation; True if it was sent."""
-    inv = await repository.attach_origin_ticket(conn, inv)
-    kind = SurveyKind(inv["kind"])
-    decision = decide(now, ctx.config.window(kind), await repository.circumstances(conn, inv))
-    await repository.record_decision(conn, inv, decision, now)
-    DECISIONS.labels(kind.value, decision.reason.value).inc()
-    if not decision.send:
-        await repository.mark_suppressed(conn, inv["survey_id"])
-        return False
-    token = secrets.token_urlsafe(32)
-    expires_at = now + ctx.config.token_ttl
-    await repository.mark_sent(conn, inv["survey_id"], hash_token(token), now, expires_at)
-    invited = SurveyInvited(
-        shop_id=inv["shop_id"],
-        survey_id=inv["survey_id"],
-        kind=kind,
-        customer=Customer.model_validate(inv["customer"]),
-        order_id=inv["order_id"],
-        ticket_id=inv["ticket_id"],
-        link=answer_link(ctx, inv["shop_id"], token),
-        expires_at=expires_at,
-        locale=inv["locale"],
-    )
-    await enqueue(conn, ctx.topic, make_event("survey.invited", SOURCE, invited, subject=inv["survey_id"]))
-    return True
+TICKET_HANDLERS: dict[str, EventHandler[Context]] = {
+    "ticket.created": on_ticket_created,
+    "ticket.status_changed": on_ticket_status_changed,
+    "ticket.reopened": on_ticket_reopened,
+    "ticket.merged": on_ticket_merged,
+    "ticket.solved": on_ticket_solved,
+}
+"""The survey-tickets consumer: each ticket event type survey applies, and its handler."""

@@ -1,32 +1,22 @@
-"""The public answer page: server-rendered HTML (autoescaped Jinja2), no JavaScript, no third-party
-assets, in the customer's language."""
+"""The public answer page's HTML: server-rendered (autoescaped Jinja2), no JavaScript, no third-party
+assets, in the customer's language. Its routes are in api.py."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
-from prometheus_client import Histogram
 
-from runtime.db import Database
-from services.survey import answers, handlers
-from services.survey.clocked import NowFn
+from services.survey import answers
+from services.survey.context import Context
 from services.survey.domain.kinds import SUB_RATING_SCALE, SurveyKind, scale_of
 from services.survey.domain.locale import from_accept_language
 from services.survey.domain.tokens import TokenState
 from services.survey.texts import ANCHORS, QUESTIONS, WORDS
-
-PAGE_SECONDS = Histogram(
-    "careloop_survey_page_seconds",
-    "Time to serve the answer page, by method",
-    ["method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
-)
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -56,20 +46,9 @@ class SubRating:
     selected: int | None
 
 
-def _int_or_none(value: object) -> int | None:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
 def _render(template: str, status: int, **values: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(template).render(**values)
     return HTMLResponse(html, status, headers=SECURITY_HEADERS)
-
-
-def _shop_name(ctx: handlers.Context, shop_id: str) -> str:
-    shop = ctx.shops.get(shop_id)
-    return shop.name if shop else shop_id
 
 
 def message_page(state: str, lang: str, status: int, shop: str = "") -> HTMLResponse:
@@ -89,7 +68,7 @@ def refusal_page(state: TokenState, invitation: Any, request: Request) -> HTMLRe
 
 def form_page(
     invitation: Any,
-    ctx: handlers.Context,
+    ctx: Context,
     *,
     selected: int | None,
     comment: str = "",
@@ -102,7 +81,7 @@ def form_page(
     scale = scale_of(kind)
     words = WORDS[lang]
     low_text, high_text = ANCHORS[lang][kind]
-    shop = _shop_name(ctx, invitation["shop_id"])
+    shop = ctx.shop_name(invitation["shop_id"])
     subs = (
         [
             SubRating("speed", words["speed"], SUB_RATING_SCALE.values, speed),
@@ -129,64 +108,3 @@ def form_page(
         max_comment=answers.MAX_COMMENT_CHARS,
         error=error,
     )
-
-
-def page_router(db: Database, ctx: handlers.Context, now: NowFn) -> APIRouter:
-    router = APIRouter(include_in_schema=True, tags=["answer page"])
-
-    @router.get("/s/{token}", response_class=HTMLResponse, summary="The answer page (HTML)")
-    async def show(token: str, request: Request, score: str | None = None) -> HTMLResponse:
-        started = time.perf_counter()
-        async with db.pool.acquire() as conn:
-            status = await answers.token_status(conn, token, now())
-        if status.state is not TokenState.VALID:
-            answers.TOKEN_REFUSALS.labels(status.state.value).inc()
-            response = refusal_page(status.state, status.invitation, request)
-        else:
-            response = form_page(status.invitation, ctx, selected=_int_or_none(score))
-        PAGE_SECONDS.labels("GET").observe(time.perf_counter() - started)
-        return response
-
-    @router.post("/s/{token}", response_class=HTMLResponse, summary="Submit the answer form")
-    async def submit(token: str, request: Request) -> HTMLResponse:
-        started = time.perf_counter()
-        form = await request.form()
-        score = _int_or_none(form.get("score"))
-        raw_comment = form.get("comment")
-        comment = raw_comment if isinstance(raw_comment, str) else ""
-        speed, accuracy = _int_or_none(form.get("speed")), _int_or_none(form.get("accuracy"))
-        async with db.transaction() as conn:
-            status = await answers.token_status(conn, token, now())
-            if status.state is not TokenState.VALID or status.invitation is None:
-                answers.TOKEN_REFUSALS.labels(status.state.value).inc()
-                return refusal_page(status.state, status.invitation, request)
-            inv = status.invitation
-            words = WORDS[inv["locale"]]
-            if score is None:
-                return form_page(
-                    inv,
-                    ctx,
-                    selected=None,
-                    comment=comment,
-                    speed=speed,
-                    accuracy=accuracy,
-                    error=words["choose_score"],
-                )
-            try:
-                outcome = await answers.answer_survey(
-                    conn, token, answers.AnswerInput(score, comment, speed, accuracy), ctx, now(), "page"
-                )
-            except answers.InvalidAnswer as exc:
-                return form_page(
-                    inv,
-                    ctx,
-                    selected=None,
-                    comment=comment[: answers.MAX_COMMENT_CHARS],
-                    error=words["choose_score"] if exc.field == "score" else str(exc),
-                )
-        if outcome.state is not TokenState.VALID:
-            return refusal_page(outcome.state, outcome.invitation, request)
-        PAGE_SECONDS.labels("POST").observe(time.perf_counter() - started)
-        return message_page("thanks", inv["locale"], 200, shop=_shop_name(ctx, inv["shop_id"]))
-
-    return router

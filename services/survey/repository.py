@@ -322,19 +322,6 @@ async def score_counts(
     )
 
 
-async def sub_rating_means(
-    conn: Connection, shop_id: str, kind: SurveyKind, start: datetime, end: datetime
-) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT avg(speed)::float AS speed, avg(accuracy)::float AS accuracy FROM answers
-           WHERE shop_id = $1 AND kind = $2 AND answered_at >= $3 AND answered_at < $4""",
-        shop_id,
-        kind.value,
-        start,
-        end,
-    )
-
-
 async def invitation_counts(
     conn: Connection, shop_id: str, kind: SurveyKind, start: datetime, end: datetime
 ) -> list[asyncpg.Record]:

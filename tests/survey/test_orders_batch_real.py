@@ -28,9 +28,10 @@ from schemas.envelope import CloudEvent
 from schemas.registry import make_event
 from schemas.v1.common import Customer
 from schemas.v1.orders import OrderCreated, RefundIssued
-from services.survey import handlers, repository
+from services.survey import repository
 from services.survey.bootstrap import MIGRATIONS, orders_consumer
 from services.survey.config import SurveyConfig
+from services.survey.context import Context
 from tests.support.batches import RecordingSink, records, service_storage
 from tests.survey.support import T0, cancelled, customer, delivered, repair_completed, return_received
 
@@ -159,7 +160,7 @@ class CountingBatches:
 
 async def test_batches_leave_the_same_tables_as_one_event_at_a_time(survey: ServiceRuntime) -> None:
     clock = ManualClock(T0)
-    ctx = handlers.Context(
+    ctx = Context(
         shops=survey.shops,
         config=SurveyConfig(nps_delay_days_by_shop={"shop-b": 2}),
         topic=survey.topic(topics.SURVEYS),

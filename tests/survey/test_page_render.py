@@ -11,11 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runtime.shops import Shop, ShopRegistry
-from services.survey import handlers, page
+from services.survey import page
 from services.survey.config import SurveyConfig
+from services.survey.context import Context
 from services.survey.domain.kinds import SurveyKind
 
-CTX = handlers.Context(
+CTX = Context(
     shops=ShopRegistry([Shop(id="shop-x", name="Sklep <Ala> & Kot", api_key_sha256="0" * 64)]),
     config=SurveyConfig(),
     topic="survey.events",

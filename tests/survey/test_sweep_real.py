@@ -11,8 +11,9 @@ import pytest
 from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
-from services.survey import handlers, repository, sweeps
+from services.survey import repository, sweeps
 from services.survey.config import SurveyConfig
+from services.survey.context import Context
 from services.survey.domain.kinds import SurveyKind
 from tests.support.stack import running_service
 from tests.survey.support import T0, clock_of, rows, survey_events, wait_rows
@@ -81,7 +82,7 @@ async def test_concurrent_sweeps_send_every_invitation_exactly_once(
         clock = clock_of(app, T0 - timedelta(hours=1))
         count = 60
         await schedule_all(app, [scheduled(n) for n in range(count)])
-        replica = handlers.Context(
+        replica = Context(
             shops=app.runtime.shops,
             config=SurveyConfig(sweep_batch=5),
             topic=app.runtime.topic(topics.SURVEYS),
@@ -93,7 +94,8 @@ async def test_concurrent_sweeps_send_every_invitation_exactly_once(
         async def replica_sweeps() -> int:
             sent = 0
             for _ in range(20):
-                sent += await sweeps.send_due(app.runtime.db, replica, clock)
+                async with app.runtime.db.transaction() as conn:
+                    sent += await sweeps.send_batch(conn, replica, replica.now())
                 await asyncio.sleep(0)
             return sent
 
