@@ -24,6 +24,7 @@ from services.sla.config import SlaConfig
 from services.sla.context import Context
 from services.sla.domain import clocks
 from services.sla.domain.calendar import CALENDAR_TIME
+from services.sla.domain.clocks import Stage, StageKind
 from services.sla.domain.policies import DEFAULT_POLICIES
 from services.sla.domain.promises import PromiseRecord, PromiseStatus
 from services.sla.sweeps import TimerSweep
@@ -236,3 +237,52 @@ async def test_a_deferred_promise_moved_later_waits_for_its_new_instant(infra: S
             assert await repo.claim_due_promises(conn, T0 + MIN + timedelta(microseconds=1), 10) == []
             claimed = await repo.claim_due_promises(conn, T0 + TARGET + timedelta(microseconds=1), 10)
             assert [(p.id, p.promised_at) for p in claimed] == [("p-1", T0 + TARGET)]
+
+
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_a_batch_whose_commit_fails_counts_nothing_and_its_retry_counts_once(infra: Settings) -> None:
+    breaches = (
+        "careloop_sla_breaches_total",
+        {"metric": "first_response", "policy": "chat", "channel": "chat"},
+    )
+    failures = ("careloop_sla_timer_failures_total", {"timer": "clock"})
+    async with service_storage(infra, "sla", MIGRATIONS) as runtime:
+        # a corrupt clock (no breach stage) fails on its own inside the batch, beside three good ones
+        broken = clocks.start(
+            "broken",
+            SlaMetric.FIRST_RESPONSE,
+            TARGET,
+            False,
+            (Stage(StageKind.WARNING, 0.8),),
+            T0,
+            CALENDAR_TIME,
+        )
+        async with runtime.db.transaction() as conn:
+            await repo.insert_clocks(conn, chat_clocks(3))
+            await repo.insert_clocks(
+                conn, [repo.ClockRecord(broken, "shop-a", "t-x", "chat", "chat", "other", "normal")]
+            )
+        # Every statement of the batch goes through; its commit is refused.
+        await runtime.db.pool.execute(
+            "CREATE FUNCTION refuse_commit() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'commit refused'; END $$;"
+            " CREATE CONSTRAINT TRIGGER refuse_commit AFTER UPDATE ON clocks"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_commit()"
+        )
+        clock = ManualClock(T0 + TARGET)
+        sweep = TimerSweep(
+            runtime.db, Context(runtime.shops, clock.now, runtime.topic(topics.SLA), SlaConfig())
+        )
+        before = sample(*breaches), sample(*failures)
+
+        with pytest.raises(asyncpg.RaiseError, match="commit refused"):
+            await sweep.fire_clocks()
+        assert (sample(*breaches), sample(*failures)) == before
+        assert await runtime.db.pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+        await runtime.db.pool.execute("DROP TRIGGER refuse_commit ON clocks")
+        assert await sweep.fire_clocks() == 4
+        assert (sample(*breaches), sample(*failures)) == (before[0] + 3, before[1] + 1)

@@ -7,14 +7,17 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from runtime.service import ServiceApp
 from runtime.settings import Settings
 from schemas import topics
 from services.survey import repository, sweeps
+from services.survey.bootstrap import MIGRATIONS
 from services.survey.config import SurveyConfig
 from services.survey.context import Context
 from services.survey.domain.kinds import SurveyKind
+from tests.support.batches import service_storage
 from tests.support.stack import running_service
 from tests.survey.support import T0, clock_of, rows, survey_events, wait_rows
 
@@ -110,3 +113,31 @@ async def test_concurrent_sweeps_send_every_invitation_exactly_once(
         # here, so this also checks that the relay never deletes a row it has not published.
         assert sorted(e.data.survey_id for e in events) == [f"s-{n:03d}" for n in range(count)]
         assert 0 <= sent_by_replicas <= count
+
+
+def sample(name: str, labels: dict[str, str]) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_an_invitation_rolled_back_counts_its_failure_and_no_decision(pg_infra: Settings) -> None:
+    sent = ("careloop_survey_decisions_total", {"kind": "nps", "reason": "sent"})
+    failed = ("careloop_survey_send_failures_total", {"kind": "nps"})
+    async with service_storage(pg_infra, "survey", MIGRATIONS) as runtime:
+        async with runtime.db.transaction() as conn:
+            # the second one's stored customer no longer validates: its decision is made, then rolled back
+            for inv in (scheduled(1), scheduled(2, customer={"email": "x@example.com"})):
+                assert await repository.schedule(conn, inv, T0)
+        ctx = Context(
+            shops=runtime.shops,
+            config=SurveyConfig(),
+            topic=runtime.topic(topics.SURVEYS),
+            public_base_url="http://survey.test",
+            now=lambda: T0,
+        )
+        before = sample(*sent), sample(*failed)
+
+        await sweeps.send_due(runtime.db, ctx)
+
+        decided = await runtime.db.pool.fetch("SELECT survey_id, decision FROM decisions")
+        assert [(r["survey_id"], r["decision"]) for r in decided] == [("s-001", "sent")]
+        assert (sample(*sent), sample(*failed)) == (before[0] + 1, before[1] + 1)
