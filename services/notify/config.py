@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.notify.domain.breaker import BreakerPolicy
+from services.notify.domain.outcome import OutcomePolicy
 from services.notify.domain.retry import SVIX_SCHEDULE_SECONDS
 from services.notify.domain.ssrf import EgressPolicy
 
@@ -52,6 +56,14 @@ class NotifyConfig(BaseSettings):
     """How often deliveries past their retention are purged."""
     default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)
     """How long the previous secret keeps signing after a rotation, unless the request says otherwise."""
+
+    def outcome_policy(self) -> OutcomePolicy:
+        return OutcomePolicy(
+            self.retry_schedule_seconds,
+            self.retry_jitter,
+            BreakerPolicy(self.breaker_threshold, timedelta(seconds=self.breaker_cooldown_seconds)),
+            timedelta(seconds=self.disable_after_seconds),
+        )
 
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.from_allowlist(self.allow_loopback, self.allowed_private_hosts.split(","))

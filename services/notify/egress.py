@@ -1,7 +1,8 @@
 """The HTTP client deliveries go out through: httpx, with its network backend replaced so the SSRF
 policy is enforced on the address actually connected to, after DNS resolution (TLS still verifies the
 host name of the URL), so DNS rebinding cannot slip past the check. Redirects are never followed (a 3xx
-is just the answer), and nothing is read from the environment (no proxies, no netrc).
+is just the answer), and nothing is read from the environment (no proxies, no netrc). `post_webhook`
+makes one attempt of it: whatever happens is an outcome, never an exception.
 
 Cost notes (profiled, see docs/benchmarks.md): httpcore's pool examines every connection it holds on
 each request and each response, so the cost of a POST grows with the pool; deliveries therefore use one
@@ -11,7 +12,9 @@ declared dependency because httpcore imports it on every request and a failing i
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +22,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from services.notify.domain.attempts import AttemptOutcome, outcome_for_status
 from services.notify.domain.ssrf import EgressPolicy
 from services.notify.resolver import Forbidden, Resolver, Unresolvable
 
@@ -216,3 +220,46 @@ class EgressClient:
         pools, self._pools = [p for ps in self._pools.values() for p in ps], {}
         for pool in pools:
             await pool.client.aclose()
+
+
+MAX_ERROR_CHARS = 500
+"""An attempt's error is kept this long at most (the response body has its own cap)."""
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    outcome: AttemptOutcome
+    status_code: int | None
+    seconds: float
+    response_body: str | None
+    error: str | None
+
+
+async def post_webhook(
+    client: EgressClient, url: str, body: bytes, headers: dict[str, str], timeout: float, cap: int
+) -> AttemptResult:
+    """One POST, bounded in total time and in how much of the answer is read; never raises for
+    network trouble (that is an outcome)."""
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            answer = await client.post(url, body, headers, cap)
+    except TimeoutError:
+        outcome, error = AttemptOutcome.TIMEOUT, f"no complete answer within {timeout:g} s"
+    except EgressRefused as exc:
+        outcome, error = AttemptOutcome.REFUSED, str(exc)
+    except ConnectFailed as exc:
+        outcome, error = AttemptOutcome.CONNECT_ERROR, str(exc) or type(exc).__name__
+    except Exception as exc:  # whatever the remote side provokes is an outcome, never a stuck delivery
+        outcome, error = AttemptOutcome.NETWORK_ERROR, f"{type(exc).__name__}: {exc}"
+    else:
+        outcome = outcome_for_status(answer.status_code)
+        return AttemptResult(
+            outcome,
+            answer.status_code,
+            time.perf_counter() - started,
+            # Postgres text cannot hold NUL; a binary answer must not make the attempt unrecordable
+            answer.body.decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+            None if outcome.succeeded else f"HTTP {answer.status_code}",
+        )
+    return AttemptResult(outcome, None, time.perf_counter() - started, None, error[:MAX_ERROR_CHARS])

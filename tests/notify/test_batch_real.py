@@ -36,10 +36,12 @@ from schemas.v1.tickets import Category, Priority, TicketSolved
 from services.notify import bootstrap
 from services.notify.config import NotifyConfig
 from services.notify.context import Context
+from services.notify.domain.outcome import HEALTHY
 from services.notify.domain.signing import new_secret
 from services.notify.domain.templates import MessageTemplate
 from services.notify.repository import deliveries, endpoints
-from services.notify.repository.deliveries import NewDelivery, Success
+from services.notify.repository.attempts import Success, claim, record_successes
+from services.notify.repository.deliveries import NewDelivery
 from services.notify.repository.endpoints import Endpoint
 from tests.notify.harness import customer, order_event
 from tests.support.batches import RecordingSink, one_per_batch, records, service_storage
@@ -215,19 +217,19 @@ async def test_successes_are_recorded_together_and_only_while_still_held(runtime
                 _delivery("dlv_4", "ep_b1", "e-4", "order:o-4"),
             ],
         )
-        mine = await deliveries.claim(conn, ["dlv_1", "dlv_3"], "token-1", 30.0)
-        theirs = await deliveries.claim(conn, ["dlv_4"], "token-2", 30.0)
+        mine = await claim(conn, ["dlv_1", "dlv_3"], "token-1", 30.0)
+        theirs = await claim(conn, ["dlv_4"], "token-2", 30.0)
     assert {c.id for c in mine} == {"dlv_1", "dlv_3"}
     assert [c.id for c in theirs] == ["dlv_4"]
 
     finished = AT + timedelta(seconds=2)
     async with pool.acquire() as conn:
-        recorded = await deliveries.record_successes(
+        recorded = await record_successes(
             conn,
             [
-                Success("dlv_1", "token-1", AT, finished, 200, 12.5, "ok"),
-                Success("dlv_3", "token-1", AT, finished, 204, 3.0, ""),
-                Success("dlv_4", "token-1", AT, finished, 200, 3.0, "ok"),  # taken over: not ours
+                Success("dlv_1", "token-1", AT, finished, 200, 12.5, "ok", HEALTHY),
+                Success("dlv_3", "token-1", AT, finished, 204, 3.0, "", HEALTHY),
+                Success("dlv_4", "token-1", AT, finished, 200, 3.0, "ok", HEALTHY),  # taken over: not ours
             ],
         )
     assert recorded == {"dlv_1": True, "dlv_3": False}  # only o-1 has a step waiting behind it

@@ -10,6 +10,8 @@ from typing import Any
 import asyncpg
 
 from runtime.db import Connection
+from services.notify.domain.breaker import BreakerState
+from services.notify.domain.outcome import Health
 from services.notify.domain.templates import MessageTemplate
 
 ENDPOINT_COLUMNS = (
@@ -42,6 +44,10 @@ class Endpoint:
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Endpoint:
         return cls(**dict(row))
+
+    @property
+    def health(self) -> Health:
+        return Health(BreakerState(self.breaker_failures, self.breaker_open_until), self.failing_since)
 
 
 # -- endpoints -----------------------------------------------------------------------------------
