@@ -49,17 +49,19 @@ async def enqueue(conn: Connection, topic: str, event: CloudEvent[Any], key: str
 async def enqueue_many(
     conn: Connection, topic: str, events: Sequence[tuple[CloudEvent[Any], str | None]]
 ) -> None:
-    """`enqueue` for many (event, key) pairs in one round trip; a None key means the event's subject."""
+    """`enqueue` for many (event, key) pairs in one statement (the rows and the relay's wake-up
+    together); a None key means the event's subject."""
     if not events:
         return
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        [
-            (event.id, topic, key if key is not None else event.subject, encode_event(event))
-            for event, key in events
-        ],
+    await conn.execute(
+        "WITH queued AS (INSERT INTO outbox (event_id, topic, key, payload)"
+        " SELECT e, $1, k, p FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t(e, k, p))"
+        " SELECT pg_notify('careloop_outbox', '')",
+        topic,
+        [event.id for event, _ in events],
+        [key if key is not None else event.subject for event, key in events],
+        [encode_event(event) for event, _ in events],
     )
-    await conn.execute("SELECT pg_notify('careloop_outbox', '')")
 
 
 RELAY_CONSUMER = "outbox-relay"
