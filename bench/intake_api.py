@@ -39,7 +39,8 @@ from bench.common import (
 )
 from runtime.http_api import make_api, shop_auth
 from runtime.shops import Shop, ShopRegistry
-from services.intake.api import MAX_BODY_BYTES, ContactAccepted, ContactSubmission
+from services.intake.api import MAX_BODY_BYTES
+from services.intake.api_models import ContactAccepted, ContactSubmission
 
 SURVEY_PAGE_BYTES = 4096
 """Size of the constant answer page, about what the real survey page renders."""

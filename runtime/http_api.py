@@ -4,7 +4,7 @@ API key, a request-size limit, and errors as JSON with a precise message."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +14,7 @@ from prometheus_client import Counter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.db import Database
 from runtime.shops import Shop, ShopRegistry
 
 REJECTED_REQUESTS = Counter(
@@ -99,9 +100,22 @@ def field_of(loc: Sequence[int | str]) -> str:
 
 
 def make_api(
-    service: str, title: str, description: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    service: str,
+    title: str,
+    description: str,
+    *,
+    db: Database | None = None,
+    shops: ShopRegistry | None = None,
+    context: object = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
+    """A service's app; its routes reach the database, the caller's shop and the service's context
+    through the dependencies below (`Db`, `CurrentShop`, and `Depends(api_context)` typed by the
+    service), so routes can live on module-level routers. (A benchmark's constant app needs none.)"""
     api = FastAPI(title=title, description=description, version="1.0.0", openapi_url="/v1/openapi.json")
+    api.state.db = db
+    api.state.context = context
+    api.state.authenticate = shop_auth(shops if shops is not None else ShopRegistry([]), service)
 
     @api.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -140,3 +154,30 @@ def shop_auth(registry: ShopRegistry, service: str) -> Callable[..., Awaitable[S
         return shop
 
     return current_shop
+
+
+def api_database(request: Request) -> Database:
+    db: Database | None = request.app.state.db
+    if db is None:
+        raise RuntimeError("make_api was given no database")
+    return db
+
+
+def api_context(request: Request) -> Any:
+    """The service's context as make_api got it; a service types it once:
+    `Ctx = Annotated[Context, Depends(api_context)]`."""
+    return request.app.state.context
+
+
+async def api_shop(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Shop:
+    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
+    authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Shop]] = (
+        request.app.state.authenticate
+    )
+    return await authenticate(credentials)
+
+
+Db = Annotated[Database, Depends(api_database)]
+CurrentShop = Annotated[Shop, Depends(api_shop)]

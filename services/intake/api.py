@@ -1,18 +1,16 @@
 """Intake's HTTP API under /v1: contacts in, tickets read and worked on, the shop's rule table."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
 
-from runtime.db import Connection
-from runtime.http_api import ApiError, make_api, shop_auth
+from runtime.db import Connection, Database
+from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
 from runtime.metrics import counted_on_commit
 from runtime.service import ServiceRuntime
-from runtime.shops import Shop
 from schemas.v1.contacts import Channel, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
@@ -78,40 +76,20 @@ def domain_refusals() -> Iterator[None]:
 
 # -- dependencies: what build_api put on the app ---------------------------------------------------
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_shop(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Shop:
-    authenticate = cast(Callable[..., Awaitable[Shop]], request.app.state.authenticate)
-    return await authenticate(credentials)
-
-
-def service_runtime(request: Request) -> ServiceRuntime:
-    return cast(ServiceRuntime, request.app.state.runtime)
-
-
-def context(request: Request) -> Context:
-    return cast(Context, request.app.state.context)
-
-
-ShopDep = Annotated[Shop, Depends(current_shop)]
-RuntimeDep = Annotated[ServiceRuntime, Depends(service_runtime)]
-ContextDep = Annotated[Context, Depends(context)]
+ContextDep = Annotated[Context, Depends(api_context)]
 
 
 @asynccontextmanager
-async def unit_of_work(runtime: ServiceRuntime) -> AsyncIterator[Connection]:
+async def unit_of_work(db: Database) -> AsyncIterator[Connection]:
     """One use case's transaction; its metrics count only if it commits, its refusals are answered."""
     with domain_refusals(), counted_on_commit():
-        async with runtime.db.transaction() as conn:
+        async with db.transaction() as conn:
             yield conn
 
 
-async def _detail(runtime: ServiceRuntime, shop_id: str, ticket_id: str) -> dict[str, Any]:
+async def _detail(db: Database, shop_id: str, ticket_id: str) -> dict[str, Any]:
     with domain_refusals():
-        async with runtime.db.pool.acquire() as conn:
+        async with db.pool.acquire() as conn:
             row = await repo.ticket_with_order(conn, shop_id, ticket_id)
             if row is None:
                 raise TicketNotFound(ticket_id)
@@ -135,7 +113,7 @@ contacts = APIRouter(tags=["contacts"])
     },
 )
 async def post_contact(
-    submission: ContactSubmission, shop: ShopDep, response: Response, runtime: RuntimeDep, ctx: ContextDep
+    submission: ContactSubmission, shop: CurrentShop, response: Response, db: Db, ctx: ContextDep
 ) -> ContactAccepted:
     """A customer's message from any channel. 201 if it opened a ticket, 200 otherwise."""
     if submission.shop_id is not None and submission.shop_id != shop.id:
@@ -144,12 +122,12 @@ async def post_contact(
         {**submission.model_dump(exclude={"shop_id"}, exclude_unset=True), "shop_id": shop.id}
     )
     try:
-        async with unit_of_work(runtime) as conn:
+        async with unit_of_work(db) as conn:
             result = await handlers.receive_contact(contact, conn, ctx)
     except asyncpg.UniqueViolationError:
         # The same channel message id raced in under another customer identity (other locks):
         # the unique index kept it once; the retry finds it and answers "duplicate".
-        async with unit_of_work(runtime) as conn:
+        async with unit_of_work(db) as conn:
             result = await handlers.receive_contact(contact, conn, ctx)
     if result.outcome is not RouteKind.NEW:
         response.status_code = 200
@@ -164,8 +142,8 @@ tickets = APIRouter(tags=["tickets"])
 
 @tickets.get("/v1/tickets", response_model=TicketPage, responses=ERRORS)
 async def list_tickets(
-    shop: ShopDep,
-    runtime: RuntimeDep,
+    shop: CurrentShop,
+    db: Db,
     status: TicketStatus | None = None,
     channel: Channel | None = None,
     category: Category | None = None,
@@ -190,7 +168,7 @@ async def list_tickets(
         breached=breached,
         is_repeat=is_repeat,
     )
-    async with runtime.db.pool.acquire() as conn:
+    async with db.pool.acquire() as conn:
         rows = await repo.list_tickets(conn, shop.id, wanted, limit + 1, offset)
     return {
         "tickets": [ticket_view(r) for r in rows[:limit]],
@@ -201,19 +179,17 @@ async def list_tickets(
 
 
 @tickets.get("/v1/tickets/{ticket_id}", response_model=TicketDetail, responses=ERRORS)
-async def get_ticket(ticket_id: str, shop: ShopDep, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_ticket(ticket_id: str, shop: CurrentShop, db: Db) -> dict[str, Any]:
     """One ticket with its whole conversation (internal notes included) and its order's status."""
-    return await _detail(runtime, shop.id, ticket_id)
+    return await _detail(db, shop.id, ticket_id)
 
 
 @tickets.post(
     "/v1/tickets/{ticket_id}/replies", response_model=MessageCreated, status_code=201, responses=ERRORS
 )
-async def reply(
-    ticket_id: str, body: ReplyIn, shop: ShopDep, runtime: RuntimeDep, ctx: ContextDep
-) -> MessageCreated:
+async def reply(ticket_id: str, body: ReplyIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> MessageCreated:
     """An agent's public reply to the customer (the first one is the ticket's first response)."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         message_id = await handlers.add_agent_message(
             conn,
             ctx,
@@ -230,11 +206,9 @@ async def reply(
 @tickets.post(
     "/v1/tickets/{ticket_id}/notes", response_model=MessageCreated, status_code=201, responses=ERRORS
 )
-async def note(
-    ticket_id: str, body: NoteIn, shop: ShopDep, runtime: RuntimeDep, ctx: ContextDep
-) -> MessageCreated:
+async def note(ticket_id: str, body: NoteIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> MessageCreated:
     """An internal note: agents see it, the customer does not, and it is not a response."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         message_id = await handlers.add_agent_message(
             conn, ctx, shop.id, ticket_id, body.body, internal=True, author_name=body.author_name
         )
@@ -243,30 +217,28 @@ async def note(
 
 @tickets.post("/v1/tickets/{ticket_id}/status", response_model=TicketDetail, responses=ERRORS)
 async def set_status(
-    ticket_id: str, body: StatusIn, shop: ShopDep, runtime: RuntimeDep, ctx: ContextDep
+    ticket_id: str, body: StatusIn, shop: CurrentShop, db: Db, ctx: ContextDep
 ) -> dict[str, Any]:
     """open, pending (on the customer), on_hold (on a third party), solved, closed (final)."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         await handlers.change_status(conn, ctx, shop.id, ticket_id, body.status)
-    return await _detail(runtime, shop.id, ticket_id)
+    return await _detail(db, shop.id, ticket_id)
 
 
 @tickets.post("/v1/tickets/{ticket_id}/reopen", response_model=TicketDetail, responses=ERRORS)
-async def reopen(ticket_id: str, shop: ShopDep, runtime: RuntimeDep, ctx: ContextDep) -> dict[str, Any]:
+async def reopen(ticket_id: str, shop: CurrentShop, db: Db, ctx: ContextDep) -> dict[str, Any]:
     """A solved ticket back to open (a closed one stays closed: 409)."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         await handlers.reopen(conn, ctx, shop.id, ticket_id)
-    return await _detail(runtime, shop.id, ticket_id)
+    return await _detail(db, shop.id, ticket_id)
 
 
 @tickets.post("/v1/tickets/{ticket_id}/merge", response_model=TicketDetail, responses=ERRORS)
-async def merge(
-    ticket_id: str, body: MergeIn, shop: ShopDep, runtime: RuntimeDep, ctx: ContextDep
-) -> dict[str, Any]:
+async def merge(ticket_id: str, body: MergeIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> dict[str, Any]:
     """Merge this ticket into `into_ticket_id`; returns the surviving ticket."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         await handlers.merge_tickets(conn, ctx, shop.id, ticket_id, body.into_ticket_id)
-    return await _detail(runtime, shop.id, body.into_ticket_id)
+    return await _detail(db, shop.id, body.into_ticket_id)
 
 
 # -- the shop's rule table -------------------------------------------------------------------------
@@ -275,24 +247,24 @@ rules = APIRouter(tags=["rules"])
 
 
 @rules.get("/v1/rules", response_model=RuleTable, responses=ERRORS)
-async def get_rules(shop: ShopDep, runtime: RuntimeDep) -> RuleTable:
+async def get_rules(shop: CurrentShop, db: Db) -> RuleTable:
     """The category/priority rule table in force for the shop (the default one unless changed)."""
-    async with runtime.db.pool.acquire() as conn:
+    async with db.pool.acquire() as conn:
         return await shop_rules.rules_in_force(conn, shop.id)
 
 
 @rules.put("/v1/rules", response_model=RuleTable, responses=ERRORS)
-async def put_rules(table: RuleTable, shop: ShopDep, runtime: RuntimeDep, ctx: ContextDep) -> RuleTable:
+async def put_rules(table: RuleTable, shop: CurrentShop, db: Db, ctx: ContextDep) -> RuleTable:
     """Replace the shop's rule table; it applies to tickets opened from now on."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         await shop_rules.save_shop_rules(conn, shop.id, table, ctx.now())
     return table
 
 
 @rules.delete("/v1/rules", response_model=RuleTable, responses=ERRORS)
-async def reset_rules(shop: ShopDep, runtime: RuntimeDep) -> RuleTable:
+async def reset_rules(shop: CurrentShop, db: Db) -> RuleTable:
     """Back to the default rule table."""
-    async with unit_of_work(runtime) as conn:
+    async with unit_of_work(db) as conn:
         await shop_rules.delete_shop_rules(conn, shop.id)
     return DEFAULT_RULES
 
@@ -302,11 +274,11 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         SERVICE,
         "CareLoop intake",
         "Customer contacts from every channel become tickets; agents reply, note, solve, reopen, merge.",
+        db=runtime.db,
+        shops=ctx.shops,
+        context=ctx,
         max_body_bytes=MAX_BODY_BYTES,
     )
-    api.state.runtime = runtime
-    api.state.context = ctx
-    api.state.authenticate = shop_auth(ctx.shops, SERVICE)
     for router in (contacts, tickets, rules):
         api.include_router(router)
     return api

@@ -1,19 +1,18 @@
 """The subscriptions API's routes: endpoints, secrets, deliveries and their attempts, replay, templates.
 
-The routes are module-level and hand over to use_cases; `build_api` assembles them and keeps the
-database and the service's context in the app's state, where the dependencies below find them.
+The routes are module-level and hand over to use_cases; `build_api` assembles them, and the runtime's
+dependencies (runtime.http_api: Db, CurrentShop, api_context) give them the database, the caller's
+shop and the service's context.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from runtime.db import Database
-from runtime.http_api import make_api, shop_auth
-from runtime.shops import Shop
+from runtime.http_api import CurrentShop, Db, api_context, make_api
 from services.notify import use_cases
 from services.notify.api_models import (
     CONFLICT,
@@ -39,30 +38,7 @@ DESCRIPTION = """Signed, durable webhooks for a shop's order-journey and care ev
 Authenticate with `Authorization: Bearer <shop API key>`."""
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def context(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_shop(
-    ctx: Annotated[Context, Depends(context)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Shop:
-    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
-    return await shop_auth(ctx.shops, SERVICE)(credentials)
-
-
-Db = Annotated[Database, Depends(database)]
-Ctx = Annotated[Context, Depends(context)]
-CurrentShop = Annotated[Shop, Depends(current_shop)]
+Ctx = Annotated[Context, Depends(api_context)]
 EndpointId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 DeliveryId = Annotated[str, Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")]
 EventType = Annotated[str, Path(max_length=100)]
@@ -156,8 +132,6 @@ async def delete_template(event_type: EventType, language: Language, shop: Curre
 
 
 def build_api(db: Database, ctx: Context) -> FastAPI:
-    api = make_api(SERVICE, "CareLoop notify API", DESCRIPTION)
-    api.state.db = db
-    api.state.context = ctx
+    api = make_api(SERVICE, "CareLoop notify API", DESCRIPTION, db=db, shops=ctx.shops, context=ctx)
     api.include_router(router)
     return api

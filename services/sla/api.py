@@ -1,7 +1,8 @@
 """HTTP API: a shop's policies and calendar (read and replace) and a ticket's clocks.
 
-The routes are module-level; `build_api` assembles them and keeps the database and the service's
-context in the app's state, where the dependencies below find them.
+The routes are module-level; `build_api` assembles them, and the runtime's dependencies
+(runtime.http_api: Db, CurrentShop, api_context) give them the database, the caller's shop and the
+service's context.
 """
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel
 
 from runtime.db import Database
-from runtime.http_api import ApiError, make_api, shop_auth
-from runtime.shops import Shop
+from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
 from services.sla import repository as repo
 from services.sla.context import Context
 from services.sla.domain.calendar_document import CalendarDocument
@@ -90,30 +89,7 @@ def _view(record: repo.ClockRecord, now: datetime, calendar: Any) -> ClockView:
 SERVICE = "sla"
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def context(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_shop(
-    ctx: Annotated[Context, Depends(context)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Shop:
-    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
-    return await shop_auth(ctx.shops, SERVICE)(credentials)
-
-
-Db = Annotated[Database, Depends(database)]
-Ctx = Annotated[Context, Depends(context)]
-CurrentShop = Annotated[Shop, Depends(current_shop)]
+Ctx = Annotated[Context, Depends(api_context)]
 
 router = APIRouter(prefix="/v1/sla")
 
@@ -162,8 +138,9 @@ def build_api(db: Database, ctx: Context) -> FastAPI:
         SERVICE,
         "CareLoop SLA",
         "Per-shop SLA policies and business calendars, and the live clocks of each ticket.",
+        db=db,
+        shops=ctx.shops,
+        context=ctx,
     )
-    api.state.db = db
-    api.state.context = ctx
     api.include_router(router)
     return api

@@ -1,7 +1,8 @@
 """The survey HTTP API: the public answer page, a JSON answer endpoint, and the shops' reports.
 
-The routes are module-level routers; `build_api` assembles them and keeps the database and the
-service's context in the app's state, where the dependencies below find them. A use case's metrics
+The routes are module-level routers; `build_api` assembles them, and the runtime's dependencies
+(runtime.http_api: Db, CurrentShop, api_context) give them the database, the caller's shop and the
+service's context. A use case's metrics
 count only if its transaction commits (`unit_of_work`).
 """
 
@@ -17,10 +18,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from runtime.db import Connection, Database
-from runtime.http_api import ApiError, make_api, shop_auth
+from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
 from runtime.metrics import counted_on_commit
 from runtime.shops import Shop
 from services.survey import answers, reports, repository
@@ -43,30 +43,7 @@ SERVICE = "survey"
 DEFAULT_PERIOD = timedelta(days=30)
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def context(request: Request) -> Context:
-    ctx: Context = request.app.state.context
-    return ctx
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_shop(
-    ctx: Annotated[Context, Depends(context)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Shop:
-    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
-    return await shop_auth(ctx.shops, SERVICE)(credentials)
-
-
-Db = Annotated[Database, Depends(database)]
-Ctx = Annotated[Context, Depends(context)]
-ShopDep = Annotated[Shop, Depends(current_shop)]
+Ctx = Annotated[Context, Depends(api_context)]
 FromQuery = Annotated[
     str | None,
     Query(alias="from", description="ISO date or date-time, inclusive (default: `to` minus 30 days)"),
@@ -255,21 +232,36 @@ async def _report(
 
 @reports_router.get("/v1/reports/nps", summary="NPS report", responses=REPORT_RESPONSES)
 async def nps_report(
-    shop: ShopDep, db: Db, ctx: Ctx, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+    shop: CurrentShop,
+    db: Db,
+    ctx: Ctx,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    shop_id: ShopQuery = None,
 ) -> Any:
     return await _report(db, ctx, shop, SurveyKind.NPS, (start, end), shop_id)
 
 
 @reports_router.get("/v1/reports/csat", summary="CSAT report", responses=REPORT_RESPONSES)
 async def csat_report(
-    shop: ShopDep, db: Db, ctx: Ctx, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+    shop: CurrentShop,
+    db: Db,
+    ctx: Ctx,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    shop_id: ShopQuery = None,
 ) -> Any:
     return await _report(db, ctx, shop, SurveyKind.CSAT, (start, end), shop_id)
 
 
 @reports_router.get("/v1/reports/ces", summary="CES report", responses=REPORT_RESPONSES)
 async def ces_report(
-    shop: ShopDep, db: Db, ctx: Ctx, start: FromQuery = None, end: ToQuery = None, shop_id: ShopQuery = None
+    shop: CurrentShop,
+    db: Db,
+    ctx: Ctx,
+    start: FromQuery = None,
+    end: ToQuery = None,
+    shop_id: ShopQuery = None,
 ) -> Any:
     return await _report(db, ctx, shop, SurveyKind.CES, (start, end), shop_id)
 
@@ -279,7 +271,7 @@ async def ces_report(
     response_model=list[DecisionOut],
     summary="Recent send/suppress decisions with their reasons (throttling audit)",
 )
-async def decisions(shop: ShopDep, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+async def decisions(shop: CurrentShop, db: Db, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
     async with db.pool.acquire() as conn:
         rows = await repository.decisions(conn, shop.id, limit)
     return [DecisionOut.model_validate(dict(r)) for r in rows]
@@ -291,9 +283,10 @@ def build_api(db: Database, ctx: Context) -> FastAPI:
         "CareLoop survey",
         "NPS, CSAT and CES surveys: the public answer page (/s/{token}), a JSON answer endpoint, "
         "and per-shop reports (API key of the shop).",
+        db=db,
+        shops=ctx.shops,
+        context=ctx,
     )
-    api.state.db = db
-    api.state.context = ctx
     for router in (page_router, answers_router, reports_router):
         api.include_router(router)
     return api
