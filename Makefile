@@ -72,7 +72,7 @@ bench: infra ## run the benchmarks and write bench/results/latest.{md,json}
 
 generate: venv ## regenerate the committed contracts: JSON schemas, AsyncAPI, topic map, OpenAPI
 	$(PY) -m schemas.generate
-	$(PY) -m services.openapi
+	$(PY) -m tools.openapi
 
 clean: infra-down ## stop the servers and remove .local and .venv
 	rm -rf .local .venv

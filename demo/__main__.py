@@ -13,7 +13,7 @@ from demo.app import DemoShop
 from demo.config import DemoSettings
 from runtime.clock import clock_from_settings
 from runtime.settings import Settings
-from services.stack import service_urls, silence
+from tools.stack import service_urls, silence
 
 
 async def main() -> int:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from services.stack import Child
+from tools.stack import Child
 
 REPO = Path(__file__).resolve().parents[1]
 OPS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"

@@ -16,7 +16,7 @@ from pathlib import Path
 from demo.config import DemoSettings
 from demo.prometheus import prometheus_child
 from runtime.settings import Settings
-from services.stack import Child, run, service_urls
+from tools.stack import Child, run, service_urls
 
 DEFAULT_SPEED = 600.0
 

@@ -9,9 +9,9 @@ from runtime.service import ServiceApp, serve
 from runtime.settings import Settings
 
 
-def main(service: str) -> None:
+def main(service: str, default_port: int) -> None:
     settings = Settings().for_service(service)
     configure_logging(service, settings.log_level, settings.log_format)
     bootstrap = importlib.import_module(f"services.{service}.bootstrap")
     app: ServiceApp = bootstrap.build(settings)
-    serve(app)
+    serve(app, default_port)

@@ -205,15 +205,16 @@ class ServiceApp(AsgiFastStream):
         await super().not_found(scope, receive, send)
 
 
-def serve(app: ServiceApp) -> None:
-    """Run under uvicorn until SIGINT/SIGTERM; shutdown drains consumers and loops first."""
+def serve(app: ServiceApp, default_port: int) -> None:
+    """Run under uvicorn until SIGINT/SIGTERM; shutdown drains consumers and loops first. The port is
+    CARELOOP_HTTP_PORT, else the service's own default."""
     import uvicorn
 
     settings = app.runtime.settings
     config = uvicorn.Config(
         app,
         host=settings.http_host,
-        port=settings.port,
+        port=settings.http_port if settings.http_port is not None else default_port,
         lifespan="on",
         # the C parsers and event loop, named so a missing one fails at start instead of falling back
         loop="uvloop",

@@ -9,8 +9,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICE_PORTS = {"intake": 8001, "sla": 8002, "notify": 8003, "survey": 8004}
-
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
@@ -66,10 +64,6 @@ class Settings(BaseSettings):
     @property
     def consumer_group(self) -> str:
         return f"{self.topic_prefix}careloop-{self.service_name}"
-
-    @property
-    def port(self) -> int:
-        return self.http_port if self.http_port is not None else SERVICE_PORTS.get(self.service_name, 8000)
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"

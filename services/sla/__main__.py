@@ -1,3 +1,4 @@
 from runtime.entrypoint import main
+from services import SERVICE_PORTS
 
-main("sla")
+main("sla", SERVICE_PORTS["sla"])

@@ -1,3 +1,4 @@
 from runtime.entrypoint import main
+from services import SERVICE_PORTS
 
-main("survey")
+main("survey", SERVICE_PORTS["survey"])

@@ -1,4 +1,4 @@
-"""The supervisor's safety nets (services/stack.py), process by process: a child started through
+"""The supervisor's safety nets (tools/stack.py), process by process: a child started through
 `guarded` gets SIGTERM when the supervisor dies however it dies, one whose supervisor died before the
 guard ran never starts, and a terminal that is gone neither stops the supervisor's own lines nor the
 pumps that drain the children's output."""
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from services.stack import Child, guarded, pump, say
 from tests.demo.runs import REPO, alive
+from tools.stack import Child, guarded, pump, say
 
 TERM_RECORDER = """
 import signal, sys, time
@@ -41,7 +41,7 @@ for i in range(100_000):
 # Stands for the supervisor: starts one guarded child, says its pid, waits to be killed.
 SUPERVISOR = """
 import os, subprocess, sys, time
-from services.stack import guarded
+from tools.stack import guarded
 argv = guarded([sys.executable, "-c", sys.argv[1], sys.argv[2]], os.getpid())
 child = subprocess.Popen(argv, stdout=subprocess.PIPE)
 assert child.stdout is not None and child.stdout.readline() == b"ready\\n"

@@ -17,11 +17,11 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from runtime.provision import ensure_service_schema
 from runtime.settings import Settings
-from services.openapi import document_path
 from tests.notify.harness import start_notify_process
 from tests.support.net import free_port
 from tests.support.shops import KEY_A, auth
 from tests.support.stack import isolated_infra
+from tools.openapi import document_path
 
 pytestmark = pytest.mark.kafka
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.openapi import document as service_document
-from services.openapi import document_path
+from tools.openapi import document as service_document
+from tools.openapi import document_path
 
 DOCUMENT = document_path("notify")
 

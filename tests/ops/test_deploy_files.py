@@ -21,10 +21,10 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from runtime.settings import SERVICE_PORTS, Settings
+from runtime.settings import Settings
 from runtime.shops import Shop
 from schemas.topics import ALL_TOPICS
-from services import SERVICE_NAMES
+from services import SERVICE_NAMES, SERVICE_PORTS
 from tests.ops.support import PROMETHEUS_DIR, REPO, RULES_DIR, load_yaml
 
 DEPLOY = REPO / "deploy"
@@ -158,8 +158,8 @@ def test_compose_runs_each_service_on_its_port_from_the_one_image(service: str) 
 
 def test_compose_bootstraps_with_the_stack_module() -> None:
     bootstrap = compose()["services"]["bootstrap"]
-    assert bootstrap["command"] == ["python", "-m", "services.stack", "bootstrap"]
-    assert importlib.util.find_spec("services.stack") is not None
+    assert bootstrap["command"] == ["python", "-m", "tools.stack", "bootstrap"]
+    assert importlib.util.find_spec("tools.stack") is not None
 
 
 def test_the_local_prometheus_scrapes_every_service_on_its_default_port() -> None:

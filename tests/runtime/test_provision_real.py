@@ -13,7 +13,7 @@ from runtime.settings import Settings
 
 async def test_a_password_with_quotes_logs_in_and_the_role_stays_in_its_schema(pg_infra: Settings) -> None:
     settings = pg_infra.model_copy(
-        update={"db_role_password": SecretStr("it's \"odd\" $1 %L;--"), "service_name": "probe"}
+        update={"db_role_password": SecretStr('it\'s "odd" $1 %L;--'), "service_name": "probe"}
     )
     await ensure_service_schema(settings)
     await ensure_service_schema(settings)  # idempotent: the second run alters the role

@@ -1,7 +1,7 @@
 """The whole CareLoop stack on one machine.
 
-python -m services.stack bootstrap   topics, per-service schemas and roles, migrations
-python -m services.stack run         bootstrap, then run the four services (and extra
+python -m tools.stack bootstrap   topics, per-service schemas and roles, migrations
+python -m tools.stack run         bootstrap, then run the four services (and extra
                                      processes such as the demo) with prefixed logs until
                                      Ctrl-C/SIGTERM/SIGHUP, which stops every child cleanly
 
@@ -27,8 +27,8 @@ import httpx
 from runtime.db import Database
 from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.provision import ensure_service_schema, ensure_topics
-from runtime.settings import SERVICE_PORTS, Settings
-from services import SERVICE_NAMES
+from runtime.settings import Settings
+from services import SERVICE_NAMES, SERVICE_PORTS
 
 PORT_BASE_ENV = "CARELOOP_PORT_BASE"
 COLOURS = ("\033[36m", "\033[35m", "\033[33m", "\033[32m", "\033[34m", "\033[31m")

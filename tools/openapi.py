@@ -1,7 +1,7 @@
 """The published OpenAPI documents of the services' HTTP APIs, docs/api/<service>-openapi.json.
 
-    python -m services.openapi          write them (also part of `make generate`)
-    python -m services.openapi --check  exit 1 if a committed document differs from the code
+    python -m tools.openapi          write them (also part of `make generate`)
+    python -m tools.openapi --check  exit 1 if a committed document differs from the code
 
 Each service's app is built exactly as it runs (bootstrap.build) but never started, so nothing
 connects anywhere; the demo shop registry is enough to build it.
