@@ -7,7 +7,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 ENV := source .local/env.sh
 
-.PHONY: help venv tools infra infra-down run unit test lint typecheck pytest bench generate clean
+.PHONY: help venv tools infra infra-down run unit test lint typecheck pytest bench soak generate clean
 
 # Every target line is listed; the text after its `## ` is the description.
 help: ## list the targets
@@ -69,6 +69,10 @@ bench: infra ## run the benchmarks and write bench/results/latest.{md,json}
 	@$(ENV)
 	trap 'bash deploy/local/down.sh' EXIT
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Its own Kafka and PostgreSQL on free ports (it stops and restarts them), never the shared ones.
+soak: venv ## demo traffic under a chaos loop for SOAK_MINUTES (20), then checks: bench/results/soak.md
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 generate: venv ## regenerate the committed contracts: JSON schemas, AsyncAPI, topic map, OpenAPI
 	$(PY) -m schemas.generate
