@@ -196,22 +196,14 @@ STOPPED = ""
 """What `_until` answers when a stop signal came."""
 
 
-async def run(settings: Settings, extra: list[Child], service_logs: Path | None = None) -> int:
-    """`service_logs`: a directory for the services' output (<name>.log) instead of the terminal."""
-    await bootstrap(settings)
-    services = [service_child(n, settings.http_host) for n in SERVICE_NAMES]
-    if service_logs is not None:
-        for child in services:
-            child.log_path = service_logs / f"{child.name}.log"
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    # SIGHUP: the terminal was closed. Stopping the children beats dying without them.
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, stop.set)
-    started: list[Child] = []
-    pumps: list[asyncio.Task[None]] = []
+class _Children:
+    """The children started so far and the tasks pumping their output."""
 
-    async def start(child: Child) -> None:
+    def __init__(self) -> None:
+        self.started: list[Child] = []
+        self.pumps: list[asyncio.Task[None]] = []
+
+    async def start(self, child: Child) -> None:
         # Forked here, on the event loop's thread: the thread the children's parent-death signal watches.
         child.process = await asyncio.create_subprocess_exec(
             *guarded(child.argv, os.getpid()),
@@ -220,35 +212,62 @@ async def run(settings: Settings, extra: list[Child], service_logs: Path | None 
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
         )
-        started.append(child)
-        pumps.append(asyncio.create_task(pump(child, COLOURS[(len(started) - 1) % len(COLOURS)])))
+        self.started.append(child)
+        colour = COLOURS[(len(self.started) - 1) % len(COLOURS)]
+        self.pumps.append(asyncio.create_task(pump(child, colour)))
 
+    async def stop(self) -> None:
+        say("careloop: stopping…")
+        await _stop_all(self.started)
+        if self.pumps:  # the last lines the children wrote on their way out
+            await asyncio.wait(self.pumps, timeout=5.0)
+        for task in self.pumps:
+            task.cancel()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # SIGHUP: the terminal was closed. Stopping the children beats dying without them.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _say_ready(settings: Settings, service_logs: Path | None) -> None:
+    say("careloop: all services ready:")
+    for name, base_url in service_urls(settings.http_host).items():
+        say(f"  {name:>7}  {base_url}  (/health/ready, /metrics)")
+    if service_logs is not None:
+        say(f"careloop: service logs in {service_logs}/<service>.log")
+
+
+async def run(settings: Settings, extra: list[Child], service_logs: Path | None = None) -> int:
+    """`service_logs`: a directory for the services' output (<name>.log) instead of the terminal."""
+    await bootstrap(settings)
+    services = [service_child(n, settings.http_host) for n in SERVICE_NAMES]
+    if service_logs is not None:
+        for child in services:
+            child.log_path = service_logs / f"{child.name}.log"
+    stop = _stop_on_signals()
+    children = _Children()
     try:
         for child in services:
-            await start(child)
+            await children.start(child)
         # Ctrl-C or a crashing service during start-up ends the wait for readiness at once.
-        why = await _until(stop, started, _wait_ready(settings))
+        why = await _until(stop, children.started, _wait_ready(settings))
         if why is None:
-            say("careloop: all services ready:")
-            for name, base_url in service_urls(settings.http_host).items():
-                say(f"  {name:>7}  {base_url}  (/health/ready, /metrics)")
-            if service_logs is not None:
-                say(f"careloop: service logs in {service_logs}/<service>.log")
+            _say_ready(settings, service_logs)
             for child in extra:
-                await start(child)
-            why = await _until(stop, started)
+                await children.start(child)
+            why = await _until(stop, children.started)
         if why != STOPPED:
             where = f" (see {service_logs})" if service_logs is not None else ""
             say(f"careloop: {why} exited{where}; stopping everything", sys.stderr)
             return 1
         return 0
     finally:
-        say("careloop: stopping…")
-        await _stop_all(started)
-        if pumps:  # the last lines the children wrote on their way out
-            await asyncio.wait(pumps, timeout=5.0)
-        for task in pumps:
-            task.cancel()
+        await children.stop()
 
 
 async def _until(
