@@ -200,8 +200,7 @@ def order_journey(
 def _events(steps: list[tuple[datetime, str, OrderEventData]]) -> list[ScheduledEvent]:
     out = []
     for at, event_type, data in steps:
-        event = make_event(event_type, SOURCE, data, subject=data.order_id)
-        out.append(ScheduledEvent(at, event.model_copy(update={"time": at})))
+        out.append(ScheduledEvent(at, make_event(event_type, SOURCE, data, subject=data.order_id, time=at)))
     return out
 
 

@@ -152,8 +152,9 @@ class ShopGenerator:
         contact = item.contact
         self.stats.contacts[contact.channel.value] += 1
         if item.via_gateway:
-            event = make_event("contact.received", GATEWAY_SOURCE, contact, subject=contact.thread_id)
-            event = event.model_copy(update={"time": item.due})
+            event = make_event(
+                "contact.received", GATEWAY_SOURCE, contact, subject=contact.thread_id, time=item.due
+            )
             who = contact.customer_email or contact.customer_phone or contact.customer_handle or ""
             key = f"{contact.shop_id}:{who}".encode()
             await producer.send_and_wait(

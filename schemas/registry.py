@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Union
 
@@ -135,9 +136,20 @@ def encode_event(event: CloudEvent[Any]) -> bytes:
     return event.model_dump_json(exclude_none=True).encode()
 
 
-def make_event(event_type: str, source: str, data: BaseModel, subject: str | None = None) -> CloudEvent[Any]:
+def make_event(
+    event_type: str,
+    source: str,
+    data: BaseModel,
+    subject: str | None = None,
+    *,
+    time: datetime | None = None,
+) -> CloudEvent[Any]:
+    """The event's envelope. `time` is when it happened in domain time (services pass their clock's
+    now, so an accelerated demo or a manual-clock test reads one clock); wall-clock now without it."""
     if event_type not in EVENT_TYPES:
         raise KeyError(f"unknown event type {event_type!r}")
-    return envelope_for(type(data))(
-        type=event_type, source=source, subject=subject, data=data, dataschema=dataschema_of(event_type)
-    )
+    envelope = envelope_for(type(data))
+    schema = dataschema_of(event_type)
+    if time is None:
+        return envelope(type=event_type, source=source, subject=subject, data=data, dataschema=schema)
+    return envelope(type=event_type, source=source, subject=subject, data=data, dataschema=schema, time=time)

@@ -173,7 +173,7 @@ class AttemptRecorder:
         await enqueue(
             conn,
             self._ctx.notify_topic,
-            make_event("webhook.endpoint_disabled", SOURCE, data, subject=endpoint.id),
+            make_event("webhook.endpoint_disabled", SOURCE, data, subject=endpoint.id, time=now),
         )
         on_commit(ENDPOINTS_DISABLED_TOTAL.labels(disable.kind).inc)
         log.warning("notify: endpoint %s disabled: %s", endpoint.id, disable.reason)
@@ -208,6 +208,8 @@ class AttemptRecorder:
         await enqueue(
             conn,
             self._ctx.notify_topic,
-            make_event("webhook.delivery_dead_lettered", SOURCE, data, subject=delivery.endpoint_id),
+            make_event(
+                "webhook.delivery_dead_lettered", SOURCE, data, subject=delivery.endpoint_id, time=now
+            ),
         )
         on_commit(DELIVERIES.labels("dead_lettered", delivery.event_type).inc)

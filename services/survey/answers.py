@@ -114,7 +114,9 @@ async def answer_survey(
         channel=inv["channel"],
         category=inv["category"],
     )
-    await enqueue(conn, ctx.topic, make_event("survey.answered", SOURCE, answered, subject=inv["survey_id"]))
+    await enqueue(
+        conn, ctx.topic, make_event("survey.answered", SOURCE, answered, subject=inv["survey_id"], time=now)
+    )
     on_commit(ANSWERS.labels(kind.value, via).inc)
     if is_detractor(kind, answer.score):
         detractor = SurveyDetractor(
@@ -129,7 +131,9 @@ async def answer_survey(
             at=now,
         )
         await enqueue(
-            conn, ctx.topic, make_event("survey.detractor", SOURCE, detractor, subject=inv["survey_id"])
+            conn,
+            ctx.topic,
+            make_event("survey.detractor", SOURCE, detractor, subject=inv["survey_id"], time=now),
         )
         on_commit(DETRACTORS.labels(kind.value).inc)
     return AnswerOutcome(TokenState.VALID, inv)

@@ -75,7 +75,9 @@ async def send_or_suppress(inv: asyncpg.Record, conn: Connection, ctx: Context, 
         expires_at=expires_at,
         locale=inv["locale"],
     )
-    await enqueue(conn, ctx.topic, make_event("survey.invited", SOURCE, invited, subject=inv["survey_id"]))
+    await enqueue(
+        conn, ctx.topic, make_event("survey.invited", SOURCE, invited, subject=inv["survey_id"], time=now)
+    )
     return True
 
 

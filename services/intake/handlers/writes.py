@@ -44,10 +44,11 @@ async def apply(
         if not await tickets.save(conn, change, thread if n == len(changes) else None):
             return False
     events = [event for change in changes for event in change.events]
+    now = ctx.now()
     await enqueue_many(
         conn,
         ctx.tickets_topic,
-        [(make_event(EVENT_TYPE[type(e)], SOURCE, e, subject=e.ticket_id), None) for e in events],
+        [(make_event(EVENT_TYPE[type(e)], SOURCE, e, subject=e.ticket_id, time=now), None) for e in events],
     )
     for event in events:
         _count(event, reopened_by)
