@@ -26,7 +26,8 @@ from schemas.registry import (
 from schemas.topics import ALL_TOPICS
 from schemas.v1.common import Customer, normalize_email
 from schemas.v1.orders import OrderShipped
-from schemas.v1.tickets import TicketReopened
+from schemas.v1.contacts import Channel
+from schemas.v1.tickets import Category, Priority, TicketReopened
 
 
 def shipped(**extra: Any) -> OrderShipped:
@@ -207,7 +208,14 @@ def test_generated_artefacts_are_current() -> None:
 
 
 def test_an_event_is_stamped_with_the_domain_time_it_is_given() -> None:
-    data = TicketReopened(shop_id="s", ticket_id="t", at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC))
+    data = TicketReopened(
+        shop_id="s",
+        ticket_id="t",
+        channel=Channel.EMAIL,
+        category=Category.ORDER_STATUS,
+        priority=Priority.NORMAL,
+        at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+    )
     stamped = make_event("ticket.reopened", "test", data, subject="t", time=data.at)
     assert stamped.time == data.at
     assert decode_event(encode_event(stamped)).time == data.at
