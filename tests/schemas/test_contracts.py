@@ -25,8 +25,8 @@ from schemas.registry import (
 )
 from schemas.topics import ALL_TOPICS
 from schemas.v1.common import Customer, normalize_email
-from schemas.v1.orders import OrderShipped
 from schemas.v1.contacts import Channel
+from schemas.v1.orders import OrderShipped
 from schemas.v1.tickets import Category, Priority, TicketReopened
 
 
