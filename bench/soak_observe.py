@@ -180,7 +180,7 @@ async def observe(
         dead_letter_rows=after.dead_letters,
         deliveries=after.deliveries,
         disabled_endpoints=after.disabled_endpoints,
-        success_attempts=after.success_attempts,
+        success_attempts=before.success_attempts,  # read before the receiver's records
         deliveries_succeeding_twice=after.deliveries_succeeding_twice,
         metric_pairs=await compare_metrics(services, database_url, baselines),
         drained=drained.drained,

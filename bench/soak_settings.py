@@ -110,7 +110,12 @@ def extra_env(s: SoakSettings, origin: datetime) -> dict[str, str]:
         "CARELOOP_LOG_LEVEL": s.log_level,
         "NOTIFY_ALLOW_LOOPBACK": "true",
         "NOTIFY_TIMEOUT_SECONDS": "5",
+        # Gauges refreshed every second: the final check compares them with their tables while timers
+        # still fire, and a gauge read a while ago would trail the rows it counts.
         "NOTIFY_GAUGE_SECONDS": "1",
+        "SLA_GAUGE_SECONDS": "1",
+        "INTAKE_GAUGE_SECONDS": "1",
+        "CARELOOP_OUTBOX_GAUGE_SECONDS": "1",
         # notify counts its retry delays in shop time
         "NOTIFY_RETRY_SCHEDULE_SECONDS": json.dumps([d * s.speed for d in RETRY_WALL_SECONDS]),
         "SURVEY_NPS_DELAY_DAYS": "1",
