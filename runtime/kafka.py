@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 
 from runtime.metrics import kafka_middleware
@@ -25,8 +25,15 @@ DLQ_SOURCE = "careloop-dlq-source"
 COMPRESSION = "zstd"
 """The codec of every record CareLoop produces: chosen by measurement (bench/codecs.py; the figures
 are in docs/benchmarks.md, "Compression"): the smallest records for no more producer CPU than none."""
+ACK_SECONDS = 10.0
+"""How long a relay round waits for Kafka's acknowledgements before it gives the producer up."""
 RETIRE_SECONDS = 15.0
 """How long a replaced producer may take to stop before it is left behind."""
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def make_broker(settings: Settings) -> KafkaBroker:
@@ -124,8 +131,11 @@ class KafkaOutput:
             task.add_done_callback(self._retiring.discard)
 
     async def _retire(self, producer: AIOKafkaProducer) -> None:
-        # stop() flushes what the old producer still holds; that may wait for a broker that is away,
-        # and nothing the relay needs is left in it (its rows stay in the outbox until acknowledged).
+        # Nothing the relay needs is left in the old producer (its rows stay in the outbox until
+        # acknowledged), so what it still holds is failed rather than flushed: an idempotent producer
+        # retries a batch without end, and while the broker is away its sender spins on metadata
+        # requests. aiokafka has no public abort, hence its accumulator's fail_all.
+        producer._message_accumulator.fail_all(KafkaError("producer replaced"))
         try:
             async with asyncio.timeout(RETIRE_SECONDS):
                 await producer.stop()
@@ -166,10 +176,17 @@ class KafkaOutput:
                 failed_keys.add((topic, key))
                 continue
             handed.append((index, future))
-        results = await asyncio.gather(*(future for _, future in handed), return_exceptions=True)
-        for (index, _), result in zip(handed, results, strict=True):
-            if isinstance(result, BaseException):
-                outcomes[index] = self._failed(producer, result)
+        if handed:
+            # An idempotent producer never gives up on a batch by itself: while the broker is away
+            # the acknowledgement would be awaited for the whole outage (its sender spinning), so
+            # the round ends after ACK_SECONDS and the producer is replaced.
+            await asyncio.wait([future for _, future in handed], timeout=ACK_SECONDS)
+        for index, future in handed:
+            if not future.done():
+                future.add_done_callback(_retrieve)  # failed later by the retire: nobody waits for it
+                outcomes[index] = self._failed(producer, TimeoutError(f"not acknowledged in {ACK_SECONDS} s"))
+            elif (error := future.exception()) is not None:
+                outcomes[index] = self._failed(producer, error)
         return outcomes
 
     async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+import asyncpg
 
 from runtime.db import Pool, PoolConnection
 
@@ -26,6 +29,10 @@ async def listening(pool: Pool, channel: str, wakeup: asyncio.Event) -> AsyncIte
         try:
             yield conn
         finally:
-            await conn.remove_listener(channel, notified)
+            # A connection Postgres dropped (a restart) was already handed back to the pool: its
+            # LISTEN died with it, and there is nothing left to remove.
+            with contextlib.suppress(asyncpg.InterfaceError, asyncpg.PostgresConnectionError, OSError):
+                await conn.remove_listener(channel, notified)
     finally:
-        await pool.release(conn)
+        with contextlib.suppress(asyncpg.InterfaceError, OSError):
+            await pool.release(conn)

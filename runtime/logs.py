@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 _SECRET_PATTERNS = (
@@ -16,6 +18,10 @@ _SECRET_PATTERNS = (
     ),
     re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)"),
 )
+
+
+REPEAT_SECONDS = 10.0
+"""One line per message template per this many seconds at most (RepeatFilter)."""
 
 
 def mask_secrets(text: str) -> str:
@@ -34,6 +40,33 @@ class SecretMaskingFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = mask_secrets(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        return True
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a warning or error (by logger and template) through once per `seconds`, and says how many
+    of it were held back: a client library retrying against a broker that is away would otherwise
+    write thousands of identical lines a second and drown what matters. Info lines all pass."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        last, held = self._seen.get(key, (float("-inf"), 0))
+        if now - last < self._seconds:
+            self._seen[key] = (last, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.getMessage()} ({held} more like it in the last {now - last:.0f} s)"
+            record.args = None
         return True
 
 
@@ -57,6 +90,7 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RepeatFilter(REPEAT_SECONDS))
     handler.addFilter(SecretMaskingFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter(service))

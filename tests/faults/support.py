@@ -117,7 +117,10 @@ class ServiceProcess:
         await self.wait_ready()
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+        return self.full_log()[-5000:]
+
+    def full_log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
     async def metrics(self) -> dict[str, list[tuple[dict[str, str], float]]]:
         async with httpx.AsyncClient(base_url=self.url, timeout=5.0) as client:
