@@ -19,10 +19,11 @@ venv: .venv/.synced ## the Python environment exactly as uv.lock pins it
 	@bash deploy/local/python.sh
 	touch $@
 
-tools: ## Chromium, Prometheus and docker-compose for the tests that use them
+tools: ## Chromium, Prometheus, docker-compose, curl and jq for the tests that use them
 	@bash deploy/local/chromium.sh
 	bash deploy/local/prometheus.sh
 	bash deploy/local/compose-cli.sh
+	bash deploy/local/cli-tools.sh
 
 infra: venv ## start the local Kafka and PostgreSQL (or use KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL)
 	@bash deploy/local/up.sh
@@ -47,6 +48,7 @@ lint: venv ## ruff (lint and format) and the import rules
 unit: lint ## the fast loop: lint, then every test needing no Kafka, Postgres or browser
 	@bash deploy/local/prometheus.sh
 	bash deploy/local/compose-cli.sh
+	bash deploy/local/cli-tools.sh
 	$(PY) -m pytest -p no:cacheprovider -m "not kafka and not postgres and not browser" $(PYTEST_ARGS)
 
 typecheck: venv ## mypy --strict
