@@ -27,6 +27,8 @@ class Shop(BaseModel):
     locale: str = "pl"
     public_base_url: str | None = None
     """Where the shop's customers reach CareLoop's public pages (survey links)."""
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    """The shop's own site: the survey pages link back to it (no link without it)."""
 
 
 def hash_api_key(key: str) -> str:
