@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from runtime.db import Connection, Database
 from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
@@ -36,7 +36,7 @@ from services.survey.context import Context
 from services.survey.domain.kinds import SurveyKind, is_detractor
 from services.survey.domain.tokens import TokenState
 from services.survey.metrics import PAGE_SECONDS, TOKEN_REFUSALS
-from services.survey.page import form_page, message_page, refusal_page
+from services.survey.page import STYLESHEET_PATH, form_page, refusal_page, stylesheet, thanks_page
 from services.survey.texts import WORDS
 
 SERVICE = "survey"
@@ -73,6 +73,11 @@ def _int_or_none(value: object) -> int | None:
     return None
 
 
+@page_router.get(STYLESHEET_PATH, include_in_schema=False)
+async def page_stylesheet() -> Response:
+    return stylesheet()
+
+
 @page_router.get("/s/{token}", response_class=HTMLResponse, summary="The answer page (HTML)")
 async def show(token: str, request: Request, db: Db, ctx: Ctx, score: str | None = None) -> HTMLResponse:
     started = time.perf_counter()
@@ -80,7 +85,7 @@ async def show(token: str, request: Request, db: Db, ctx: Ctx, score: str | None
         status = await answers.token_status(conn, token, ctx.now())
     if status.state is not TokenState.VALID:
         TOKEN_REFUSALS.labels(status.state.value).inc()
-        response = refusal_page(status.state, status.invitation, request)
+        response = refusal_page(status.state, status.invitation, request, ctx)
     else:
         response = form_page(status.invitation, ctx, selected=_int_or_none(score))
     PAGE_SECONDS.labels("GET").observe(time.perf_counter() - started)
@@ -99,7 +104,7 @@ async def submit(token: str, request: Request, db: Db, ctx: Ctx) -> HTMLResponse
         status = await answers.token_status(conn, token, ctx.now())
         if status.state is not TokenState.VALID or status.invitation is None:
             TOKEN_REFUSALS.labels(status.state.value).inc()
-            return refusal_page(status.state, status.invitation, request)
+            return refusal_page(status.state, status.invitation, request, ctx)
         inv = status.invitation
         words = WORDS[inv["locale"]]
         if score is None:
@@ -125,9 +130,9 @@ async def submit(token: str, request: Request, db: Db, ctx: Ctx) -> HTMLResponse
                 error=words["choose_score"] if exc.field == "score" else str(exc),
             )
     if outcome.state is not TokenState.VALID:
-        return refusal_page(outcome.state, outcome.invitation, request)
+        return refusal_page(outcome.state, outcome.invitation, request, ctx)
     PAGE_SECONDS.labels("POST").observe(time.perf_counter() - started)
-    return message_page("thanks", inv["locale"], 200, shop=ctx.shop_name(inv["shop_id"]))
+    return thanks_page(inv, ctx, unhappy=is_detractor(SurveyKind(inv["kind"]), score))
 
 
 # -- the JSON answer --------------------------------------------------------------------------

@@ -33,10 +33,6 @@ class Context:
         shop = self.shops.get(shop_id)
         return shop.locale if shop else None
 
-    def shop_name(self, shop_id: str) -> str:
-        shop = self.shops.get(shop_id)
-        return shop.name if shop else shop_id
-
     def answer_link(self, shop_id: str, token: str) -> str:
         shop = self.shops.get(shop_id)
         base = (shop.public_base_url if shop and shop.public_base_url else self.public_base_url).rstrip("/")

@@ -1,19 +1,35 @@
-"""The answer page's words, in the shipped languages (Polish and English)."""
+"""The answer page's words, in the shipped languages (Polish and English).
+
+No text puts the shop's name inside a sentence: Polish would need it declined ("od Sklepu Demo"),
+which cannot be done for an arbitrary name. The pages show the name on its own above the card, in the
+nominative, and the sentences speak as the shop ("nas", "us").
+"""
 
 from __future__ import annotations
 
+import re
+
 from services.survey.domain.kinds import SurveyKind
+
+_SINGLE_LETTER_WORD = re.compile(r"(?<!\S)([aiouwzAIOUWZ]) ")
+
+
+def tie_single_letters(text: str) -> str:
+    """Polish typesetting keeps a one-letter word (a, i, o, u, w, z) on the line of the word after it:
+    a no-break space instead of the space, so no line of the page ends with "z" or "w"."""
+    return _SINGLE_LETTER_WORD.sub("\\1\u00a0", text)
+
 
 QUESTIONS: dict[str, dict[SurveyKind, str]] = {
     "en": {
-        SurveyKind.NPS: "How likely are you to recommend {shop} to a friend or colleague?",
-        SurveyKind.CSAT: "How satisfied are you with the help you got from {shop}?",
-        SurveyKind.CES: "How easy was it to get your return or repair handled by {shop}?",
+        SurveyKind.NPS: "How likely are you to recommend us to a friend or colleague?",
+        SurveyKind.CSAT: "How satisfied are you with the help we gave you?",
+        SurveyKind.CES: "How easy was it to get your return or repair handled?",
     },
     "pl": {
-        SurveyKind.NPS: "Jak prawdopodobne jest, że polecisz {shop} znajomemu lub współpracownikowi?",
-        SurveyKind.CSAT: "Jak bardzo jesteś zadowolona/zadowolony z pomocy od {shop}?",
-        SurveyKind.CES: "Jak łatwo było załatwić zwrot lub naprawę w {shop}?",
+        SurveyKind.NPS: "Jak prawdopodobne jest, że polecisz nas znajomemu lub współpracownikowi?",
+        SurveyKind.CSAT: "Jak oceniasz naszą pomoc w Twojej sprawie?",
+        SurveyKind.CES: "Jak łatwo było załatwić u nas zwrot lub reklamację?",
     },
 }
 
@@ -24,10 +40,15 @@ ANCHORS: dict[str, dict[SurveyKind, tuple[str, str]]] = {
         SurveyKind.CES: ("very difficult", "very easy"),
     },
     "pl": {
-        SurveyKind.NPS: ("zdecydowanie nie", "zdecydowanie tak"),
-        SurveyKind.CSAT: ("bardzo niezadowolona/y", "bardzo zadowolona/y"),
+        SurveyKind.NPS: ("na pewno nie polecę", "na pewno polecę"),
+        SurveyKind.CSAT: ("bardzo źle", "bardzo dobrze"),
         SurveyKind.CES: ("bardzo trudno", "bardzo łatwo"),
     },
+}
+
+SUB_ANCHORS: dict[str, tuple[str, str]] = {
+    "en": ("very poor", "excellent"),
+    "pl": ("bardzo słabo", "doskonale"),
 }
 
 WORDS: dict[str, dict[str, str]] = {
@@ -35,14 +56,19 @@ WORDS: dict[str, dict[str, str]] = {
         "title": "Your opinion",
         "speed": "Speed of the help (optional)",
         "accuracy": "Accuracy and completeness of the answer (optional)",
-        "sub_anchors": "1 = very poor, 5 = excellent",
         "comment": "Anything you would like to tell us? (optional)",
         "submit": "Send my answer",
         "choose_score": "Please choose a score.",
         "thanks_title": "Thank you!",
-        "thanks_body": "Your answer has been recorded. It helps {shop} get better.",
+        "thanks_recorded": "Your answer has been recorded.",
+        "thanks_next": "There is nothing else you need to do. Your feedback helps us do better.",
+        "thanks_next_unhappy": (
+            "We are sorry it did not go well this time. "
+            "Our customer care team will get in touch with you to put it right."
+        ),
+        "back_to_shop": "Back to the shop",
         "answered_title": "This survey has already been answered",
-        "answered_body": "Thank you, we already have your answer. Each link can be used once.",
+        "answered_body": "Thank you, we already have your answer. Each link can be used only once.",
         "expired_title": "This survey link has expired",
         "expired_body": "Thank you for your interest. This link is no longer valid.",
         "unknown_title": "We could not find this survey",
@@ -53,14 +79,19 @@ WORDS: dict[str, dict[str, str]] = {
         "title": "Twoja opinia",
         "speed": "Szybkość pomocy (opcjonalnie)",
         "accuracy": "Trafność i kompletność odpowiedzi (opcjonalnie)",
-        "sub_anchors": "1 = bardzo słabo, 5 = doskonale",
         "comment": "Chcesz nam coś przekazać? (opcjonalnie)",
         "submit": "Wyślij odpowiedź",
         "choose_score": "Wybierz ocenę.",
         "thanks_title": "Dziękujemy!",
-        "thanks_body": "Twoja odpowiedź została zapisana. Dzięki niej {shop} może działać lepiej.",
+        "thanks_recorded": "Twoja odpowiedź została zapisana.",
+        "thanks_next": "Nie musisz nic więcej robić. Dzięki Twojej opinii możemy działać lepiej.",
+        "thanks_next_unhappy": (
+            "Przykro nam, że tym razem nie wszystko poszło dobrze. "
+            "Nasz zespół obsługi klienta skontaktuje się z Tobą, żeby to wyjaśnić."
+        ),
+        "back_to_shop": "Wróć do sklepu",
         "answered_title": "Ta ankieta została już wypełniona",
-        "answered_body": "Dziękujemy, mamy już Twoją odpowiedź. Każdego linku można użyć raz.",
+        "answered_body": "Dziękujemy, mamy już Twoją odpowiedź. Każdego linku można użyć tylko raz.",
         "expired_title": "Link do ankiety wygasł",
         "expired_body": "Dziękujemy za chęć udziału. Ten link nie jest już ważny.",
         "unknown_title": "Nie znaleźliśmy tej ankiety",
@@ -68,3 +99,10 @@ WORDS: dict[str, dict[str, str]] = {
         "scale_label": "{low} = {low_text}, {high} = {high_text}",
     },
 }
+
+# Polish typesetting, applied once to every Polish text above
+QUESTIONS["pl"] = {kind: tie_single_letters(text) for kind, text in QUESTIONS["pl"].items()}
+ANCHORS["pl"] = {
+    kind: (tie_single_letters(lo), tie_single_letters(hi)) for kind, (lo, hi) in ANCHORS["pl"].items()
+}
+WORDS["pl"] = {key: tie_single_letters(text) for key, text in WORDS["pl"].items()}

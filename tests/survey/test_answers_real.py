@@ -4,7 +4,9 @@ misuse (reused, expired, forged), and plain-text comments."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
+from urllib.parse import urljoin
 
 import pytest
 
@@ -32,16 +34,25 @@ async def test_answer_through_the_html_form_then_the_link_is_used_up(infra: Sett
         assert page.headers["cache-control"] == "no-store"
         html = page.text
         assert '<html lang="pl">' in html
-        assert "Jak prawdopodobne jest, że polecisz Shop A" in html
+        assert "Jak prawdopodobne jest, że polecisz nas znajomemu lub współpracownikowi?" in html
+        assert '<header class="brand"><p>Shop A</p></header>' in html  # the name on its own
         assert '<input type="radio" name="score" id="score-9" value="9" checked' in html
         assert html.count('name="score"') == 11  # 0..10
         assert "<script" not in html
         assert "http://" not in html.split("</head>")[0].replace('content="width', "")  # no external assets
+        href = re.findall(r'<link rel="stylesheet" href="([^"]+)">', html)[0]
+        style = await client.get(urljoin(f"http://careloop.test/s/{token}", href))
+        assert style.status_code == 200
+        assert style.url.path == "/s/static/survey.css"
+        assert style.headers["content-type"].startswith("text/css")
+        assert ".scale" in style.text
 
         comment = "Paczka <b>przyszła</b> & </textarea><script>alert(1)</script>"
         done = await client.post(f"/s/{token}", data={"score": "9", "comment": comment})
         assert done.status_code == 200
         assert "Dziękujemy!" in done.text
+        assert "Nie musisz nic więcej robić." in done.text  # a promoter: nothing follows
+        assert "skontaktuje" not in done.text
 
         again = await client.get(f"/s/{token}")
         assert again.status_code == 410
