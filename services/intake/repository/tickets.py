@@ -108,7 +108,8 @@ def _ticket_statement(change: Change, p: _Params) -> str:
     if not change.changes:
         return f"SELECT id, shop_id FROM tickets WHERE {where}"
     unknown = set(change.changes) - _CHANGEABLE
-    assert not unknown, f"not a changeable ticket field: {unknown}"
+    if unknown:  # names become SQL: refuse any that is not one of the ticket's own columns
+        raise ValueError(f"not a changeable ticket field: {sorted(unknown)}")
     assignments = ", ".join(f"{name} = {p(_value(v))}" for name, v in change.changes.items())
     return f"UPDATE tickets SET {assignments} WHERE {where} RETURNING id, shop_id"
 
