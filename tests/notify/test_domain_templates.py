@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.v1.orders import ORDER_EVENT_TYPES
+from schemas.v1.orders import ORDER_EVENT_TYPES, RepairCompleted
 from services.notify.domain.payload import message_context
 from services.notify.domain.templates import (
     DEFAULT_TEMPLATES,
@@ -108,3 +108,100 @@ def test_customer_supplied_values_are_rendered_verbatim_never_evaluated(name: st
     message = render_message("order.shipped", "en", message_context(data, "A"), None)
     assert message is not None
     assert (name or "X") in message.text
+
+
+# Every field any default template reads, so each one renders under StrictUndefined.
+EVERY_FIELD: dict[str, Any] = {
+    **SHIPPED,
+    "total": "199.00",
+    "amount": "199.00",
+    "currency": "PLN",
+    "tracking_url": "https://track.example/TRK-9",
+    "reason": "brak towaru",
+    "new_promised_delivery_date": "2026-01-10",
+    "return_id": "RET-1",
+    "repair_id": "REP-1",
+    "turnaround_days": 14,
+    "outcome": "repaired",
+    "link": "https://careloop.example/s/token",
+    "ticket_id": "T-1",
+}
+SHOP_NAME = "«Zielona Łąka» sp. z o.o."  # a name no default sentence could decline or contain
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+@pytest.mark.parametrize("event_type", sorted(DEFAULT_TEMPLATES))
+def test_the_shop_name_stands_alone_as_the_signature_never_inside_a_sentence(
+    event_type: str, lang: str
+) -> None:
+    message = render_message(event_type, lang, message_context(EVERY_FIELD, SHOP_NAME), None)
+    assert message is not None
+    assert SHOP_NAME not in message.subject
+    assert [line for line in message.text.splitlines() if SHOP_NAME in line] == [SHOP_NAME]
+    assert message.text.endswith(("Pozdrawiamy,\n" if lang == "pl" else "Best regards,\n") + SHOP_NAME)
+
+
+REPAIR_OUTCOMES = {
+    ("pl", "repaired"): "reklamacja REP-1 została rozpatrzona: produkt został naprawiony.",
+    ("pl", "replaced"): "reklamacja REP-1 została rozpatrzona: wymieniliśmy produkt na nowy.",
+    ("pl", "refunded"): "reklamacja REP-1 została rozpatrzona: zwracamy Ci pieniądze za produkt.",
+    ("pl", "rejected"): "niestety reklamacja REP-1 została rozpatrzona negatywnie.",
+    ("en", "repaired"): "repair REP-1 is complete: your item has been repaired.",
+    ("en", "replaced"): "repair REP-1 is complete: we have replaced your item with a new one.",
+    ("en", "refunded"): "repair REP-1 is complete: we are refunding the price of the item.",
+    ("en", "rejected"): "we have reviewed repair REP-1 and unfortunately cannot accept the claim.",
+}
+
+
+def test_every_repair_outcome_has_its_sentence_in_both_languages() -> None:
+    outcomes = get_args(RepairCompleted.model_fields["outcome"].annotation)
+    assert {(lang, o) for lang in LANGUAGES for o in outcomes} == set(REPAIR_OUTCOMES)
+
+
+@pytest.mark.parametrize(("lang", "outcome"), list(REPAIR_OUTCOMES))
+def test_a_repair_outcome_is_told_in_words_not_as_its_code(lang: str, outcome: str) -> None:
+    data = {**EVERY_FIELD, "outcome": outcome}
+    message = render_message("repair.completed", lang, message_context(data, "Sklep A"), None)
+    assert message is not None
+    assert message.text.splitlines()[1] == REPAIR_OUTCOMES[(lang, outcome)]
+    if lang == "pl":
+        assert outcome not in message.text
+
+
+@pytest.mark.parametrize(
+    ("lang", "days", "expected"),
+    [
+        ("pl", 1, "Odpowiemy w ciągu jednego dnia."),
+        ("pl", 14, "Odpowiemy w ciągu 14 dni."),
+        ("en", 1, "will answer within one day."),
+        ("en", 14, "will answer within 14 days."),
+    ],
+)
+def test_the_repair_turnaround_agrees_with_its_number(lang: str, days: int, expected: str) -> None:
+    data = {**EVERY_FIELD, "turnaround_days": days}
+    message = render_message("repair.received", lang, message_context(data, "Sklep A"), None)
+    assert message is not None
+    assert message.text.splitlines()[1].endswith(expected)
+
+
+@pytest.mark.parametrize(
+    ("lang", "subject", "line"),
+    [
+        (
+            "pl",
+            "Jak nam poszło?",
+            "będziemy wdzięczni za krótką opinię. Odpowiedź zajmie tylko chwilę: "
+            "https://careloop.example/s/token",
+        ),
+        (
+            "en",
+            "How did we do?",
+            "we would appreciate your quick feedback. It only takes a moment: https://careloop.example/s/token",
+        ),
+    ],
+)
+def test_the_survey_invitation_reads_in_both_languages(lang: str, subject: str, line: str) -> None:
+    message = render_message("survey.invited", lang, message_context(EVERY_FIELD, "Sklep A"), None)
+    assert message is not None
+    assert message.subject == subject
+    assert message.text.splitlines()[1] == line

@@ -68,7 +68,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
     "order.paid": {
         "pl": _pl(
             "Płatność za zamówienie {{ order_id }} zaksięgowana",
-            "otrzymaliśmy płatność {{ amount }} {{ currency }} za zamówienie {{ order_id }}.",
+            "otrzymaliśmy płatność w wysokości {{ amount }} {{ currency }} za zamówienie {{ order_id }}.",
         ),
         "en": _en(
             "Payment for order {{ order_id }} received",
@@ -91,8 +91,8 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
     },
     "order.out_for_delivery": {
         "pl": _pl(
-            "Zamówienie {{ order_id }} jest dziś doręczane",
-            "kurier doręcza dziś Twoje zamówienie {{ order_id }}.",
+            "Zamówienie {{ order_id }} dotrze do Ciebie dzisiaj",
+            "kurier dostarczy dziś Twoje zamówienie {{ order_id }}.",
         ),
         "en": _en(
             "Order {{ order_id }} is out for delivery", "your order {{ order_id }} is out for delivery today."
@@ -146,7 +146,7 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
         ),
         "en": _en(
             "We received return {{ return_id }}",
-            "return {{ return_id }} for order {{ order_id }} arrived; we will settle it shortly.",
+            "return {{ return_id }} for order {{ order_id }} has arrived; we will process it shortly.",
         ),
     },
     "refund.issued": {
@@ -163,28 +163,37 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
         "pl": _pl(
             "Reklamacja {{ repair_id }} przyjęta",
             "otrzymaliśmy produkt do reklamacji {{ repair_id }}. Odpowiemy w ciągu "
-            "{{ turnaround_days }} dni.",
+            "{% if turnaround_days == 1 %}jednego dnia{% else %}{{ turnaround_days }} dni{% endif %}.",
         ),
         "en": _en(
             "Repair {{ repair_id }} received",
             "we received your item for repair {{ repair_id }} and will answer within "
-            "{{ turnaround_days }} days.",
+            "{% if turnaround_days == 1 %}one day{% else %}{{ turnaround_days }} days{% endif %}.",
         ),
     },
     "repair.completed": {
         "pl": _pl(
             "Reklamacja {{ repair_id }} zakończona",
-            "reklamacja {{ repair_id }} została rozpatrzona (wynik: {{ outcome }}).",
+            "{% if outcome == 'rejected' %}niestety reklamacja {{ repair_id }} została rozpatrzona "
+            "negatywnie.{% else %}reklamacja {{ repair_id }} została rozpatrzona: "
+            "{% if outcome == 'replaced' %}wymieniliśmy produkt na nowy"
+            "{% elif outcome == 'refunded' %}zwracamy Ci pieniądze za produkt"
+            "{% else %}produkt został naprawiony{% endif %}.{% endif %}",
         ),
         "en": _en(
-            "Repair {{ repair_id }} completed", "repair {{ repair_id }} is complete (outcome: {{ outcome }})."
+            "Repair {{ repair_id }} completed",
+            "{% if outcome == 'rejected' %}we have reviewed repair {{ repair_id }} and unfortunately "
+            "cannot accept the claim.{% else %}repair {{ repair_id }} is complete: "
+            "{% if outcome == 'replaced' %}we have replaced your item with a new one"
+            "{% elif outcome == 'refunded' %}we are refunding the price of the item"
+            "{% else %}your item has been repaired{% endif %}.{% endif %}",
         ),
     },
     "order.promise_breached": {
         "pl": _pl(
             "Przepraszamy za opóźnienie zamówienia {{ order_id }}",
-            "nie dotrzymaliśmy obiecanego terminu dla zamówienia {{ order_id }}. Pracujemy nad tym "
-            "i odezwiemy się, gdy tylko będzie nowy termin.",
+            "nie udało nam się dotrzymać obiecanego terminu dla zamówienia {{ order_id }}. Zajmujemy się "
+            "tym i odezwiemy się, gdy tylko ustalimy nowy termin.",
         ),
         "en": _en(
             "Sorry, order {{ order_id }} is running late",
@@ -193,8 +202,14 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
         ),
     },
     "survey.invited": {
-        "pl": _pl("Jak nam poszło?", "będziemy wdzięczni za krótką opinię: {{ link }}"),
-        "en": _en("How did we do?", "we would appreciate your quick feedback: {{ link }}"),
+        "pl": _pl(
+            "Jak nam poszło?",
+            "będziemy wdzięczni za krótką opinię. Odpowiedź zajmie tylko chwilę: {{ link }}",
+        ),
+        "en": _en(
+            "How did we do?",
+            "we would appreciate your quick feedback. It only takes a moment: {{ link }}",
+        ),
     },
     "ticket.created": {
         "pl": _pl(
@@ -209,12 +224,13 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
     "ticket.solved": {
         "pl": _pl(
             "Zgłoszenie {{ ticket_id }} rozwiązane",
-            "Twoje zgłoszenie {{ ticket_id }} zostało rozwiązane. Wystarczy odpowiedzieć, "
-            "jeśli potrzebujesz dalszej pomocy.",
+            "Twoje zgłoszenie {{ ticket_id }} zostało rozwiązane. Jeśli potrzebujesz dalszej pomocy, "
+            "po prostu odpowiedz na tę wiadomość.",
         ),
         "en": _en(
             "Request {{ ticket_id }} solved",
-            "your request {{ ticket_id }} has been solved. Just reply if you need anything else.",
+            "your request {{ ticket_id }} has been solved. If you need anything else, just reply to this "
+            "message.",
         ),
     },
 }
