@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.openapi import document_path, render
+from tools.openapi import document_path, render
 
 
 def generated() -> str:
