@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from demo.people import make_customer
 from schemas.envelope import CloudEvent
 from schemas.registry import make_event
 from schemas.v1.common import Customer
@@ -33,19 +34,6 @@ from schemas.v1.orders import (
 )
 
 SOURCE = "shop-platform/demo"
-FIRST_NAMES = (
-    "Anna",
-    "Piotr",
-    "Katarzyna",
-    "Tomasz",
-    "Magdalena",
-    "Jan",
-    "Emily",
-    "Oliver",
-    "Zofia",
-    "Marek",
-)
-LAST_NAMES = ("Nowak", "Kowalski", "Wiśniewska", "Wójcik", "Smith", "Jones", "Lewandowska", "Zieliński")
 PRODUCTS = (
     ("SKU-KETTLE", "Czajnik elektryczny", Decimal("149.00")),
     ("SKU-HEADPH", "Słuchawki bezprzewodowe", Decimal("399.00")),
@@ -77,12 +65,27 @@ class JourneyMix:
     repaired: float = 0.04
 
 
+# Reasons the shop platform gives; notify quotes them to the customer in the customer's language.
+REASONS: dict[str, dict[str, str]] = {
+    "pl": {
+        "cancelled": "rezygnacja z zamówienia",
+        "delayed": "duża liczba przesyłek u przewoźnika",
+        "returned": "produkt nie spełnił oczekiwań",
+    },
+    "en": {
+        "cancelled": "cancelled at the customer's request",
+        "delayed": "a backlog at the carrier",
+        "returned": "the product did not meet expectations",
+    },
+}
+
+
 def customer_for(rng: random.Random, n: int, locale: str) -> Customer:
-    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-    handle = f"{first}.{last}".lower().encode("ascii", "ignore").decode()
-    return Customer(
-        id=f"cust-{n:06d}", email=f"{handle}.{n}@example.com", name=f"{first} {last}", locale=locale
-    )
+    return make_customer(rng, n, locale)
+
+
+def reason(locale: str, what: str) -> str:
+    return REASONS.get(locale.split("-")[0], REASONS["en"])[what]
 
 
 def order_journey(
@@ -124,7 +127,7 @@ def order_journey(
         add(
             now + timedelta(minutes=rng.randint(5, 240)),
             "order.cancelled",
-            OrderCancelled(**base, reason="customer changed mind"),
+            OrderCancelled(**base, reason=reason(who.locale, "cancelled")),
         )
         return _events(steps)
     now += timedelta(minutes=rng.randint(1, 30))
@@ -161,7 +164,9 @@ def order_journey(
             now,
             "order.delayed",
             OrderDelayed(
-                **base, reason="carrier backlog", new_promised_delivery_date=promised + timedelta(days=2)
+                **base,
+                reason=reason(who.locale, "delayed"),
+                new_promised_delivery_date=promised + timedelta(days=2),
             ),
         )
         now += timedelta(days=2)
@@ -177,7 +182,9 @@ def order_journey(
         add(
             now,
             "return.requested",
-            ReturnRequested(**base, return_id=return_id, reason="does not fit", skus=[product[0]]),
+            ReturnRequested(
+                **base, return_id=return_id, reason=reason(who.locale, "returned"), skus=[product[0]]
+            ),
         )
         now += timedelta(days=rng.uniform(2, 5))
         add(now, "return.received", ReturnReceived(**base, return_id=return_id))
