@@ -1,6 +1,7 @@
 """Whatever happens to its terminal, `make run` leaves no process behind: Ctrl-C with the output piped
-through `tee` (tee dies too, so the supervisor writes to a closed pipe), a supervisor killed with
-SIGKILL (its children's parent-death signal), and Ctrl-C while Kafka is still starting."""
+through `tee` (tee dies too, so the supervisor writes to a closed pipe) after a `make infra` in another
+terminal, a supervisor killed with SIGKILL (its children's parent-death signal), and Ctrl-C while Kafka
+or PostgreSQL is still starting."""
 
 from __future__ import annotations
 
@@ -119,8 +120,27 @@ def first_number(path: Path) -> int:
     return int(text_of(path).split()[0])
 
 
+async def make_infra(env: dict[str, str]) -> None:
+    """`make infra` typed in another terminal: up.sh with no owner, the servers already up."""
+    done = await asyncio.create_subprocess_exec(
+        "make",
+        "-C",
+        str(REPO),
+        "-o",
+        ".venv/.synced",
+        "infra",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(done.communicate(), 120)
+    assert done.returncode == 0, out.decode(errors="replace")
+
+
 async def test_ctrl_c_on_make_run_through_tee_leaves_nothing(private_local_dir: Path, tmp_path: Path) -> None:
-    """The whole of `make run` as a newcomer runs it, with Kafka and PostgreSQL of its own."""
+    """The whole of `make run` as a newcomer runs it, with Kafka and PostgreSQL of its own; meanwhile
+    `make infra` in another terminal (which once made `make run` forget the servers it started)."""
     tag, log = new_tag(), tmp_path / "run.log"
     env = {
         **inherited_env(),
@@ -136,6 +156,9 @@ async def test_ctrl_c_on_make_run_through_tee_leaves_nothing(private_local_dir: 
         running = await until_demo_is_up(log, env, tag, terminal)
         broker = first_number(private_local_dir / "kafka" / "kafka.pid")
         postmaster = first_number(private_local_dir / "pg" / "data" / "postmaster.pid")
+        started = text_of(private_local_dir / "started")
+        await make_infra(env)
+        assert text_of(private_local_dir / "started") == started  # still make run's, to stop
         os.killpg(terminal.pid, signal.SIGINT)  # Ctrl-C: make, its shells, the supervisor and tee
         left = await left_after(tag, STOP_WITHIN)
         await asyncio.wait_for(terminal.wait(), 10)
@@ -177,23 +200,32 @@ async def test_no_child_outlives_a_supervisor_killed_with_sigkill(infra: Setting
     assert left == [], f"outlived the supervisor (of {len(running)}):\n" + "\n".join(left)
 
 
-async def test_ctrl_c_while_kafka_starts_leaves_no_broker(private_local_dir: Path, tmp_path: Path) -> None:
+STARTING = {"kafka": Path("kafka") / "kafka.pid", "postgres": Path("pg") / "data" / "postmaster.pid"}
+"""Where each server's pid shows once it was launched (and before it is ready)."""
+
+
+@pytest.mark.parametrize("server", ["kafka", "postgres"])
+async def test_ctrl_c_while_a_server_starts_leaves_none(
+    server: str, private_local_dir: Path, tmp_path: Path
+) -> None:
+    """Ctrl-C as soon as the server was launched: Kafka's JVM, or PostgreSQL's postmaster once Kafka
+    is up (up.sh starts them in that order)."""
     tag = new_tag()
     env = {**inherited_env(), MARKER: tag.split("=", 1)[1], **private_infra_env(private_local_dir)}
-    pid_file = private_local_dir / "kafka" / "kafka.pid"
+    pid_file = private_local_dir / STARTING[server]
     with killing_leftovers(tag):
         terminal = await make_run_through_tee(env, tmp_path / "run.log")
 
-        async def broker_launched() -> int:
+        async def launched() -> int:
             if terminal.returncode is not None:
                 raise AssertionError("make run ended early:\n" + text_of(tmp_path / "run.log"))
-            text = text_of(pid_file).strip()
-            return int(text) if text.isdigit() and alive(int(text)) else 0
+            words = text_of(pid_file).split()
+            return int(words[0]) if words and words[0].isdigit() and alive(int(words[0])) else 0
 
-        broker = await eventually(broker_launched, timeout=120, interval=0.1)
+        pid = await eventually(launched, timeout=120, interval=0.02)
         os.killpg(terminal.pid, signal.SIGINT)
         left = await left_after(tag, STOP_WITHIN)
         await asyncio.wait_for(terminal.wait(), 10)
-    assert left == [], "left running after Ctrl-C during the start-up:\n" + "\n".join(left)
-    assert not alive(broker)
+    assert left == [], f"left running after Ctrl-C while {server} started:\n" + "\n".join(left)
+    assert not alive(pid)
     assert not (private_local_dir / "started").exists()  # down.sh stopped all it recorded
