@@ -1,11 +1,14 @@
 """The demo shop's support agents: they poll intake for open and pending tickets and work them through
-its API with realistic delays (demo.behaviour.agent_plan), some slow enough to breach an SLA."""
+its API with realistic delays (demo.behaviour.agent_plan), some slow enough to breach an SLA, answering
+on each ticket's topic. They work the tickets of the demo's own customers only: a ticket somebody
+created by hand with the shop's key is left to that person."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import Counter as Tally
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +19,10 @@ from runtime.clock import Clock
 from schemas.v1.contacts import Channel
 
 log = logging.getLogger("demo.agents")
-AGENT_NAMES = ("Ola (support)", "Kuba (support)", "Marta (support)")
+AGENT_NAMES: dict[str, tuple[str, ...]] = {
+    "pl": ("Ola, obsługa klienta", "Kuba, obsługa klienta", "Marta, obsługa klienta"),
+    "en": ("Ola, customer care", "Kuba, customer care", "Marta, customer care"),
+}
 
 
 def _at(value: str) -> datetime:
@@ -24,13 +30,27 @@ def _at(value: str) -> datetime:
 
 
 class Agents:
-    def __init__(self, intake: httpx.AsyncClient, clock: Clock, seed: int, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        intake: httpx.AsyncClient,
+        clock: Clock,
+        seed: int,
+        poll_seconds: float,
+        *,
+        ours: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> None:
+        """`ours(ticket["customer"])` says which tickets are the demo's to work (all without it)."""
         self._intake = intake
         self._clock = clock
         self._seed = seed
         self._poll_seconds = poll_seconds
+        self._ours = ours
         self.stats: Tally[str] = Tally()
-        """replies, pending, solved, refused (a 4xx from intake: the ticket changed meanwhile)."""
+        """replies, pending, solved (tickets, each once), solved_again (after it was reopened), refused
+        (a 4xx from intake: the ticket changed meanwhile)."""
+        self.unsolved: Tally[str] = Tally()
+        """Open and pending tickets at the latest poll: `demo` the agents work, `others` they leave."""
+        self._solved: set[str] = set()
         self._waiting: dict[str, tuple[str, datetime | None]] = {}
         """Per ticket: its last_activity_at when last read, and whether the customer awaited an answer
         then; the conversation is read again only when the ticket moved."""
@@ -45,7 +65,9 @@ class Agents:
             await asyncio.sleep(self._poll_seconds)
 
     async def work_once(self) -> None:
-        tickets = [t for status in ("open", "pending") for t in await self._tickets(status)]
+        listed = [t for status in ("open", "pending") for t in await self._tickets(status)]
+        tickets = [t for t in listed if self._ours is None or self._ours(t["customer"])]
+        self.unsolved = Tally(demo=len(tickets), others=len(listed) - len(tickets))
 
         async def work(ticket: dict[str, Any]) -> None:
             async with self._concurrency:
@@ -71,21 +93,24 @@ class Agents:
 
     async def _work(self, ticket: dict[str, Any]) -> None:
         now = self._clock.now()
-        plan = agent_plan(self._seed, ticket["id"], Channel(ticket["channel"]), ticket["customer"]["locale"])
+        locale = ticket["customer"]["locale"]
+        plan = agent_plan(
+            self._seed, ticket["id"], Channel(ticket["channel"]), locale, ticket["category"], ticket["source"]
+        )
         if ticket["status"] == "pending":
             if ticket["first_response_at"] and now >= _at(ticket["first_response_at"]) + plan.solve_after:
                 await self._set_status(ticket["id"], "solved")
             return
         if ticket["agent_replies"] == 0:
             if now >= _at(ticket["created_at"]) + plan.first_reply_after:
-                await self._reply(ticket["id"], plan.reply)
+                await self._reply(ticket["id"], plan.reply, locale)
                 if plan.pending_first:
                     await self._set_status(ticket["id"], "pending")
             return
         waiting_since = await self._customer_waiting_since(ticket)
         if waiting_since is not None:
             if now >= waiting_since + plan.first_reply_after:
-                await self._reply(ticket["id"], plan.reply)
+                await self._reply(ticket["id"], plan.follow_up, locale)
         elif ticket["first_response_at"] and now >= _at(ticket["first_response_at"]) + plan.solve_after:
             await self._set_status(ticket["id"], "solved")
 
@@ -101,8 +126,9 @@ class Agents:
         self._waiting[ticket["id"]] = (ticket["last_activity_at"], since)
         return since
 
-    async def _reply(self, ticket_id: str, body: str) -> None:
-        name = AGENT_NAMES[sum(map(ord, ticket_id)) % len(AGENT_NAMES)]
+    async def _reply(self, ticket_id: str, body: str, locale: str) -> None:
+        names = AGENT_NAMES.get(locale.split("-")[0], AGENT_NAMES["en"])
+        name = names[sum(map(ord, ticket_id)) % len(names)]
         response = await self._intake.post(
             f"/v1/tickets/{ticket_id}/replies", json={"body": body, "author_name": name}
         )
@@ -110,6 +136,11 @@ class Agents:
 
     async def _set_status(self, ticket_id: str, status: str) -> None:
         response = await self._intake.post(f"/v1/tickets/{ticket_id}/status", json={"status": status})
+        if status == "solved" and response.is_success and ticket_id in self._solved:
+            self._count(response, "solved_again")  # reopened by the customer meanwhile
+            return
+        if status == "solved" and response.is_success:
+            self._solved.add(ticket_id)
         self._count(response, status)
 
     def _count(self, response: httpx.Response, what: str) -> None:

@@ -17,15 +17,15 @@ import httpx
 from demo.agents import Agents
 from demo.config import DemoSettings
 from demo.customers import Customers
+from demo.people import OwnCustomers
 from demo.receiver import ReceiverServer, WebhookReceiver
 from demo.shop import ShopGenerator, ShopTimeline
-from demo.summary import Snapshot, gather, render
+from demo.summary import Snapshot, answers, frame, gather, render, where_to_look
 from runtime.clock import Clock
 from runtime.settings import Settings
 
 log = logging.getLogger("demo")
 ENDPOINT_DESCRIPTION = "CareLoop demo receiver"
-CLEAR_SCREEN = "\033[H\033[2J"
 
 
 def first_order_no(start: datetime) -> int:
@@ -54,9 +54,12 @@ class DemoShop:
         self._clients = clients
         self._speed = speed
         self._out = out
+        self._pages = pages
         start = clock.now()
         self.receiver = WebhookReceiver(demo.receiver_failure_ratio, random.Random(demo.seed + 1))
         self.server = ReceiverServer(self.receiver, demo.receiver_host, demo.receiver_port)
+        self.own = OwnCustomers()
+        """Every customer this run made up: its agents and customers act on theirs only."""
         timeline = ShopTimeline(
             random.Random(demo.seed),
             demo.shop_id,
@@ -64,10 +67,11 @@ class DemoShop:
             demo.orders_per_day,
             first_order_no=first_order_no(start),
             locale=demo.locale,
+            customers=self.own,
         )
         self.shop = ShopGenerator(settings, timeline, clock, clients["intake"])
-        self.agents = Agents(clients["intake"], clock, demo.seed, demo.agent_poll_seconds)
-        self.customers = Customers(self.receiver.invitations, pages, clock, demo.seed)
+        self.agents = Agents(clients["intake"], clock, demo.seed, demo.agent_poll_seconds, ours=self.own.owns)
+        self.customers = Customers(self.receiver.invitations, pages, clock, demo.seed, ours=self.own.owns)
         self.endpoint_id: str | None = None
 
     # -- the notify subscription ------------------------------------------------------------
@@ -108,28 +112,33 @@ class DemoShop:
         self.endpoint_id = None
 
     # -- the summary ------------------------------------------------------------------------
-    def links(self) -> dict[str, str]:
-        return {
-            "tickets": f"{self._urls['intake']}/v1/tickets  (Authorization: Bearer <demo key>)",
-            "reports": f"{self._urls['survey']}/v1/reports/nps  ·  /v1/reports/csat",
-            "webhooks": f"{self._urls['notify']}/v1/endpoints/{self.endpoint_id}/deliveries",
-            "metrics": "  ".join(f"{u}/metrics" for u in self._urls.values()),
-            "receiver": f"http://{self.server.host}:{self.server.port}/stats",
-            "prometheus": self._demo.prometheus_url,
-            "dashboards": "deploy/grafana/dashboards/*.json (import into Grafana "
-            + self._demo.grafana_url
-            + ")",
-        }
+    async def links(self) -> dict[str, str]:
+        """Where to look next (summary.where_to_look), after asking Prometheus and Grafana whether they answer
+        (the services are asked by the summary, which lists those that do not)."""
+        prometheus, grafana = self._demo.prometheus_url, self._demo.grafana_url
+        return where_to_look(
+            self._urls,
+            self.endpoint_id,
+            f"http://{self.server.host}:{self.server.port}",
+            prometheus=prometheus,
+            prometheus_answers=prometheus.startswith("http")
+            and await answers(self._pages, f"{prometheus}/-/ready"),
+            grafana=grafana if grafana and await answers(self._pages, f"{grafana}/api/health") else None,
+        )
 
     async def snapshot(self) -> Snapshot:
+        # The shop's own counts first, the services' after: what the agents saw open is then never
+        # more recent than intake's count of tickets created.
         shop = self.shop.stats
         snap = Snapshot(
             domain_now=self._clock.now(),
             speed=self._speed,
+            kept_data=self._demo.keep_data,
             orders_created=shop.orders_created,
             order_events=sum(shop.order_events.values()),
             contacts_sent=sum(shop.contacts.values()),
             lost=sum(shop.lost.values()),
+            unsolved=dict(self.agents.unsolved),
             agent=dict(self.agents.stats),
             receiver={
                 "verified": self.receiver.stats.verified,
@@ -137,16 +146,18 @@ class DemoShop:
                 "answered_500": self.receiver.stats.answered_500,
             },
             customers=dict(self.customers.stats),
-            links=self.links(),
+            links=await self.links(),
         )
         return await gather(self._clients, self._urls, self._demo.api_key.get_secret_value(), snap)
 
     async def show_summary(self) -> None:
+        first = True
         while True:
             await asyncio.sleep(self._demo.summary_seconds)
             text = render(await self.snapshot())
-            self._out.write((CLEAR_SCREEN if self._demo.summary_clear_screen else "\n") + text)
+            self._out.write(frame(text, in_place=self._demo.summary_clear_screen, first=first))
             self._out.flush()
+            first = False
 
     # -- running ----------------------------------------------------------------------------
     async def run(self) -> None:

@@ -29,7 +29,11 @@ class DemoSettings(BaseSettings):
     agent_poll_seconds: float = Field(default=0.5, gt=0)
     summary_seconds: float = Field(default=3.0, gt=0)
     summary_clear_screen: bool = False
-    """Redraw the summary in place (set by `make run` when the terminal is a TTY)."""
-    grafana_url: str = "http://127.0.0.1:3000"
+    """Redraw the summary in place (set by `make run` when the terminal is a TTY); else append it."""
+    keep_data: bool = False
+    """Keep the demo shop's tickets, surveys and endpoints of earlier runs (demo/slate.py deletes them
+    before the services start otherwise)."""
+    grafana_url: str | None = None
+    """A Grafana showing the demo's Prometheus, linked by the summary when it answers."""
     prometheus_url: str = "not started"
     """The demo's Prometheus, or why there is none (set by demo/run.py)."""

@@ -1,6 +1,8 @@
 """The demo shop's customers answering surveys: each invitation (a verified survey.invited webhook) is
 followed through its personal link on the real answer page over HTTP, a while later, with a
-realistic score (demo.behaviour.survey_answer) — or never, as many customers do."""
+realistic score (demo.behaviour.survey_answer) — or never, as many customers do. Only the demo's own
+customers answer: an invitation for somebody else (a ticket created by hand with the shop's key, then
+solved) is left to that person."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import heapq
 import itertools
 import logging
 from collections import Counter as Tally
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +31,12 @@ class Customers:
         clock: Clock,
         seed: int,
         poll_seconds: float = 0.5,
+        *,
+        ours: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
+        """`ours(invitation["customer"])` says which invitations are the demo's (all without it)."""
         self._invitations = invitations
+        self._ours = ours
         self._pages = pages
         self._clock = clock
         self._seed = seed
@@ -37,7 +44,8 @@ class Customers:
         self._due: list[tuple[datetime, int, dict[str, Any], SurveyAnswer]] = []
         self._sequence = itertools.count()
         self.stats: Tally[str] = Tally()
-        """invited, ignored, answered:<kind>, unhappy, refused:<status>, page_errors."""
+        """invited, ignored, answered:<kind>, unhappy, refused:<status>, page_errors; not_ours (an
+        invitation for somebody else, left alone)."""
 
     async def run(self) -> None:
         while True:
@@ -48,6 +56,9 @@ class Customers:
     def plan_new(self) -> None:
         while not self._invitations.empty():
             invitation = self._invitations.get_nowait()
+            if self._ours is not None and not self._ours(invitation["customer"]):
+                self.stats["not_ours"] += 1
+                continue
             self.stats["invited"] += 1
             locale = str(invitation.get("locale") or "en")
             answer = survey_answer(self._seed, invitation["survey_id"], invitation["kind"], locale)

@@ -2,6 +2,8 @@
 
 `DEMO_SPEED=600` (the default) runs domain time 600 times faster than the wall clock in every process,
 from one shared origin: a shop's week in about 17 minutes. `DEMO_SPEED=1` runs in real time.
+
+Each run starts the demo shop afresh (demo/slate.py), unless `DEMO_KEEP_DATA=1`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
+
 from demo.config import DemoSettings
 from demo.prometheus import prometheus_child
+from demo.slate import clear_shop
 from runtime.settings import Settings
-from tools.stack import Child, run, service_urls
+from services import SERVICE_NAMES
+from tools.stack import Child, run, say, service_urls
 
 DEFAULT_SPEED = 600.0
 
@@ -70,9 +76,28 @@ def demo_prometheus(settings: Settings, logs: Path | None) -> tuple[Child | None
     return child, where
 
 
+async def fresh_start(settings: Settings, demo: DemoSettings) -> str:
+    """Delete the demo shop's rows of earlier runs (unless DEMO_KEEP_DATA=1): what was done, in a line."""
+    if demo.keep_data:
+        return f"careloop: the data of {demo.shop_id}'s earlier runs is kept (DEMO_KEEP_DATA=1)"
+    schemas = [settings.for_service(name).db_schema for name in SERVICE_NAMES]
+    deleted = await clear_shop(settings.database_url.get_secret_value(), schemas, demo.shop_id)
+    rows = sum(deleted.values())
+    return (
+        f"careloop: a clean slate for {demo.shop_id}: {rows} {'row' if rows == 1 else 'rows'} of earlier "
+        "runs deleted (DEMO_KEEP_DATA=1 keeps them)"
+    )
+
+
 def main() -> int:
     os.environ.update(demo_environment(os.environ, datetime.now(UTC), tty=sys.stdout.isatty()))
     settings = Settings()
+    try:
+        # Before the services start: none of them holds a row of the shop in memory.
+        say(asyncio.run(fresh_start(settings, DemoSettings())))
+    except (OSError, asyncpg.PostgresError) as exc:
+        say(f"careloop: could not clear the demo shop's data of earlier runs: {exc}")
+        return 1
     logs = service_logs(os.environ)
     prometheus, os.environ["DEMO_PROMETHEUS_URL"] = demo_prometheus(settings, logs)
     demo = Child("demo", [sys.executable, "-m", "demo"], prefixed=False)

@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 
 from demo.contacts import ScheduledContact, contacts_for_journey, walk_in_contacts
 from demo.journeys import ScheduledEvent, shop_day
+from demo.people import OwnCustomers
 from runtime.clock import Clock
 from runtime.settings import Settings
 from schemas import topics
@@ -48,8 +49,11 @@ class ShopTimeline:
         *,
         first_order_no: int = 1,
         locale: str = "pl",
+        customers: OwnCustomers | None = None,
     ) -> None:
+        """`customers` learns every customer the timeline makes up, before any of them writes."""
         self._rng = rng
+        self._customers = customers
         self._shop_id = shop_id
         self._start = start
         self._orders_per_day = orders_per_day
@@ -83,6 +87,12 @@ class ShopTimeline:
         )
         for item in items:
             heapq.heappush(self._heap, (item.due, next(self._sequence), item))
+            if self._customers is None:
+                continue
+            if isinstance(item, ScheduledEvent):
+                self._customers.add_customer(item.event.data.customer)
+            else:
+                self._customers.add_contact(item.contact)
         self._days_planned += 1
 
     def release(self, now: datetime) -> list[Item]:

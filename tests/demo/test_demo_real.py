@@ -1,6 +1,8 @@
 """The demo shop against the four real services (Kafka + Postgres), time accelerated 7200x: orders
 reach orders.events, notify's webhooks reach the receiver and pass standardwebhooks verification,
-agents answer and solve tickets, customers answer surveys on the real answer page."""
+agents answer and solve tickets, customers answer surveys on the real answer page; a ticket somebody
+creates by hand with the shop's key (the README's example) is left alone by the agents, and its survey
+by the customers; the clean slate of the next run deletes the demo shop's rows and no other shop's."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from demo.app import DemoShop
 from demo.config import DemoSettings
+from demo.slate import clear_shop
 from runtime.clock import clock_from_settings
 from runtime.service import ServiceApp
 from runtime.settings import Settings
@@ -24,7 +28,8 @@ from schemas import topics
 from schemas.registry import decode_event
 from services import SERVICE_NAMES
 from tests.support.kafka import read_topic
-from tests.support.shops import KEY_A, SHOP_A, auth
+from tests.support.net import free_port
+from tests.support.shops import KEY_A, KEY_B, SHOP_A, SHOP_B, auth
 from tests.support.stack import running_service
 from tests.support.wait import eventually
 
@@ -77,6 +82,25 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
         )
         running = asyncio.create_task(shop.run())
         try:
+            await eventually(lambda: _async(lambda: shop.endpoint_id is not None), timeout=30)
+            # Somebody tries the README's examples meanwhile, with the demo shop's key: one ticket they
+            # leave open, one they answer and solve themselves (its CSAT invitation is theirs too).
+            intake = clients["intake"]
+            theirs = await by_hand(
+                intake, "anna@example.com", "Where is my parcel?", "Order 1001 has not arrived"
+            )
+            solved_by_hand = await by_hand(intake, "jan@example.com", "Invoice", "Please send the invoice")
+            reply = {"body": "Sent, see the attachment.", "author_name": "me"}
+            assert (await intake.post(f"/v1/tickets/{solved_by_hand}/replies", json=reply)).is_success
+            done = await intake.post(f"/v1/tickets/{solved_by_hand}/status", json={"status": "solved"})
+            assert done.is_success, done.text
+            # and an endpoint of their own (nobody listens there: its deliveries wait for retries)
+            endpoint = {"url": f"http://127.0.0.1:{free_port()}/hook", "event_types": ["ticket.created"]}
+            assert (await clients["notify"].post("/v1/endpoints", json=endpoint)).status_code == 201
+            # and another shop's ticket, which the next run's clean slate must keep
+            other_shop = client(apps["intake"], "intake", auth(KEY_B))
+            async with other_shop:
+                await by_hand(other_shop, "eve@example.com", "Hello", "A question for shop B")
 
             async def everyone_did_their_part() -> dict[str, Any]:
                 if running.done():
@@ -87,6 +111,7 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
                     "answered_500": shop.receiver.stats.answered_500,
                     "solved": shop.agents.stats["solved"],
                     "surveys": sum(v for k, v in shop.customers.stats.items() if k.startswith("answered:")),
+                    "invitation left alone": shop.customers.stats["not_ours"],
                 }
                 return progress if all(progress.values()) else {}
 
@@ -132,11 +157,47 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
 
             assert await eventually(answers_reported, timeout=10) >= 1
 
-            # The summary drew real numbers from the services.
-            await eventually(lambda: _async(lambda: "signatures verified" in out.getvalue()), timeout=5)
+            # The ticket created by hand: no demo agent answered, solved or set it pending.
+            ticket = (await intake.get(f"/v1/tickets/{theirs}")).json()
+            assert ticket["status"] == "open"
+            assert ticket["agent_replies"] == 0
+            assert [m["author"] for m in ticket["messages"] if not m["internal"]] == ["customer"]
+            assert shop.agents.unsolved["others"] >= 1
+            assert shop.customers.stats["not_ours"] >= 1  # the invitation for the ticket solved by hand
+
+            # The summary drew real numbers from the services, the ticket by hand apart from the demo's.
+            def summary_shows(text: str) -> bool:
+                return text in out.getvalue()
+
+            await eventually(lambda: _async(lambda: summary_shows("signatures verified")), timeout=5)
+            await eventually(
+                lambda: _async(lambda: summary_shows("not the demo's (created by hand)")), timeout=5
+            )
         finally:
             running.cancel()
             await asyncio.gather(running, return_exceptions=True)
+
+    # The next run's clean slate (the services are stopped, as before `make run` starts them): every
+    # row of the demo shop goes, from every service's schema; the other shop's stay.
+    schemas = [settings.for_service(name).db_schema for name in SERVICE_NAMES]
+    database_url = settings.database_url.get_secret_value()
+    before = await shop_rows(database_url, schemas)
+    for table in (
+        "intake.tickets",
+        "intake.messages",
+        "sla.clocks",
+        "survey.invitations",
+        "notify.deliveries",
+    ):
+        assert before[table, SHOP_A] > 0, table
+    deleted = await clear_shop(database_url, schemas, SHOP_A)
+    assert sum(deleted.values()) == sum(n for (_, shop_id), n in before.items() if shop_id == SHOP_A)
+    after = await shop_rows(database_url, schemas)
+    assert {key: n for key, n in after.items() if key[1] == SHOP_A} == {}
+    assert {key: n for key, n in after.items() if key[1] != SHOP_A} == {
+        key: n for key, n in before.items() if key[1] != SHOP_A
+    }
+    assert after["intake.tickets", SHOP_B] == 1
 
     # The published order journeys are on the topic, as valid events of the demo shop.
     records = await read_topic(infra, topics.ORDERS.name, at_least=shop.shop.stats.orders_created)
@@ -151,3 +212,35 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
 
 async def _async(check: Any) -> bool:
     return bool(check())
+
+
+async def by_hand(intake: httpx.AsyncClient, email: str, subject: str, body: str) -> str:
+    """A contact as the README's curl example sends it: the ticket id."""
+    contact = {"channel": "email", "customer_email": email, "subject": subject, "body": body}
+    response = await intake.post("/v1/contacts", json=contact)
+    assert response.status_code == 201, response.text
+    return str(response.json()["ticket_id"])
+
+
+async def shop_rows(database_url: str, schemas: list[str]) -> dict[tuple[str, str], int]:
+    """Rows per (service.table, shop) of every table with a shop, the schema prefix left out."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = await conn.fetch(
+            "SELECT table_schema, table_name FROM information_schema.columns"
+            " WHERE column_name = 'shop_id' AND table_schema = ANY($1::text[])",
+            schemas,
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for schema, name in tables:
+            statement = await conn.fetchval(
+                "SELECT format('SELECT shop_id, count(*) FROM %I.%I GROUP BY shop_id', $1::text, $2::text)",
+                schema,
+                name,
+            )
+            service = schema.rsplit("_", 1)[-1]
+            for row in await conn.fetch(statement):
+                counts[f"{service}.{name}", row["shop_id"]] = int(row["count"])
+        return counts
+    finally:
+        await conn.close()
