@@ -98,6 +98,8 @@ def main() -> int:
     except (OSError, asyncpg.PostgresError) as exc:
         say(f"careloop: could not clear the demo shop's data of earlier runs: {exc}")
         return 1
+    except KeyboardInterrupt:  # Ctrl-C this early: the transaction is rolled back, nothing runs yet
+        return 130
     logs = service_logs(os.environ)
     prometheus, os.environ["DEMO_PROMETHEUS_URL"] = demo_prometheus(settings, logs)
     demo = Child("demo", [sys.executable, "-m", "demo"], prefixed=False)
