@@ -195,7 +195,7 @@ def evaluate(obs: Observations) -> list[Check]:
         ),
         _answers_check(obs),
         Check(
-            "outboxes empty",
+            "outboxes empty (no row waiting longer than a relay round)",
             not any(obs.outbox.values()),
             ", ".join(f"{s} {n}" for s, n in sorted(obs.outbox.items())),
         ),
