@@ -125,6 +125,9 @@ class AttemptRecorder:
         """False if the delivery was no longer ours (deleted, lease taken over) or its endpoint gone."""
         with counted_on_commit():
             async with self._db.transaction() as conn:
+                # first, as every transaction takes the locks: the lane (a dead letter hands it on),
+                # then the endpoint, then the delivery
+                await attempts.lock_lane(conn, delivery.id)
                 endpoint = await endpoints.lock_endpoint(conn, delivery.endpoint_id)
                 row = await attempts.lock_claimed(conn, delivery.id, delivery.claim_token)
                 if endpoint is None or row is None:
