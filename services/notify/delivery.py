@@ -33,7 +33,7 @@ from services.notify.domain.queue import QueuedDelivery, choose, ready
 from services.notify.domain.ratelimit import TokenBucket
 from services.notify.domain.signing import active_secrets, webhook_headers
 from services.notify.egress import EgressClient, post_webhook
-from services.notify.metrics import ATTEMPT_SECONDS, ATTEMPTS, IN_FLIGHT
+from services.notify.metrics import ATTEMPT_SECONDS, IN_FLIGHT
 from services.notify.recorder import AttemptRecorder
 from services.notify.repository import attempts
 from services.notify.repository.attempts import ClaimedDelivery
@@ -207,7 +207,6 @@ class DeliveryWorker:
                 self._config.timeout_seconds,
                 self._config.response_cap_bytes,
             )
-            ATTEMPTS.labels(result.outcome.value).inc()
             ATTEMPT_SECONDS.observe(result.seconds)
             if result.outcome.succeeded:
                 # The endpoint has answered: its slot may serve the next delivery while this one is

@@ -16,7 +16,8 @@ DELIVERIES_QUEUED = Counter(
 )
 ATTEMPTS = Counter(
     "careloop_notify_attempts_total",
-    "HTTP attempts, by outcome (success, http_error, gone, timeout, connect_error, network_error, refused)",
+    "HTTP attempts recorded in the attempts table, by outcome (success, http_error, gone, timeout,"
+    " connect_error, network_error, refused)",
     ["outcome"],
 )
 ATTEMPT_SECONDS = Histogram(

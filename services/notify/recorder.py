@@ -22,10 +22,11 @@ from runtime.outbox import enqueue
 from schemas.registry import make_event
 from schemas.v1.webhooks import DeliveryDeadLettered, EndpointDisabled
 from services.notify.context import Context
+from services.notify.domain.attempts import AttemptOutcome
 from services.notify.domain.outcome import DeadLetter, Disable, Retry
 from services.notify.domain.queue import DeliveryStatus
 from services.notify.egress import AttemptResult
-from services.notify.metrics import DELIVERIES, DELIVERY_LATENCY, ENDPOINTS_DISABLED_TOTAL
+from services.notify.metrics import ATTEMPTS, DELIVERIES, DELIVERY_LATENCY, ENDPOINTS_DISABLED_TOTAL
 from services.notify.repository import attempts, endpoints
 from services.notify.repository.attempts import ClaimedDelivery, Success
 from services.notify.repository.endpoints import Endpoint
@@ -96,6 +97,7 @@ class AttemptRecorder:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_successes(), name="notify:record")
         if await recorded:
+            ATTEMPTS.labels(AttemptOutcome.SUCCESS.value).inc()
             DELIVERIES.labels("succeeded", delivery.event_type).inc()
             DELIVERY_LATENCY.labels(delivery.event_type).observe(
                 max(0.0, (success.finished_at - delivery.event_time).total_seconds())
@@ -142,6 +144,7 @@ class AttemptRecorder:
                     result.response_body,
                     result.error,
                 )
+                on_commit(ATTEMPTS.labels(result.outcome.value).inc)
                 decision = self._policy.failed(
                     result.outcome,
                     endpoint.health,
