@@ -171,12 +171,12 @@ async def read_tables(database_url: str) -> Tables:
             # sweep keeps sending invitations as shop days pass), so new rows are work, not stuck.
             outbox={
                 s: await conn.fetchval(
-                    f"SELECT count(*) FROM {s}.outbox"
+                    f"SELECT count(*) FROM {s}.outbox"  # noqa: S608
                     f" WHERE created_at < clock_timestamp() - interval '{OUTBOX_STUCK_SECONDS} seconds'"
                 )
                 for s in SERVICES
             },
-            dead_letters={s: await conn.fetchval(f"SELECT count(*) FROM {s}.dead_letters") for s in SERVICES},
+            dead_letters={s: await conn.fetchval(f"SELECT count(*) FROM {s}.dead_letters") for s in SERVICES},  # noqa: S608
             deliveries=await pairs("SELECT status, count(*) FROM notify.deliveries GROUP BY 1"),
             disabled_endpoints=await conn.fetchval("SELECT count(*) FROM notify.endpoints WHERE NOT enabled"),
             success_attempts=await conn.fetchval(

@@ -40,20 +40,20 @@ def _runtime_pairs(service: str) -> tuple[MetricPair, ...]:
             service,
             "careloop_events_consumed_total",
             "consumer",
-            f"SELECT consumer, count(*) FROM {service}.processed_events GROUP BY 1",
+            f"SELECT consumer, count(*) FROM {service}.processed_events GROUP BY 1",  # noqa: S608
             (("outcome", "applied"),),
         ),
         MetricPair(
             service,
             "careloop_dead_letters_total",
             "consumer",
-            f"SELECT consumer, count(*) FROM {service}.dead_letters GROUP BY 1",
+            f"SELECT consumer, count(*) FROM {service}.dead_letters GROUP BY 1",  # noqa: S608
         ),
         MetricPair(
             service,
             "careloop_outbox_backlog",
             None,
-            f"SELECT 'all', count(*) FROM {service}.outbox",
+            f"SELECT 'all', count(*) FROM {service}.outbox",  # noqa: S608
             gauge=True,
         ),
     )

@@ -45,7 +45,7 @@ class Drain:
 async def _pending(database_url: str) -> dict[str, int]:
     conn = await asyncpg.connect(database_url, timeout=30)
     try:
-        state = {f"outbox {s}": await conn.fetchval(f"SELECT count(*) FROM {s}.outbox") for s in SERVICES}
+        state = {f"outbox {s}": await conn.fetchval(f"SELECT count(*) FROM {s}.outbox") for s in SERVICES}  # noqa: S608
         state["deliveries pending"] = await conn.fetchval(
             "SELECT count(*) FROM notify.deliveries WHERE status IN ('pending', 'delivering')"
         )

@@ -53,7 +53,7 @@ INSERT INTO {other}.tickets VALUES ('t9', 'demo');
 async def counts(conn: asyncpg.Connection[asyncpg.Record], s: str, other: str) -> dict[str, int]:
     out = {}
     for table in (f"{s}.orders", f"{s}.tickets", f"{s}.attempts", f"{s}.outbox", f"{other}.tickets"):
-        out[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+        out[table] = int(await conn.fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608
     return out
 
 
@@ -74,7 +74,7 @@ async def test_the_demo_shops_rows_go_and_everything_else_stays(pg_infra: Settin
             f"{s}.outbox": 1,  # no shop: not the demo shop's to delete
             f"{other}.tickets": 1,  # a schema the demo was not given
         }
-        assert await conn.fetchval(f"SELECT shop_id FROM {s}.tickets") == "other"
+        assert await conn.fetchval(f"SELECT shop_id FROM {s}.tickets") == "other"  # noqa: S608
         assert await clear_shop(url, [s], "demo") == {f"{s}.tickets": 0, f"{s}.orders": 0}
     finally:
         await conn.close()
@@ -85,15 +85,15 @@ async def test_keeping_the_data_deletes_nothing(pg_infra: Settings) -> None:
     conn = await asyncpg.connect(pg_infra.database_url.get_secret_value())
     try:
         await conn.execute(f"CREATE SCHEMA {s}; CREATE TABLE {s}.tickets (id text, shop_id text);")
-        await conn.execute(f"INSERT INTO {s}.tickets VALUES ('t1', 'demo-shop')")
+        await conn.execute(f"INSERT INTO {s}.tickets VALUES ('t1', 'demo-shop')")  # noqa: S608
         kept = await fresh_start(pg_infra, DemoSettings(shop_id="demo-shop", keep_data=True))
         assert kept == "careloop: the data of demo-shop's earlier runs is kept (DEMO_KEEP_DATA=1)"
-        assert await conn.fetchval(f"SELECT count(*) FROM {s}.tickets") == 1
+        assert await conn.fetchval(f"SELECT count(*) FROM {s}.tickets") == 1  # noqa: S608
         said = await fresh_start(pg_infra, DemoSettings(shop_id="demo-shop"))
         assert said == (
             "careloop: a clean slate for demo-shop: 1 row of earlier runs deleted "
             "(DEMO_KEEP_DATA=1 keeps them)"
         )
-        assert await conn.fetchval(f"SELECT count(*) FROM {s}.tickets") == 0
+        assert await conn.fetchval(f"SELECT count(*) FROM {s}.tickets") == 0  # noqa: S608
     finally:
         await conn.close()

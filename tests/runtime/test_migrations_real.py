@@ -66,7 +66,7 @@ async def test_a_service_role_touches_only_its_own_schema(infra: Settings) -> No
         async with intake_db.pool.acquire() as conn:
             assert await conn.fetchval("SELECT current_user") == intake.db_role
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await conn.fetch(f'SELECT * FROM "{notify.db_schema}".endpoints')
+                await conn.fetch(f'SELECT * FROM "{notify.db_schema}".endpoints')  # noqa: S608
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute("CREATE TABLE public.sneaky (id int)")
             await conn.execute("CREATE TABLE mine (id int)")  # its own schema is writable

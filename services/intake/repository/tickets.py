@@ -100,18 +100,18 @@ def _ticket_statement(change: Change, p: _Params) -> str:
     if change.created:
         row = _columns(ticket)
         return (
-            f"INSERT INTO tickets ({', '.join(row)}) VALUES ({', '.join(p(v) for v in row.values())})"
+            f"INSERT INTO tickets ({', '.join(row)}) VALUES ({', '.join(p(v) for v in row.values())})"  # noqa: S608
             " ON CONFLICT (shop_id, source, source_ref) WHERE source_ref IS NOT NULL DO NOTHING"
             " RETURNING id, shop_id"
         )
     where = f"shop_id = {p(ticket.shop_id)} AND id = {p(ticket.id)}"
     if not change.changes:
-        return f"SELECT id, shop_id FROM tickets WHERE {where}"
+        return f"SELECT id, shop_id FROM tickets WHERE {where}"  # noqa: S608
     unknown = set(change.changes) - _CHANGEABLE
     if unknown:  # names become SQL: refuse any that is not one of the ticket's own columns
         raise ValueError(f"not a changeable ticket field: {sorted(unknown)}")
     assignments = ", ".join(f"{name} = {p(_value(v))}" for name, v in change.changes.items())
-    return f"UPDATE tickets SET {assignments} WHERE {where} RETURNING id, shop_id"
+    return f"UPDATE tickets SET {assignments} WHERE {where} RETURNING id, shop_id"  # noqa: S608
 
 
 def _message_statement(m: Message, p: _Params) -> str:
@@ -124,7 +124,7 @@ def _message_statement(m: Message, p: _Params) -> str:
                       {p(m.channel_message_id, "::text")}, {p(m.author_name, "::text")},
                       {p(m.subject, "::text")}, {p(m.body, "::text")}, {p(list(m.attachments), "::jsonb")},
                       {p(m.at, "::timestamptz")}
-               FROM t"""
+               FROM t"""  # noqa: S608
 
 
 async def save(conn: Connection, change: Change, thread_key: str | None = None) -> bool:
@@ -139,11 +139,11 @@ async def save(conn: Connection, change: Change, thread_key: str | None = None) 
         parts.append(f"m AS ({_message_statement(change.message, p)})")
     if thread_key is not None:
         parts.append(
-            "th AS (INSERT INTO ticket_threads (shop_id, thread_key, ticket_id)"
+            "th AS (INSERT INTO ticket_threads (shop_id, thread_key, ticket_id)"  # noqa: S608
             f" SELECT t.shop_id, {p(thread_key, '::text')}, t.id FROM t ON CONFLICT DO NOTHING)"
         )
     # Column names come from Ticket's own fields (checked above), values only ever as parameters.
-    statement = "WITH " + ", ".join(parts) + " SELECT count(*) FROM t"
+    statement = "WITH " + ", ".join(parts) + " SELECT count(*) FROM t"  # noqa: S608
     return bool(await conn.fetchval(statement, *p.values))
 
 

@@ -23,7 +23,7 @@ READY_HEADS = f"""SELECT h.id, h.endpoint_id, h.order_key, h.seq, h.status, h.ne
                          h.lease_expired, {_HEAD_ENDPOINT_COLUMNS}
                   FROM claimable_heads($1, $2) h
                   JOIN endpoints e ON e.id = h.endpoint_id
-                  ORDER BY h.next_attempt_at, h.seq"""
+                  ORDER BY h.next_attempt_at, h.seq"""  # noqa: S608
 """claimable_heads (migrations/002_lane_heads.sql) walks the heads' own index in due order with its
 plan pinned: it reads what it returns, plus the heads it passes over (in flight, or of a disabled
 endpoint), never the deliveries queued behind them. tests/notify/test_queue_cost_real.py holds its
@@ -193,7 +193,7 @@ async def record_successes(conn: Connection, successes: list[Success]) -> dict[s
                    WHERE e.id = h.endpoint_id
                      AND (e.breaker_failures, e.breaker_open_until, e.failing_since)
                          IS DISTINCT FROM (h.breaker_failures, h.breaker_open_until, h.failing_since)),
-               """
+               """  # noqa: S608
             + lanes.FINISH_LANES.format(finished="$1::text[]")
             + """
                SELECT after AS id, id IS NOT NULL AS has_next FROM next""",
@@ -233,7 +233,7 @@ async def finish_delivery(
                       last_error = $5, round_attempts = round_attempts + 1,
                       total_attempts = total_attempts + 1, claim_token = NULL, lease_until = NULL
                WHERE id = $1
-               RETURNING id, endpoint_id, order_key),"""
+               RETURNING id, endpoint_id, order_key),"""  # noqa: S608
         + lanes.FINISH_LANES.format(finished="ARRAY[$1::text]")
         + """
            SELECT count(*) FROM next""",

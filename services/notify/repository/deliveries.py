@@ -66,7 +66,7 @@ async def insert_deliveries(conn: Connection, deliveries: list[NewDelivery]) -> 
                 ORDER BY position  -- seq follows the list: an order's steps keep their order
                 ON CONFLICT (endpoint_id, event_id) DO NOTHING
                 RETURNING event_type)
-            SELECT coalesce(array_agg(event_type), '{{}}') FROM inserted, pg_notify('{WAKE_CHANNEL}', '')""",
+            SELECT coalesce(array_agg(event_type), '{{}}') FROM inserted, pg_notify('{WAKE_CHANNEL}', '')""",  # noqa: S608
         [d.id for d in deliveries],
         [d.shop_id for d in deliveries],
         [d.endpoint_id for d in deliveries],
@@ -95,7 +95,7 @@ async def list_deliveries(
     conn: Connection, shop_id: str, endpoint_id: str, status: str | None, limit: int
 ) -> list[asyncpg.Record]:
     return await conn.fetch(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE shop_id = $1 AND endpoint_id = $2"
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE shop_id = $1 AND endpoint_id = $2"  # noqa: S608
         " AND ($3::text IS NULL OR status = $3) ORDER BY seq DESC LIMIT $4",
         shop_id,
         endpoint_id,
@@ -106,7 +106,7 @@ async def list_deliveries(
 
 async def get_delivery(conn: Connection, shop_id: str, delivery_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        f"SELECT {DELIVERY_COLUMNS}, body FROM deliveries WHERE shop_id = $1 AND id = $2",
+        f"SELECT {DELIVERY_COLUMNS}, body FROM deliveries WHERE shop_id = $1 AND id = $2",  # noqa: S608
         shop_id,
         delivery_id,
     )
@@ -136,7 +136,7 @@ _REPLAY = f"""WITH replayed AS (
                   UPDATE deliveries u SET head = false FROM replayed r
                   WHERE r.head AND u.endpoint_id = r.endpoint_id AND u.order_key = r.order_key
                     AND u.head AND u.status = 'pending' AND u.seq > r.seq)
-              SELECT {DELIVERY_COLUMNS} FROM replayed"""
+              SELECT {DELIVERY_COLUMNS} FROM replayed"""  # noqa: S608
 """Queue finished deliveries again in their lanes' place (by seq), as the ordering rule has it: the
 earliest replayed one of a lane is its head if nothing earlier is unfinished, and a pending head
 behind it steps back (one in flight finishes its attempt). The lanes must be held."""

@@ -53,7 +53,7 @@ class Endpoint:
 # -- endpoints -----------------------------------------------------------------------------------
 async def insert_endpoint(conn: Connection, endpoint: Endpoint) -> None:
     await conn.execute(
-        f"INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES "
+        f"INSERT INTO endpoints ({ENDPOINT_COLUMNS}) VALUES "  # noqa: S608
         "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         endpoint.id,
         endpoint.shop_id,
@@ -77,7 +77,8 @@ async def insert_endpoint(conn: Connection, endpoint: Endpoint) -> None:
 
 async def list_endpoints(conn: Connection, shop_id: str) -> list[Endpoint]:
     rows = await conn.fetch(
-        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE shop_id = $1 ORDER BY created_at, id", shop_id
+        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE shop_id = $1 ORDER BY created_at, id",  # noqa: S608
+        shop_id,
     )
     return [Endpoint.from_row(r) for r in rows]
 
@@ -87,14 +88,17 @@ async def get_endpoint(
 ) -> Endpoint | None:
     lock = " FOR NO KEY UPDATE" if for_update else ""
     row = await conn.fetchrow(
-        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE shop_id = $1 AND id = $2{lock}", shop_id, endpoint_id
+        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE shop_id = $1 AND id = $2{lock}",  # noqa: S608
+        shop_id,
+        endpoint_id,
     )
     return Endpoint.from_row(row) if row else None
 
 
 async def lock_endpoint(conn: Connection, endpoint_id: str) -> Endpoint | None:
     row = await conn.fetchrow(
-        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = $1 FOR NO KEY UPDATE", endpoint_id
+        f"SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE id = $1 FOR NO KEY UPDATE",  # noqa: S608
+        endpoint_id,
     )
     return Endpoint.from_row(row) if row else None
 
@@ -129,7 +133,7 @@ async def update_endpoint(
     # column names from _UPDATABLE only, values as parameters
     assignments = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
     row = await conn.fetchrow(
-        f"UPDATE endpoints SET {assignments} WHERE shop_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}",
+        f"UPDATE endpoints SET {assignments} WHERE shop_id = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}",  # noqa: S608
         shop_id,
         endpoint_id,
         *changes.values(),

@@ -136,7 +136,7 @@ def _insert_args(record: ClockRecord) -> tuple[Any, ...]:
 _CLAIM_CLOCKS = claim_due("clocks", _CLOCK_SELECT, "due_at", "<=")
 
 _INSERT_CLOCK = (
-    f"INSERT INTO clocks ({_CLOCK_COLUMNS}) VALUES "
+    f"INSERT INTO clocks ({_CLOCK_COLUMNS}) VALUES "  # noqa: S608
     "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
     " ON CONFLICT (id) DO NOTHING"
 )
@@ -158,7 +158,7 @@ async def load_clocks(conn: Connection, records: Sequence[ClockRecord]) -> None:
         )
         await conn.copy_records_to_table("clocks_load", records=rows, columns=_CLOCK_FIELDS)
         await conn.execute(
-            f"INSERT INTO clocks ({_CLOCK_COLUMNS}) SELECT {_CLOCK_LOAD_SELECT} FROM clocks_load"
+            f"INSERT INTO clocks ({_CLOCK_COLUMNS}) SELECT {_CLOCK_LOAD_SELECT} FROM clocks_load"  # noqa: S608
         )
 
 
@@ -196,7 +196,7 @@ async def defer_clocks(conn: Connection, clock_ids: Sequence[str], until: dateti
 
 async def lock_active_clocks(conn: Connection, ticket_id: str) -> list[ClockRecord]:
     rows = await conn.fetch(
-        f"SELECT {_CLOCK_SELECT} FROM clocks WHERE ticket_id = $1 AND status IN ('running', 'paused')"
+        f"SELECT {_CLOCK_SELECT} FROM clocks WHERE ticket_id = $1 AND status IN ('running', 'paused')"  # noqa: S608
         " ORDER BY started_at, id FOR UPDATE",
         ticket_id,
     )
@@ -210,7 +210,7 @@ async def claim_due_clocks(conn: Connection, now: datetime, limit: int) -> list[
 
 async def ticket_clocks(conn: Connection, shop_id: str, ticket_id: str) -> list[ClockRecord]:
     rows = await conn.fetch(
-        f"SELECT {_CLOCK_SELECT} FROM clocks WHERE shop_id = $1 AND ticket_id = $2 ORDER BY started_at, id",
+        f"SELECT {_CLOCK_SELECT} FROM clocks WHERE shop_id = $1 AND ticket_id = $2 ORDER BY started_at, id",  # noqa: S608
         shop_id,
         ticket_id,
     )

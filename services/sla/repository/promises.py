@@ -31,7 +31,7 @@ def _promise(row: asyncpg.Record) -> PromiseRecord:
 async def open_promise(conn: Connection, promise: PromiseRecord) -> None:
     """Start watching a promise; a running one with the same id gets the new promised instant."""
     await conn.execute(
-        f"INSERT INTO promises ({_PROMISE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)"
+        f"INSERT INTO promises ({_PROMISE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, 'running', $7)"  # noqa: S608
         " ON CONFLICT (id) DO UPDATE SET promised_at = EXCLUDED.promised_at"
         " WHERE promises.status = 'running'",
         promise.id,
@@ -47,7 +47,7 @@ async def open_promise(conn: Connection, promise: PromiseRecord) -> None:
 async def lock_running_promises(conn: Connection, shop_id: str, order_id: str) -> list[PromiseRecord]:
     """The running promises of one shop's order (another shop's order of the same id is another order)."""
     rows = await conn.fetch(
-        f"SELECT {_PROMISE_COLUMNS} FROM promises WHERE shop_id = $1 AND order_id = $2"
+        f"SELECT {_PROMISE_COLUMNS} FROM promises WHERE shop_id = $1 AND order_id = $2"  # noqa: S608
         " AND status = 'running' ORDER BY id FOR UPDATE",
         shop_id,
         order_id,
@@ -75,7 +75,7 @@ async def lock_promises(conn: Connection, orders: Sequence[tuple[str, str]]) -> 
     this also finds every row an Open of these orders would conflict with. The (shop_id, order_id)
     index serves it, one probe per order."""
     rows = await conn.fetch(
-        f"SELECT {_PROMISE_COLUMNS}, settled_at, breached_at FROM promises"
+        f"SELECT {_PROMISE_COLUMNS}, settled_at, breached_at FROM promises"  # noqa: S608
         " WHERE (shop_id, order_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))"
         " ORDER BY id FOR UPDATE",
         [shop_id for shop_id, _ in orders],
