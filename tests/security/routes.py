@@ -16,9 +16,11 @@ PUBLIC_ROUTES = frozenset(
         ("survey", "GET", "/s/{token}"),
         ("survey", "POST", "/s/{token}"),
         ("survey", "POST", "/v1/answers"),
+        ("survey", "GET", "/s/static/survey.css"),
     }
 )
-"""The only routes that answer without an API key: the customer's survey answer (a token is the key)."""
+"""The only routes that answer without an API key: the customer's survey answer (a token is the key)
+and the answer page's own stylesheet."""
 
 SHOP_QUERY_NAMES = frozenset({"shop", "shop_id"})
 
