@@ -69,8 +69,8 @@ class PrivateKafka:
 @pytest.fixture
 def private_kafka() -> Iterator[PrivateKafka]:
     kafka = PrivateKafka()
-    kafka.ctl("start")
-    try:
+    try:  # a start that timed out may have left the JVM running: stop it either way
+        kafka.ctl("start")
         yield kafka
     finally:
         kafka.ctl("stop")
@@ -87,8 +87,8 @@ async def settings_on_private_kafka(infra: Settings, private_kafka: PrivateKafka
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
     pg = PrivatePostgres()
-    pg.ctl("start")
-    try:
+    try:  # a start that timed out may have left the postmaster running: stop it either way
+        pg.ctl("start")
         yield pg
     finally:
         pg.ctl("stop")
