@@ -82,7 +82,7 @@ async def forward(
     )
     await consumer.start()
     slots = asyncio.Semaphore(IN_FLIGHT)
-    client = EgressClient(EgressPolicy(allow_loopback=True), max_idle_per_origin=IN_FLIGHT)
+    client = EgressClient(EgressPolicy(allow_loopback=True), connections_per_endpoint=IN_FLIGHT)
     tasks: set[asyncio.Task[None]] = set()
     failures: dict[str, int] = {}
 
@@ -90,7 +90,7 @@ async def forward(
         try:
             async with asyncio.timeout(10.0):
                 await client.post(
-                    url, value, {"webhook-id": event_id, "content-type": "application/json"}, 4096
+                    "bare", url, value, {"webhook-id": event_id, "content-type": "application/json"}, 4096
                 )
         except Exception as exc:  # counted; the event shows as undelivered
             failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1

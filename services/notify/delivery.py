@@ -75,9 +75,9 @@ class DeliveryWorker:
 
     # -- the loop ------------------------------------------------------------------------------
     async def run(self) -> None:
-        # Idle connections per origin: no more than one endpoint may have in flight.
+        # Connections per endpoint: no more than it may have in flight.
         self._client = EgressClient(
-            self._config.egress_policy(), max_idle_per_origin=self._config.max_in_flight_per_endpoint
+            self._config.egress_policy(), connections_per_endpoint=self._config.max_in_flight_per_endpoint
         )
         try:
             async with listening(self._db.pool, WAKE_CHANNEL, self._wakeup) as conn:
@@ -201,6 +201,7 @@ class DeliveryWorker:
             headers = webhook_headers(secrets, delivery.webhook_id, int(self._wall_seconds()), delivery.body)
             result = await post_webhook(
                 self._client,
+                endpoint.id,
                 endpoint.url,
                 delivery.body,
                 headers,

@@ -6,7 +6,8 @@ makes one attempt of it: whatever happens is an outcome, never an exception.
 
 Cost notes (profiled, see docs/benchmarks.md): httpcore's pool examines every connection it holds on
 each request and each response, so the cost of a POST grows with the pool; deliveries therefore use one
-small pool per origin (the worker already limits what is in flight per endpoint). `sniffio` is a
+small pool per endpoint and origin (the worker already limits what is in flight per endpoint; two
+endpoints on one host never share connections, so a hanging one cannot hold the other's). `sniffio` is a
 declared dependency because httpcore imports it on every request and a failing import is not cached.
 """
 
@@ -138,31 +139,33 @@ class _Pool:
 
 class EgressClient:
     """POSTs to webhook endpoints. Concurrency is the caller's business (the worker's per-endpoint
-    limits); an origin gets at most `max_idle_per_origin` connections, in pools of POOL_CONNECTIONS."""
+    limits); each endpoint gets at most `connections_per_endpoint` connections to its origin, in pools
+    of POOL_CONNECTIONS."""
 
     def __init__(
         self,
         policy: EgressPolicy,
         *,
-        max_idle_per_origin: int = 8,
+        connections_per_endpoint: int = 8,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._resolver = Resolver(policy)
-        self._per_origin = max(1, max_idle_per_origin)
+        self._per_endpoint = max(1, connections_per_endpoint)
         # no SSLKEYLOGFILE or other settings from the environment
         self._ssl = ssl_context or httpx.create_ssl_context(trust_env=False)
-        self._pools: dict[tuple[str, str, int], list[_Pool]] = {}
+        self._pools: dict[tuple[str, str, str, int], list[_Pool]] = {}
         self._closed = False
 
-    def _pool_for(self, target: Target) -> _Pool:
-        pools = self._pools.get(target.origin)
+    def _pool_for(self, endpoint: str, target: Target) -> _Pool:
+        key = (endpoint, *target.origin)
+        pools = self._pools.get(key)
         if pools is None:
             if self._closed:
                 raise EgressError("the client is closed")
-            sizes = [POOL_CONNECTIONS] * (self._per_origin // POOL_CONNECTIONS)
-            if self._per_origin % POOL_CONNECTIONS:
-                sizes.append(self._per_origin % POOL_CONNECTIONS)
-            pools = self._pools[target.origin] = [_Pool(self._client(size)) for size in sizes]
+            sizes = [POOL_CONNECTIONS] * (self._per_endpoint // POOL_CONNECTIONS)
+            if self._per_endpoint % POOL_CONNECTIONS:
+                sizes.append(self._per_endpoint % POOL_CONNECTIONS)
+            pools = self._pools[key] = [_Pool(self._client(size)) for size in sizes]
         return min(pools, key=lambda pool: pool.busy)
 
     def _client(self, connections: int) -> httpx.AsyncClient:
@@ -188,10 +191,12 @@ class EgressClient:
             headers={"user-agent": USER_AGENT, "accept-encoding": "identity"},
         )
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str], cap: int) -> Answer:
-        """One POST; raises EgressError (ConnectFailed, EgressRefused) for anything but an answer.
-        Unbounded in time: the caller bounds the whole attempt."""
-        pool = self._pool_for(parse_target(url))
+    async def post(
+        self, endpoint: str, url: str, body: bytes, headers: Mapping[str, str], cap: int
+    ) -> Answer:
+        """One POST for `endpoint` (whose connections it uses); raises EgressError (ConnectFailed,
+        EgressRefused) for anything but an answer. Unbounded in time: the caller bounds the attempt."""
+        pool = self._pool_for(endpoint, parse_target(url))
         pool.busy += 1
         try:
             async with pool.client.stream("POST", url, content=body, headers=dict(headers)) as response:
@@ -236,14 +241,20 @@ class AttemptResult:
 
 
 async def post_webhook(
-    client: EgressClient, url: str, body: bytes, headers: dict[str, str], timeout: float, cap: int
+    client: EgressClient,
+    endpoint: str,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    cap: int,
 ) -> AttemptResult:
     """One POST, bounded in total time and in how much of the answer is read; never raises for
     network trouble (that is an outcome)."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            answer = await client.post(url, body, headers, cap)
+            answer = await client.post(endpoint, url, body, headers, cap)
     except TimeoutError:
         outcome, error = AttemptOutcome.TIMEOUT, f"no complete answer within {timeout:g} s"
     except EgressRefused as exc:

@@ -80,14 +80,14 @@ class Server:
             writer.close()
 
 
-async def post(client: EgressClient, url: str, cap: int = 4096) -> tuple[int, bytes]:
+async def post(client: EgressClient, url: str, cap: int = 4096, endpoint: str = "ep_1") -> tuple[int, bytes]:
     async with asyncio.timeout(5):
-        answer = await client.post(url, b'{"a":1}', HEADERS, cap)
+        answer = await client.post(endpoint, url, b'{"a":1}', HEADERS, cap)
     return answer.status_code, answer.body
 
 
 async def with_client(run: Callable[[EgressClient], Awaitable[None]]) -> None:
-    client = EgressClient(LOOPBACK, max_idle_per_origin=4)
+    client = EgressClient(LOOPBACK, connections_per_endpoint=4)
     try:
         await run(client)
     finally:
@@ -209,11 +209,33 @@ async def test_silence_is_left_to_the_callers_timeout_and_the_connection_dropped
         async def run(client: EgressClient) -> None:
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.3):
-                    await client.post(server.url, b"{}", HEADERS, 4096)
+                    await client.post("ep_1", server.url, b"{}", HEADERS, 4096)
             assert await post(client, server.url) == (200, b"ok")
 
         await with_client(run)
     assert server.connections == 2  # the silent connection was not kept for reuse
+
+
+async def test_an_endpoint_hanging_on_every_connection_does_not_hold_another_on_the_same_host() -> None:
+    # Two endpoints of one shop on one host: the first answers nothing on all its connections; the
+    # second still gets its answers at once, on connections of its own.
+    async with Server(lambda n: b"" if n <= 4 else ok()) as server:
+
+        async def run(client: EgressClient) -> None:
+            hanging = [
+                asyncio.create_task(client.post("ep_sick", server.url, b"{}", HEADERS, 4096))
+                for _ in range(4)
+            ]
+            await asyncio.sleep(0.1)
+            assert len(server.requests) == 4
+            async with asyncio.timeout(1):
+                assert await post(client, server.url, endpoint="ep_well") == (200, b"ok")
+            for task in hanging:
+                task.cancel()
+            await asyncio.gather(*hanging, return_exceptions=True)
+
+        await with_client(run)
+    assert server.connections == 5
 
 
 async def test_the_policy_refuses_before_any_connection_and_says_why() -> None:
