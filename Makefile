@@ -19,7 +19,7 @@ venv: .venv/.synced ## the Python environment exactly as uv.lock pins it
 	@bash deploy/local/python.sh
 	touch $@
 
-tools: ## Chromium, Prometheus, docker-compose, curl and jq for the tests that use them
+tools: ## Chromium, Prometheus, docker-compose, curl, jq, wrk and a C compiler for the tests and bench
 	@bash deploy/local/chromium.sh
 	bash deploy/local/prometheus.sh
 	bash deploy/local/compose-cli.sh
@@ -68,7 +68,8 @@ test: infra tools ## set everything up and run ruff, the import rules, mypy --st
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: infra ## run the benchmarks and write bench/results/latest.{md,json}
-	@$(ENV)
+	@bash deploy/local/cli-tools.sh
+	$(ENV)
 	trap 'bash deploy/local/down.sh' EXIT
 	$(PY) -m bench.run $(BENCH_ARGS)
 
