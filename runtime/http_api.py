@@ -156,14 +156,16 @@ def shop_auth(registry: ShopRegistry, service: str) -> Callable[..., Awaitable[S
     return current_shop
 
 
-def api_database(request: Request) -> Database:
+# Dependencies are `async def` even where they await nothing: FastAPI runs a plain `def` dependency
+# in a worker thread, a thread hop per request per dependency.
+async def api_database(request: Request) -> Database:
     db: Database | None = request.app.state.db
     if db is None:
         raise RuntimeError("make_api was given no database")
     return db
 
 
-def api_context(request: Request) -> Any:
+async def api_context(request: Request) -> Any:
     """The service's context as make_api got it; a service types it once:
     `Ctx = Annotated[Context, Depends(api_context)]`."""
     return request.app.state.context
