@@ -81,7 +81,26 @@ NOTIFY = Topic(
     "Webhook endpoint health (disabled endpoints) and dead-lettered deliveries.",
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (ORDERS, CONTACTS, TICKETS, SLA, SURVEYS, NOTIFY)
+REPLIES = Topic(
+    "support.replies",
+    "ticket id",
+    6,
+    14 * DAY_MS,
+    ("intake",),
+    ("chat/e-mail gateways",),
+    "Replies to send to customers on their channel; the mirror of support.contacts.",
+)
+REPLY_STATUS = Topic(
+    "support.reply_status",
+    "ticket id",
+    6,
+    14 * DAY_MS,
+    ("chat/e-mail gateways", "notify"),
+    ("intake",),
+    "What became of each reply: sent, delivered or failed with the reason.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (ORDERS, CONTACTS, TICKETS, SLA, SURVEYS, NOTIFY, REPLIES, REPLY_STATUS)
 DLQ_RETENTION_MS = 30 * DAY_MS
 DLQ_PARTITIONS = 1
 

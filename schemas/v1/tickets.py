@@ -8,7 +8,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from schemas.v1.common import EventData
-from schemas.v1.contacts import Channel
+from schemas.v1.contacts import Attachment, Channel
 
 
 class TicketStatus(StrEnum):
@@ -117,6 +117,59 @@ class TicketClosed(TicketEventData):
     merged_into_ticket_id: str | None = None
 
 
+class ReplyContact(EventData):
+    """Whatever the ticket knows of how to reach the customer."""
+
+    email: str | None = None
+    phone: str | None = None
+    handle: str | None = None
+    name: str | None = None
+    thread_id: str | None = Field(default=None, max_length=500)
+    """The channel's own conversation id the customer last wrote on (chat session, social thread,
+    e-mail thread root), as the gateway gave it."""
+
+
+class ReplyThreading(EventData):
+    """The channel's threading references. For e-mail: the reply's own Message-ID, the customer's
+    message it answers (In-Reply-To) and the whole chain (References), each in angle brackets."""
+
+    message_id: str | None = Field(default=None, max_length=500)
+    in_reply_to: str | None = Field(default=None, max_length=500)
+    references: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ReplyFields(EventData):
+    """One public message to the customer, as written on the ticket."""
+
+    message_id: str
+    """The ticket message's id: what `reply.status` reports on."""
+    author: Author
+    author_name: str | None = None
+    text: str = Field(min_length=1, max_length=20_000)
+    subject: str = Field(default="", max_length=500)
+    """The ticket's subject (an e-mail reply is "Re: <subject>")."""
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    contact: ReplyContact
+    threading: ReplyThreading = Field(default_factory=ReplyThreading)
+    automatic: bool = False
+    """Written by CareLoop itself (an automatic answer), not by an agent."""
+    at: datetime
+
+
+class TicketReplied(TicketEventData, ReplyFields):
+    """A public message to the customer (an agent's reply or an automatic answer): what to send, to
+    whom and with which threading references. The same reply goes to the gateways on support.replies."""
+
+
+class TicketReplyFailed(TicketEventData):
+    """A gateway reported that a reply did not reach the customer: the ticket is flagged."""
+
+    message_id: str
+    reason: str | None = None
+    gateway: str = ""
+    at: datetime
+
+
 TICKET_EVENT_TYPES: dict[str, type[EventData]] = {
     "ticket.created": TicketCreated,
     "ticket.message_added": TicketMessageAdded,
@@ -126,4 +179,6 @@ TICKET_EVENT_TYPES: dict[str, type[EventData]] = {
     "ticket.reopened": TicketReopened,
     "ticket.merged": TicketMerged,
     "ticket.closed": TicketClosed,
+    "ticket.replied": TicketReplied,
+    "ticket.reply_failed": TicketReplyFailed,
 }
