@@ -60,7 +60,7 @@ SLA = Topic(
     14 * DAY_MS,
     ("sla",),
     ("intake", "notify"),
-    "SLA warnings, breaches, met targets, escalations and order promise breaches.",
+    "SLA clock changes, warnings, breaches, met targets, escalations and order promise breaches.",
 )
 SURVEYS = Topic(
     "survey.events",

@@ -17,7 +17,9 @@ class SlaMetric(StrEnum):
     RESOLUTION = "resolution"
 
 
-class SlaClockEventData(EventData):
+class SlaClockFields(EventData):
+    """What every event about one ticket clock carries."""
+
     shop_id: str
     ticket_id: str
     clock_id: str
@@ -26,10 +28,13 @@ class SlaClockEventData(EventData):
     channel: str
     priority: str
     target_seconds: int = Field(ge=0)
-    deadline: datetime
     category: str | None = None
     business_hours: bool | None = None
     """Whether the target counts only the shop calendar's opening hours."""
+
+
+class SlaClockEventData(SlaClockFields):
+    deadline: datetime
 
 
 class SlaWarning(SlaClockEventData):
@@ -53,6 +58,33 @@ class SlaEscalated(SlaClockEventData):
     escalate_to: str
 
 
+class SlaClockStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    CANCELLED = "cancelled"
+
+
+class SlaOutcome(StrEnum):
+    MET = "met"
+    BREACHED = "breached"
+
+
+class SlaClockChanged(SlaClockFields):
+    """A clock started, paused, resumed, stopped or was cancelled: its state after the change, so a
+    consumer knows every running deadline without knowing the shop's policies or calendar."""
+
+    at: datetime
+    status: SlaClockStatus
+    deadline: datetime | None = Field(
+        default=None, description="the breach instant while running; null while paused or once ended"
+    )
+    elapsed_seconds: float = Field(ge=0, description="time counted against the target at `at`")
+    outcome: SlaOutcome | None = Field(
+        default=None, description="met or breached once known (breached while it still runs, too)"
+    )
+
+
 class PromiseKind(StrEnum):
     SHIP_BY = "ship_by"
     DELIVERY_DATE = "delivery_date"
@@ -74,5 +106,6 @@ SLA_EVENT_TYPES: dict[str, type[EventData]] = {
     "sla.breached": SlaBreached,
     "sla.met": SlaMet,
     "sla.escalated": SlaEscalated,
+    "sla.clock_changed": SlaClockChanged,
     "order.promise_breached": OrderPromiseBreached,
 }

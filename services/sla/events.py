@@ -12,8 +12,16 @@ from prometheus_client.metrics import MetricWrapperBase
 from schemas.envelope import CloudEvent
 from schemas.registry import make_event
 from schemas.v1.common import TEXT_CHECKED, Customer, EventData
-from schemas.v1.sla import OrderPromiseBreached, SlaBreached, SlaEscalated, SlaMet, SlaWarning
+from schemas.v1.sla import (
+    OrderPromiseBreached,
+    SlaBreached,
+    SlaClockChanged,
+    SlaEscalated,
+    SlaMet,
+    SlaWarning,
+)
 from services.sla import metrics
+from services.sla.domain.calendar import Ruler
 from services.sla.domain.clocks import Crossed, Met, StageKind
 from services.sla.domain.promises import PromiseRecord
 from services.sla.repository import ClockRecord
@@ -44,9 +52,13 @@ class Outgoing:
     record: ClockRecord | None = None
     crossed: Crossed | None = None
     lag_seconds: float = 0.0
+    counted: bool = True
+    """False for a clock's change of state, which no metric counts."""
 
     def observe(self, committed_at: datetime | None = None) -> None:
         """Count the event; `committed_at` (the sweep's commit) gives the true timer lag."""
+        if not self.counted:
+            return
         lag = self.lag_seconds
         if committed_at is not None and (self.crossed is not None or self.record is None):
             due = self.crossed.due if self.crossed else self.event.data.promised_at
@@ -71,7 +83,7 @@ class Outgoing:
             _series(metrics.ESCALATIONS, metric, str(stage.level)).inc()
 
 
-def _clock_fields(record: ClockRecord, deadline: datetime, at: datetime) -> dict[str, Any]:
+def _clock_fields(record: ClockRecord, deadline: datetime | None, at: datetime) -> dict[str, Any]:
     clock = record.clock
     return {
         "shop_id": record.shop_id,
@@ -120,6 +132,18 @@ def met_event(record: ClockRecord, met: Met, deadline: datetime, at: datetime, n
     fields = _clock_fields(record, deadline, at)
     data = _data(SlaMet, {**fields, "elapsed_seconds": met.elapsed.total_seconds()})
     return Outgoing(_stamped("sla.met", data, record.ticket_id, now), record.ticket_id, record)
+
+
+def clock_changed_event(record: ClockRecord, at: datetime, now: datetime, calendar: Ruler) -> Outgoing:
+    """The clock's state after it started, paused, resumed, stopped or was cancelled at `at`."""
+    clock = record.clock
+    fields = _clock_fields(record, clock.deadline, at) | {
+        "status": clock.status.value,
+        "elapsed_seconds": max(0.0, clock.elapsed_at(at, calendar).total_seconds()),
+        "outcome": clock.outcome.value if clock.outcome is not None else None,
+    }
+    event = _stamped("sla.clock_changed", _data(SlaClockChanged, fields), record.ticket_id, now)
+    return Outgoing(event, record.ticket_id, record, counted=False)
 
 
 def promise_breached_event(promise: PromiseRecord, at: datetime, now: datetime) -> Outgoing:

@@ -14,7 +14,7 @@ from runtime.binding import EventHandler
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
 from runtime.metrics import on_commit
-from runtime.outbox import enqueue, enqueue_many
+from runtime.outbox import enqueue_many
 from runtime.shops import Shop
 from schemas.envelope import CloudEvent
 from schemas.v1.sla import SlaMetric
@@ -35,9 +35,15 @@ from services.sla import repository as repo
 from services.sla.context import Context
 from services.sla.domain import clocks
 from services.sla.domain.calendar import BusinessCalendar
-from services.sla.domain.clocks import Crossed, Met
+from services.sla.domain.clocks import Clock, Crossed, Met
 from services.sla.domain.promise_steps import STEP_RULES, ShipByTerms, fold_steps, orders_of
-from services.sla.events import Outgoing, crossed_event, met_event, promise_breached_event
+from services.sla.events import (
+    Outgoing,
+    clock_changed_event,
+    crossed_event,
+    met_event,
+    promise_breached_event,
+)
 
 PAUSING = frozenset({TicketStatus.PENDING, TicketStatus.ON_HOLD})
 FINISHED = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
@@ -46,8 +52,10 @@ CLOCK_NAMESPACE = uuid.UUID("5b1a0c1e-6c1f-4a53-9d0e-3f1f5a0c5a11")
 
 
 async def emit(conn: Connection, ctx: Context, outgoing: Iterable[Outgoing]) -> None:
-    for item in outgoing:
-        await enqueue(conn, ctx.out_topic, item.event, key=item.key)
+    """Enqueue the events in one statement, in order; each is counted once the transaction commits."""
+    items = list(outgoing)
+    await enqueue_many(conn, ctx.out_topic, [(item.event, item.key) for item in items])
+    for item in items:
         on_commit(item.observe)
 
 
@@ -55,11 +63,29 @@ async def calendar_of(conn: Connection, shop: Shop) -> BusinessCalendar:
     return (await repo.load_calendar(conn, shop.id, shop.timezone)).to_calendar()
 
 
+def changes(
+    ctx: Context,
+    records: Sequence[repo.ClockRecord],
+    updated: Sequence[Clock],
+    at: datetime,
+    calendar: BusinessCalendar,
+) -> list[Outgoing]:
+    """`sla.clock_changed` for each clock whose status or deadline moved (after the clock's own
+    warning, breach or met events, so a consumer reads them in the order they happened)."""
+    now = ctx.now()
+    return [
+        clock_changed_event(replace(record, clock=clock), at, now, calendar)
+        for record, clock in zip(records, updated, strict=True)
+        if (clock.status, clock.deadline) != (record.clock.status, record.clock.deadline)
+    ]
+
+
 # -- tickets ----------------------------------------------------------------------------------
 
 
 async def _start_clocks(
     conn: Connection,
+    ctx: Context,
     event_id: str,
     data: TicketEventData,
     metrics: Iterable[SlaMetric],
@@ -96,6 +122,8 @@ async def _start_clocks(
             )
         )
     await repo.insert_clocks(conn, records)
+    now = ctx.now()
+    await emit(conn, ctx, [clock_changed_event(r, at, now, calendar) for r in records])
 
 
 async def _ticket(conn: Connection, data: TicketEventData) -> repo.TicketState:
@@ -132,7 +160,7 @@ async def _stop(
         elif isinstance(result, Crossed):
             outgoing.append(crossed_event(done, result, deadline, at, now))
     await repo.update_clocks(conn, updated)
-    await emit(conn, ctx, outgoing)
+    await emit(conn, ctx, outgoing + changes(ctx, records, updated, at, calendar))
 
 
 async def _pause(
@@ -151,7 +179,7 @@ async def _pause(
         if deadline is not None:
             outgoing += [crossed_event(record, c, deadline, at, now) for c in crossed]
     await repo.update_clocks(conn, updated)
-    await emit(conn, ctx, outgoing)
+    await emit(conn, ctx, outgoing + changes(ctx, records, updated, at, calendar))
 
 
 async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
@@ -166,7 +194,7 @@ async def on_ticket_created(event: CloudEvent[Any], conn: Connection, ctx: Conte
     if data.status in FINISHED:
         return
     metrics = (SlaMetric.FIRST_RESPONSE, SlaMetric.RESOLUTION)
-    await _start_clocks(conn, event.id, data, metrics, opened_at, data.status in PAUSING, calendar)
+    await _start_clocks(conn, ctx, event.id, data, metrics, opened_at, data.status in PAUSING, calendar)
 
 
 async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:
@@ -183,7 +211,7 @@ async def on_message_added(event: CloudEvent[Any], conn: Connection, ctx: Contex
         ticket = replace(ticket, agent_replied=True)
     elif ticket.agent_replied and not any(r.clock.metric is SlaMetric.NEXT_RESPONSE for r in active):
         paused = TicketStatus(ticket.status) in PAUSING
-        await _start_clocks(conn, event.id, data, (SlaMetric.NEXT_RESPONSE,), data.at, paused, calendar)
+        await _start_clocks(conn, ctx, event.id, data, (SlaMetric.NEXT_RESPONSE,), data.at, paused, calendar)
     await repo.save_ticket(conn, ticket, data.at)
 
 
@@ -208,7 +236,9 @@ async def on_status_changed(event: CloudEvent[Any], conn: Connection, ctx: Conte
     elif data.status in FINISHED:
         await _stop(conn, ctx, active, data.at, calendar)
     else:
-        await repo.update_clocks(conn, [clocks.resume(r.clock, data.at, calendar) for r in active])
+        resumed = [clocks.resume(r.clock, data.at, calendar) for r in active]
+        await repo.update_clocks(conn, resumed)
+        await emit(conn, ctx, changes(ctx, active, resumed, data.at, calendar))
     await repo.save_ticket(conn, replace(ticket, status=data.status.value), data.at)
 
 
@@ -228,7 +258,7 @@ async def on_reopened(event: CloudEvent[Any], conn: Connection, ctx: Context) ->
     active = await repo.lock_active_clocks(conn, data.ticket_id)
     if not any(r.clock.metric is SlaMetric.RESOLUTION for r in active):
         calendar = await calendar_of(conn, shop)
-        await _start_clocks(conn, event.id, data, (SlaMetric.RESOLUTION,), data.at, False, calendar)
+        await _start_clocks(conn, ctx, event.id, data, (SlaMetric.RESOLUTION,), data.at, False, calendar)
     await repo.save_ticket(conn, replace(ticket, status=TicketStatus.OPEN.value), data.at)
 
 

@@ -16,7 +16,7 @@ from services.sla.domain import clocks
 from services.sla.domain.calendar import CALENDAR_TIME
 from services.sla.domain.clocks import Crossed, Stage, StageKind
 from services.sla.domain.policies import DEFAULT_POLICIES
-from services.sla.events import crossed_event
+from services.sla.events import clock_changed_event, crossed_event
 
 T0 = datetime(2026, 1, 7, 9, 0, tzinfo=UTC)
 TARGET = timedelta(minutes=5)
@@ -60,3 +60,21 @@ def test_each_committed_event_is_counted_once() -> None:
         "sla.escalated",
     ]
     assert fired.outcome is not None
+
+
+def test_a_clock_change_carries_its_state_and_counts_nothing() -> None:
+    policy = "changes-uncounted"  # a label no other test uses, so every count starts at zero
+    running = record(policy)
+    paused, _ = clocks.pause(running.clock, T0 + timedelta(minutes=2), CALENDAR_TIME)
+    started = clock_changed_event(running, T0, T0, CALENDAR_TIME)
+    pause = clock_changed_event(replace(running, clock=paused), T0 + timedelta(minutes=2), T0, CALENDAR_TIME)
+    decoded = [decode_event(encode_event(o.event)) for o in (started, pause)]
+    assert [(e.type, e.data.status.value, e.data.deadline, e.data.elapsed_seconds) for e in decoded] == [
+        ("sla.clock_changed", "running", T0 + TARGET, 0.0),
+        ("sla.clock_changed", "paused", None, 120.0),
+    ]
+    assert {o.key for o in (started, pause)} == {"t-1"}
+    for item in (started, pause):
+        item.observe(T0)
+    labels = {"metric": "first_response", "policy": policy, "channel": "chat"}
+    assert REGISTRY.get_sample_value("careloop_sla_met_total", labels) is None
