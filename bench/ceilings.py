@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.ceilings pipeline --events 5000 --rate 1000
         producer -> Kafka -> consumer -> POST (notify's HTTP client, 32 in flight, each sent as soon
         as its record is consumed) -> the same local receiver, no durability (no outbox, no Postgres,
-        auto-commit): the floor under notify's event -> signed webhook latency.
+        auto-commit): the floor under notify's event -> signed webhook latency. The receiver is the
+        same compiled one as bench/webhooks.py's (bench/receiver.py).
     .venv/bin/python -m bench.ceilings timers --clocks 1000000 [--due 100000] [--window 60] [--lead 20]
         N timer rows in one indexed Postgres table, the first `due` falling due evenly over the window
         (the rest a day later, as bench/sla_timers.py lays them out); a 0.2 s sweep claims due rows
@@ -32,7 +33,6 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.common import (
     DEMO_SHOP,
-    WebhookReceiver,
     cleanup,
     isolated_settings,
     latency_ms,
@@ -41,6 +41,7 @@ from bench.common import (
     publish_at_rate,
     status_kib,
 )
+from bench.receiver import CompiledReceiver
 from bench.sla_timers import LATER, LATER_SPREAD, drain_rate
 from schemas import topics
 from schemas.registry import encode_event, make_event
@@ -119,7 +120,7 @@ async def forward(
 async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
     settings = isolated_settings("pipe")
     await provision(settings, ())
-    receiver = WebhookReceiver(events, "time")
+    receiver = CompiledReceiver(events, "time")
     await receiver.start()
     ready, stop = asyncio.Event(), asyncio.Event()
     topic = settings.topic(topics.ORDERS.name)
@@ -129,12 +130,12 @@ async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
         )
         await asyncio.wait_for(ready.wait(), 60.0)  # the consumer owns its partitions before the load
         cpu_before = own_cpu_seconds()
+        receiver.mark()
         wall_start = time.time()
         started, published = await publish_at_rate(
             settings.kafka_bootstrap_servers, topic, events, rate, order_record
         )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(receiver.all_arrived.wait(), timeout)
+        await receiver.wait_all(timeout)
         cpu = own_cpu_seconds() - cpu_before
         stop.set()
         failures = await forwarder
@@ -147,7 +148,7 @@ async def pipeline(events: int, rate: float, timeout: float) -> dict[str, Any]:
         **receiver.delivery_figures(events, rate, started, published, wall_start),
         "failed_posts": failures,
         "max_in_flight": IN_FLIGHT,
-        # as bench/webhooks.py reports it: load generator, pipeline and receiver in one process
+        # as bench/webhooks.py reports it: load generator and pipeline in one process (not the receiver)
         "process_cpu_ms_per_delivery": round(cpu * 1000 / max(1, delivered), 2),
     }
 

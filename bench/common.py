@@ -1,5 +1,5 @@
 """What every benchmark scenario shares: isolated infrastructure, service subprocesses with their peak
-memory, statistics, an HTTP load generator and the machine/version facts of the report."""
+memory and CPU, statistics and the machine/version facts of the report (HTTP load: bench/wrk.py)."""
 
 from __future__ import annotations
 
@@ -7,24 +7,19 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import re
 import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
@@ -36,17 +31,6 @@ SHOPS_FILE = ROOT / "deploy" / "local" / "shops.json"
 DEMO_SHOP = "demo-shop"
 DEMO_KEY = "clk_demo_shop_local_key_do_not_use_in_production"  # deploy/local/shops.json, local only
 SERVICES = ("intake", "sla", "notify", "survey")
-KEY_PACKAGES = (
-    "faststream",
-    "aiokafka",
-    "asyncpg",
-    "fastapi",
-    "starlette",
-    "uvicorn",
-    "pydantic",
-    "httpx",
-    "prometheus-client",
-)
 
 
 # -- statistics ------------------------------------------------------------------------------------
@@ -356,124 +340,7 @@ class ServiceProcess:
         self._stderr.close()
 
 
-# -- HTTP load -------------------------------------------------------------------------------------
-Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
-
-
-async def http_load(
-    base: str, request: Request, concurrency: int, seconds: float, warmup: float = 1.0
-) -> dict[str, Any]:
-    """`concurrency` workers each sending `request(client, n)` back to back for `seconds` after a
-    warm-up; requests/s counts 2xx answers only, latency is measured over every answer."""
-    latencies: list[float] = []
-    statuses: dict[str, int] = {}
-    errors = 0
-    counter = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10.0) as client:
-
-        async def worker(until: float, record: bool) -> None:
-            nonlocal errors, counter
-            while time.perf_counter() < until:
-                counter += 1
-                started = time.perf_counter()
-                try:
-                    response = await request(client, counter)
-                except httpx.HTTPError:
-                    errors += record
-                    continue
-                if record:
-                    latencies.append(time.perf_counter() - started)
-                    code = str(response.status_code)
-                    statuses[code] = statuses.get(code, 0) + 1
-
-        warm_until = time.perf_counter() + warmup
-        await asyncio.gather(*(worker(warm_until, False) for _ in range(concurrency)))
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(started + seconds, True) for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    ok = sum(n for code, n in statuses.items() if code.startswith("2"))
-    return {
-        "requests": len(latencies),
-        "ok": ok,
-        "errors": errors,
-        "statuses": statuses,
-        "elapsed_seconds": round(elapsed, 3),
-        "ok_per_second": round(ok / elapsed, 1),
-        "latency_ms": latency_ms(latencies),
-    }
-
-
-# -- facts of the run ------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory_kib = None
-    with contextlib.suppress(OSError):
-        match = re.search(r"^MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
-        memory_kib = int(match.group(1)) if match else None
-    return {
-        "cpu_model": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(memory_kib / 1024 / 1024, 1) if memory_kib else None,
-        "kernel": platform.release(),
-        "os": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def kafka_version() -> str | None:
-    for jar in sorted((ROOT / ".local" / "kafka" / "jars").glob("kafka_*.jar")):
-        match = re.fullmatch(r"kafka_[\d.]+-([\d.]+)\.jar", jar.name)
-        if match:
-            return match.group(1)
-    return None
-
-
-async def postgres_version(settings: Settings) -> str | None:
-    with contextlib.suppress(Exception):
-        conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
-        try:
-            return str(await conn.fetchval("SHOW server_version"))
-        finally:
-            await conn.close()
-    return None
-
-
-async def versions(settings: Settings) -> dict[str, Any]:
-    packages: dict[str, str | None] = {}
-    for name in KEY_PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            packages[name] = None
-    return {
-        "python": platform.python_version(),
-        "kafka": kafka_version(),
-        "postgres": await postgres_version(settings),
-        "packages": packages,
-    }
-
-
-def git_commit() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
-        ).stdout.strip()
-
-    return {
-        "commit": git("rev-parse", "HEAD") or None,
-        "subject": git("log", "-1", "--format=%s") or None,
-        "dirty_paths": len(git("status", "--porcelain").splitlines()),
-    }
-
-
-# -- the webhook scenarios' load and receiver (bench/webhooks.py and the pipeline ceiling) ---------
+# -- the webhook scenarios' load (bench/webhooks.py and the pipeline ceiling; receiver: bench/receiver.py)
 async def publish_at_rate(
     bootstrap: str, topic: str, count: int, rate: float, make: Callable[[int], tuple[bytes, bytes]]
 ) -> tuple[float, float]:
@@ -495,91 +362,3 @@ async def publish_at_rate(
         return started, time.monotonic()
     finally:
         await producer.stop()
-
-
-class WebhookReceiver:
-    """HTTP/1.1 on loopback, the same for notify and for its ceiling: answers 200 at once and notes
-    each webhook-id's first arrival (wall time) with the event time its JSON body carries in
-    `time_field` ("timestamp" in a Standard Webhooks body, "time" in a CloudEvent)."""
-
-    def __init__(self, expected: int, time_field: str) -> None:
-        self.first_seen: dict[str, tuple[float, float]] = {}
-        """webhook-id -> (wall arrival, event time)"""
-        self.requests = 0
-        self.expected = expected
-        self.all_arrived = asyncio.Event()
-        self.port = 0
-        self._time_field = time_field
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[Any]] = set()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-
-    def latencies(self) -> list[float]:
-        """Event time to first arrival of each webhook-id, in seconds, sorted."""
-        return sorted(arrived - event_time for arrived, event_time in self.first_seen.values())
-
-    def last_arrival(self) -> float | None:
-        return max((arrived for arrived, _ in self.first_seen.values()), default=None)
-
-    def delivery_figures(
-        self, events: int, rate: float, started: float, published: float, wall_start: float
-    ) -> dict[str, Any]:
-        """What notify's run and its ceiling both report: publishing, deliveries and their latency.
-        `started`/`published` bound the publishing (monotonic), `wall_start` is its wall-clock start."""
-        delivered = len(self.first_seen)
-        last_arrival = self.last_arrival()
-        last = (last_arrival - wall_start) if last_arrival is not None else float("nan")
-        return {
-            "events": events,
-            "offered_rate_per_second": rate,
-            "achieved_publish_rate_per_second": round(events / max(1e-9, published - started), 1),
-            "delivered": delivered,
-            "undelivered": events - delivered,
-            "duplicate_requests": self.requests - delivered,
-            "seconds_first_publish_to_last_delivery": round(last, 3),
-            "deliveries_per_second": round(delivered / last, 1) if delivered else 0.0,
-            "event_to_delivery_latency_ms": latency_ms(self.latencies()),
-        }
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                headers: dict[str, str] = {}
-                for raw in head.decode("latin-1").split("\r\n")[1:]:
-                    name, _, value = raw.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                arrived = time.time()
-                self.requests += 1
-                webhook_id = headers.get("webhook-id", "")
-                if webhook_id not in self.first_seen:
-                    stamp = str(json.loads(body)[self._time_field]).replace("Z", "+00:00")
-                    event_time = datetime.fromisoformat(stamp).timestamp()
-                    self.first_seen[webhook_id] = (arrived, event_time)
-                    if len(self.first_seen) >= self.expected:
-                        self.all_arrived.set()
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        finally:
-            self._connections.discard(task)
-            writer.close()

@@ -1,5 +1,6 @@
 """Intake API: contacts/s and latency of POST /v1/contacts on the real service (uvicorn on loopback),
-against the same route returning a constant in a minimal app with the same conventions.
+against the same route returning a constant and a bare hello-world on the same server stack, all
+driven by wrk (bench/wrk.py) at the same concurrency.
 
     .venv/bin/python -m bench.intake_api --concurrency 16 --seconds 10
     .venv/bin/python -m bench.intake_api --serve-constant --port 8099   (the ceiling's server)
@@ -8,6 +9,7 @@ Every request is a new customer's first message (a new ticket: the full path of 
 categorisation, the ticket and message rows and the ticket.created outbox row). The constant app
 parses and validates the same body with the same shop authentication and body-size limit
 (runtime.http_api.make_api), then answers a fixed ContactAccepted: the difference is intake's work.
+The hello-world (bench/hello.py) is the floor under both: the server stack with no framework.
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the route's Annotated dependency,
@@ -19,24 +21,22 @@ import json
 import os
 from typing import Annotated, Any
 
-import httpx
-import uvicorn
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse
 
+from bench import hello
 from bench.common import (
-    DEMO_KEY,
     SHOPS_FILE,
     PeakMemory,
     ServiceProcess,
     cleanup,
     free_port,
-    http_load,
     isolated_settings,
     provision,
     service_env,
     summarize,
 )
+from bench.wrk import Load, drive
 from runtime.http_api import make_api, shop_auth
 from runtime.shops import Shop, ShopRegistry
 from services.intake.api import MAX_BODY_BYTES
@@ -75,59 +75,50 @@ def constant_app() -> FastAPI:
 
 
 def serve_constant(port: int) -> None:
-    # the same uvicorn settings as runtime.service.serve
-    config = uvicorn.Config(
-        constant_app(), host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False
-    )
-    uvicorn.Server(config).run()
+    hello.serve(constant_app(), port)
 
 
-def contact_body(n: int) -> dict[str, Any]:
-    return {
-        "channel": "web_form",
-        "customer_email": f"bench.customer.{os.getpid()}.{n}@example.com",
-        "customer_name": "Anna Nowak",
-        "customer_locale": "pl",
-        "subject": "Where is my parcel?",
-        "body": f"Hello, my order has not arrived yet, could you check it please? (request {n})",
-        "channel_message_id": f"bench-{os.getpid()}-{n}",
-    }
-
-
-async def post_contact(client: httpx.AsyncClient, n: int) -> httpx.Response:
-    return await client.post(
-        "/v1/contacts", json=contact_body(n), headers={"Authorization": f"Bearer {DEMO_KEY}"}
-    )
-
-
-async def answer_page(client: httpx.AsyncClient, n: int) -> httpx.Response:
-    return await client.get(f"/s/token-{n}", params={"score": "9"})
-
-
-async def run_constant(
-    memory: PeakMemory, concurrency: int, seconds: float, repeats: int, path: str
+async def run_served(
+    module: str,
+    env: dict[str, str],
+    label: str,
+    memory: PeakMemory,
+    load: Load,
+    repeats: int,
+    args: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """Load on the constant app; `path` "contacts" or "page" picks the route."""
+    """Start a server process on a free port (`args` may name it with {port}), drive it with wrk
+    `repeats` times, stop it."""
     port = free_port()
-    process = ServiceProcess(
-        "bench.intake_api",
-        {**os.environ},
-        port,
-        memory,
-        "constant app (ceiling)",
-        args=("--serve-constant", "--port", str(port)),
-    )
+    process = ServiceProcess(module, env, port, memory, label, args=tuple(a.format(port=port) for a in args))
     await process.start()
     try:
-        request = post_contact if path == "contacts" else answer_page
-        return [await http_load(process.base, request, concurrency, seconds) for _ in range(repeats)]
+        return [await drive(process.base, process.pid, load) for _ in range(repeats)]
     finally:
         await process.stop()
 
 
-async def run_intake(
-    memory: PeakMemory, concurrency: int, seconds: float, repeats: int
-) -> list[dict[str, Any]]:
+async def run_constant(memory: PeakMemory, load: Load, repeats: int) -> list[dict[str, Any]]:
+    """The constant app: POST /v1/contacts for a contacts load, GET /s/{token} for a tokens load."""
+    return await run_served(
+        "bench.intake_api",
+        {**os.environ},
+        "constant app (ceiling)",
+        memory,
+        load,
+        repeats,
+        ("--serve-constant", "--port", "{port}"),
+    )
+
+
+async def run_hello(memory: PeakMemory, load: Load, repeats: int) -> list[dict[str, Any]]:
+    """The bare hello-world ASGI app under the same load (it reads the body and answers 200)."""
+    return await run_served(
+        "bench.hello", {**os.environ}, "hello-world (ceiling)", memory, load, repeats, ("--port", "{port}")
+    )
+
+
+async def run_intake(memory: PeakMemory, load: Load, repeats: int) -> list[dict[str, Any]]:
     settings = isolated_settings("intake")
     await provision(settings, ("intake",))
     port = free_port()
@@ -136,29 +127,35 @@ async def run_intake(
     )
     try:
         await process.start()
-        return [await http_load(process.base, post_contact, concurrency, seconds) for _ in range(repeats)]
+        return [await drive(process.base, process.pid, load) for _ in range(repeats)]
     finally:
         await process.stop()
         await cleanup(settings, ("intake",))
 
 
+def side(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One server's figures over its runs, with wrk's and the server's CPU beside them."""
+    return {
+        "ok_per_second": summarize([r["ok_per_second"] for r in runs]),
+        "p99_ms": summarize([r["latency_ms"]["p99"] for r in runs]),
+        "generator_cpu_share_of_one_core": summarize([r["generator"]["cpu_share_of_one_core"] for r in runs]),
+        "server_cpu_share_of_one_core": summarize([r["server"]["cpu_share_of_one_core"] for r in runs]),
+        "runs": runs,
+    }
+
+
 async def run(concurrency: int, seconds: float, repeats: int, memory: PeakMemory) -> dict[str, Any]:
-    intake = await run_intake(memory, concurrency, seconds, repeats)
-    constant = await run_constant(memory, concurrency, seconds, repeats, "contacts")
+    load = Load("contacts", concurrency, seconds)
+    intake = await run_intake(memory, load, repeats)
+    constant = await run_constant(memory, load, repeats)
+    bare = await run_hello(memory, load, repeats)
     return {
         "benchmark": "intake_api",
         "concurrency": concurrency,
         "seconds": seconds,
-        "intake": {
-            "contacts_per_second": summarize([r["ok_per_second"] for r in intake]),
-            "p99_ms": summarize([r["latency_ms"]["p99"] for r in intake]),
-            "runs": intake,
-        },
-        "constant": {
-            "contacts_per_second": summarize([r["ok_per_second"] for r in constant]),
-            "p99_ms": summarize([r["latency_ms"]["p99"] for r in constant]),
-            "runs": constant,
-        },
+        "intake": side(intake),
+        "constant": side(constant),
+        "hello_world": side(bare),
     }
 
 

@@ -23,18 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ingest, intake_api
+from bench import http_bench, ingest
 from bench.common import (
     ROOT,
     SERVICES,
     PeakMemory,
-    git_commit,
-    machine,
     run_json_script,
     summarize,
-    versions,
 )
-from bench.report import E2E_LOADS, SLA_CLOCKS, Report
+from bench.facts import git_commit, machine, versions
+from bench.report import E2E_LOADS, SLA_CLOCKS, LoadCpu, Report
 from runtime.settings import Settings
 
 log = logging.getLogger("bench")
@@ -76,8 +74,12 @@ class Plan:
     to insert them (~180 s per million), so the lag measured is the sweep's, not the insert's."""
     timers_lead: float = 10.0
     """The bare timer table inserts a million rows in seconds: it needs no longer lead."""
-    survey_concurrency: int = 32
+    survey_concurrency: int = 16
     survey_seconds: float = 8.0
+    survey_tokens: int = 20_000
+    """Sent invitations whose tokens wrk walks: more than one run's requests at the page's rate."""
+    wrk_threads: int = 1
+    """One wrk thread keeps the generator's share of the 2 cores small; its CPU is in the report."""
     script_timeout: float = 300.0
 
     def lead_for(self, clocks: int) -> float:
@@ -109,6 +111,7 @@ QUICK = Plan(
     timers_lead=2.0,
     survey_concurrency=4,
     survey_seconds=2.0,
+    survey_tokens=500,
     script_timeout=120.0,
 )
 
@@ -223,6 +226,7 @@ class Bench:
                     ceiling,
                     note=f"{events} events per run; undelivered {lost}" if pct == "p99" else None,
                     target_met=met,
+                    load_cpu=LoadCpu("receiver", receiver_cpu(notify_runs), receiver_cpu(bare_runs)),
                 )
         bare_rate = await self.ladder(self.pipeline, scenario["ladder"], "bare")
         note = (
@@ -271,37 +275,12 @@ class Bench:
                 best = middle
         return best
 
-    # -- intake API ------------------------------------------------------------------------------
+    # -- HTTP: intake API and survey page (bench/http_bench.py) ----------------------------------
     async def intake(self) -> None:
-        plan = self.plan
-        real = await intake_api.run_intake(
-            self.memory, plan.intake_concurrency, plan.intake_seconds, plan.repeats
-        )
-        constant = await intake_api.run_constant(
-            self.memory, plan.intake_concurrency, plan.intake_seconds, plan.repeats, "contacts"
-        )
-        self.report.scenarios["intake_api"] = {
-            "concurrency": plan.intake_concurrency,
-            "seconds": plan.intake_seconds,
-            "intake": real,
-            "constant": constant,
-        }
-        failures = sum(r["requests"] - r["ok"] + r["errors"] for r in real)
-        note = (
-            f"concurrency {plan.intake_concurrency}, {plan.intake_seconds:g} s per run; "
-            f"non-2xx/errors {failures}"
-        )
-        self.report.set(
-            "intake.contacts_per_s",
-            summarize([r["ok_per_second"] for r in real]),
-            summarize([r["ok_per_second"] for r in constant]),
-            note=note,
-        )
-        self.report.set(
-            "intake.p99_ms",
-            summarize([r["latency_ms"]["p99"] or float("nan") for r in real]),
-            summarize([r["latency_ms"]["p99"] or float("nan") for r in constant]),
-        )
+        await http_bench.intake(self.plan, self.report, self.memory)
+
+    async def survey(self) -> None:
+        await http_bench.survey(self.plan, self.report, self.memory)
 
     # -- SLA timers ------------------------------------------------------------------------------
     async def sla(self) -> None:
@@ -415,46 +394,6 @@ class Bench:
         )
         self.checkpoint()
 
-    # -- survey page -----------------------------------------------------------------------------
-    async def survey(self) -> None:
-        plan = self.plan
-        constant = await intake_api.run_constant(
-            self.memory, plan.survey_concurrency, plan.survey_seconds, plan.repeats, "page"
-        )
-        ceiling_rate = summarize([r["ok_per_second"] for r in constant])
-        ceiling_p99 = summarize([r["latency_ms"]["p99"] or float("nan") for r in constant])
-        scenario: dict[str, Any] = {"constant": constant}
-        self.report.scenarios["survey_page"] = scenario
-        try:
-            runs = [
-                await self.script(
-                    "bench.survey_page",
-                    "--concurrency",
-                    str(plan.survey_concurrency),
-                    "--seconds",
-                    str(plan.survey_seconds),
-                    label="survey_page.py",
-                )
-                for _ in range(plan.repeats)
-            ]
-        except MissingScript as exc:
-            self.report.set("survey.requests_per_s", None, ceiling_rate, missing=str(exc))
-            self.report.set("survey.p99_ms", None, ceiling_p99, missing=str(exc))
-            return
-        scenario["survey"] = runs
-        self.report.set(
-            "survey.requests_per_s",
-            summarize([r["requests_per_second"] for r in runs]),
-            ceiling_rate,
-            note=f"GET /s/{{token}}?score=9, concurrency {plan.survey_concurrency}, "
-            f"{plan.survey_seconds:g} s per run; statuses {runs[-1].get('statuses')}",
-        )
-        self.report.set(
-            "survey.p99_ms",
-            summarize([r["latency_ms"]["p99"] for r in runs]),
-            ceiling_p99,
-        )
-
     # -- memory ----------------------------------------------------------------------------------
     async def memory_figures(self) -> None:
         idle = {
@@ -487,6 +426,13 @@ class MissingScript(RuntimeError):
 def _ms(run: dict[str, Any], pct: str) -> float:
     value = run["event_to_delivery_latency_ms"].get(pct)
     return float("nan") if value is None else float(value)
+
+
+def receiver_cpu(runs: list[dict[str, Any]]) -> float | None:
+    """Median share of one core the webhook receiver used over runs' publish -> last delivery."""
+    shares = [(r.get("receiver") or {}).get("cpu_share_of_one_core") for r in runs]
+    median = summarize([float("nan") if s is None else float(s) for s in shares])["median"]
+    return None if median is None else float(median)
 
 
 def timer_lag_p99_at_least_ms(document: dict[str, Any]) -> float | None:
@@ -525,9 +471,9 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         *(f"e2e.{load}.{p}_ms" for load in E2E_LOADS for p in ("p50", "p95", "p99")),
         "e2e.max_sustainable_rate",
     ),
-    "intake": ("intake.contacts_per_s", "intake.p99_ms"),
+    "intake": ("intake.contacts_per_s", "intake.p99_ms", "intake.constant_route_per_s"),
     "sla": (*(f"sla.lag_p99_ms.{c}" for c in SLA_CLOCKS), "sla.drained_per_s"),
-    "survey": ("survey.requests_per_s", "survey.p99_ms"),
+    "survey": ("survey.requests_per_s", "survey.p99_ms", "survey.constant_page_per_s"),
     "memory": tuple(f"memory.{s}_mib" for s in SERVICES),
 }
 

@@ -34,7 +34,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bench.common import DEMO_KEY, DEMO_SHOP, SERVICES, SHOPS_FILE, git_commit, machine
+from bench.common import DEMO_KEY, DEMO_SHOP, SERVICES, SHOPS_FILE
+from bench.facts import git_commit, machine
 from bench.soak_chaos import Chaos
 from bench.soak_collect import wait_sessions_gone
 from bench.soak_infra import (
