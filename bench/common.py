@@ -172,6 +172,10 @@ async def watch_tree(pid: int, label: str, memory: PeakMemory, stop: asyncio.Eve
             await asyncio.wait_for(stop.wait(), 0.5)
 
 
+class MissingScript(RuntimeError):
+    """A scenario's script is absent or failed: its figures are reported missing, not invented."""
+
+
 @dataclass
 class ScriptResult:
     document: dict[str, Any] | None

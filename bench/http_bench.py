@@ -19,7 +19,7 @@ TARGET_SURVEY_SHARE = 0.6
 
 
 class HttpPlan(Protocol):
-    """The part of bench.run.Plan these scenarios read."""
+    """The part of bench.plan.Plan these scenarios read."""
 
     @property
     def repeats(self) -> int: ...

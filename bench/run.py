@@ -18,20 +18,22 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import http_bench, ingest
+from bench import http_bench, ingest, sla_scenario
 from bench.common import (
     ROOT,
     SERVICES,
+    MissingScript,
     PeakMemory,
     run_json_script,
     summarize,
 )
 from bench.facts import git_commit, machine, versions
+from bench.plan import FULL, QUICK, Plan
 from bench.report import E2E_LOADS, SLA_CLOCKS, LoadCpu, Report
 from runtime.settings import Settings
 
@@ -41,79 +43,7 @@ SUSTAINABLE_P99_MS = 500.0
 """An offered rate is sustained when every event is delivered and p99 stays under this: a backlog
 that grows during the probe pushes p99 to seconds."""
 TARGET_E2E_P99_MS = 100.0
-TARGET_SLA_P99_MS = 1000.0
 TARGET_INGEST_SHARE = 0.5
-
-
-@dataclass(frozen=True)
-class Plan:
-    repeats: int = 3
-    ingest_events: int = 1_000_000
-    ingest_window: float = 30.0
-    ingest_service_repeats: int = 1
-    e2e_seconds: dict[int, float] | None = None
-    """Seconds of offered load per rate; events = rate x seconds."""
-    e2e_repeats: int = 2
-    ladder_start: float = 250.0
-    ladder_max: float = 16_000.0
-    ladder_min: float = 30.0
-    ladder_seconds: float = 3.0
-    intake_concurrency: int = 16
-    intake_seconds: float = 8.0
-    sla_clocks: tuple[int, ...] = SLA_CLOCKS
-    sla_repeats: int = 1
-    sla_window: float = 60.0
-    """Seconds over which the due clocks' deadlines fall, for bench/sla_timers.py and its ceiling alike."""
-    sla_due: int | None = 100_000
-    """Of the open clocks, how many fall due in the window (the rest a day later); None: all. One
-    number for every count, so the figures differ only in how many clocks are open."""
-    sla_burst: int = 100_000
-    """Clocks all due at the same instant, for the drain rate."""
-    sla_lead: float | None = None
-    """Seconds from the start of the clock insert to the first deadline; None: enough for this machine
-    to insert them (~180 s per million), so the lag measured is the sweep's, not the insert's."""
-    timers_lead: float = 10.0
-    """The bare timer table inserts a million rows in seconds: it needs no longer lead."""
-    survey_concurrency: int = 16
-    survey_seconds: float = 8.0
-    survey_tokens: int = 20_000
-    """Sent invitations whose tokens wrk walks: more than one run's requests at the page's rate."""
-    wrk_threads: int = 1
-    """One wrk thread keeps the generator's share of the 2 cores small; its CPU is in the report."""
-    script_timeout: float = 300.0
-
-    def lead_for(self, clocks: int) -> float:
-        return self.sla_lead if self.sla_lead is not None else max(20.0, 180.0 * clocks / 1_000_000)
-
-    def events_at(self, rate: int) -> int:
-        seconds = (self.e2e_seconds or {}).get(rate, 5.0)
-        return max(20, int(rate * seconds))
-
-
-FULL = Plan(e2e_seconds={100: 4.0, 1000: 2.0, 5000: 1.0}, ladder_start=500.0)
-QUICK = Plan(
-    repeats=1,
-    ingest_events=20_000,  # 10 batches of 2,000: a service faster than the 0.25 s samples still gets a rate
-    ingest_window=5.0,
-    e2e_seconds={100: 1.0, 1000: 0.3, 5000: 0.1},
-    e2e_repeats=1,
-    ladder_start=250.0,
-    ladder_max=500.0,
-    ladder_min=125.0,
-    ladder_seconds=0.3,
-    intake_concurrency=4,
-    intake_seconds=2.0,
-    sla_clocks=(1000, 5000),
-    sla_window=2.0,
-    sla_due=None,
-    sla_burst=2000,
-    sla_lead=4.0,
-    timers_lead=2.0,
-    survey_concurrency=4,
-    survey_seconds=2.0,
-    survey_tokens=500,
-    script_timeout=120.0,
-)
 
 
 class Bench:
@@ -282,117 +212,9 @@ class Bench:
     async def survey(self) -> None:
         await http_bench.survey(self.plan, self.report, self.memory)
 
-    # -- SLA timers ------------------------------------------------------------------------------
+    # -- SLA timers (bench/sla_scenario.py) -----------------------------------------------------
     async def sla(self) -> None:
-        plan = self.plan
-        scenario: dict[str, Any] = {}
-        self.report.scenarios["sla"] = scenario
-        for clocks, name in zip(plan.sla_clocks, SLA_CLOCKS, strict=True):
-            due = clocks if plan.sla_due is None else min(clocks, plan.sla_due)
-            shape = ["--clocks", str(clocks), "--due", str(due), "--window", str(plan.sla_window)]
-            bare_runs = [
-                await self.script(
-                    "bench.ceilings",
-                    "timers",
-                    *shape,
-                    "--lead",
-                    str(plan.timers_lead),
-                    label="bare timers (ceiling)",
-                )
-                for _ in range(plan.sla_repeats)
-            ]
-            shape += ["--lead", str(plan.lead_for(clocks))]
-            ceiling = summarize([r["lag_ms"]["p99"] or float("nan") for r in bare_runs])
-            scenario[str(clocks)] = {"bare": bare_runs}
-            try:
-                runs = [
-                    await self.script(
-                        "bench.sla_timers",
-                        *shape,
-                        label="sla_timers.py",
-                        # its own bound: lead + window + 90 s to drain, plus inserting and reading back
-                        timeout=plan.lead_for(clocks) + plan.sla_window + 300.0,
-                    )
-                    for _ in range(plan.sla_repeats)
-                ]
-            except MissingScript as exc:
-                self.report.set(f"sla.lag_p99_ms.{name}", None, ceiling, missing=str(exc))
-                continue
-            scenario[str(clocks)]["sla"] = runs
-            values = [timer_lag_p99_ms(r) for r in runs]
-            bounds = [timer_lag_p99_at_least_ms(r) for r in runs]
-            bounded = [v is None and b is not None for v, b in zip(values, bounds, strict=True)]
-            # too many breaches never reached Kafka for a p99: its lower bound stands in, marked as such
-            values = [b if v is None else v for v, b in zip(values, bounds, strict=True)]
-            value = summarize([v if v is not None else float("nan") for v in values])
-            met = None
-            if name == clocks == 1_000_000 and value["median"] is not None:
-                met = value["median"] < TARGET_SLA_P99_MS
-            self.report.set(
-                f"sla.lag_p99_ms.{name}",
-                value,
-                ceiling,
-                target_met=met,
-                note=(
-                    f"{clocks:,} open clocks, {due:,} of them due over {plan.sla_window:g} s "
-                    f"({due / max(plan.sla_window, 1e-9):,.0f} breaches/s)"
-                    + (", the rest a day later; " if due < clocks else "; ")
-                    + "deadline -> sla.breached in Kafka (sweep + outbox relay); "
-                    f"unfired {[r.get('unfired') for r in runs]}, clocks loaded in "
-                    f"{[r.get('load_seconds') for r in runs]} s with a {plan.lead_for(clocks):g} s lead, "
-                    "loaded after the first deadline by "
-                    f"{[r.get('loaded_after_first_deadline_seconds') for r in runs]} s"
-                    + (
-                        f"; in {sum(bounded)} run(s) over 1 % of the breaches had not reached Kafka "
-                        "by the end of the wait: the value is a lower bound of the p99 (at least this late)"
-                        if any(bounded)
-                        else ""
-                    )
-                ),
-                missing=None if value["median"] is not None else "no timer-lag p99 in sla_timers.py output",
-            )
-            self.checkpoint()
-        await self.sla_burst()
-
-    async def sla_burst(self) -> None:
-        """How fast the sweep and relay drain a burst: every clock due at the same instant."""
-        plan = self.plan
-        shape = ["--clocks", str(plan.sla_burst), "--window", "0"]
-        bare = await self.script(
-            "bench.ceilings",
-            "timers",
-            *shape,
-            "--lead",
-            str(plan.timers_lead),
-            label="bare timers burst (ceiling)",
-        )
-        ceiling = summarize([bare.get("drained_per_second") or float("nan")])
-        try:
-            run = await self.script(
-                "bench.sla_timers",
-                *shape,
-                "--lead",
-                str(plan.lead_for(plan.sla_burst)),
-                label="sla_timers.py burst",
-                timeout=plan.lead_for(plan.sla_burst) + 300.0,
-            )
-        except MissingScript as exc:
-            self.report.set("sla.drained_per_s", None, ceiling, missing=str(exc))
-            return
-        self.report.scenarios["sla"]["burst"] = {"bare": bare, "sla": run}
-        value = summarize([run.get("drained_per_second") or float("nan")])
-        self.report.set(
-            "sla.drained_per_s",
-            value,
-            ceiling,
-            note=(
-                f"{plan.sla_burst:,} clocks breaching at the same instant, 2 events each; "
-                "breaches / (last sla.breached on Kafka - deadline); unfired "
-                f"{run.get('unfired')}"
-            ),
-            missing=None if value["median"] is not None else "not every breach reached Kafka",
-        )
-        self.checkpoint()
+        await sla_scenario.sla(self)
 
     # -- memory ----------------------------------------------------------------------------------
     async def memory_figures(self) -> None:
@@ -419,10 +241,6 @@ class Bench:
             )
 
 
-class MissingScript(RuntimeError):
-    """A scenario's script is absent or failed: its figures are reported missing, not invented."""
-
-
 def _ms(run: dict[str, Any], pct: str) -> float:
     value = run["event_to_delivery_latency_ms"].get(pct)
     return float("nan") if value is None else float(value)
@@ -433,36 +251,6 @@ def receiver_cpu(runs: list[dict[str, Any]]) -> float | None:
     shares = [(r.get("receiver") or {}).get("cpu_share_of_one_core") for r in runs]
     median = summarize([float("nan") if s is None else float(s) for s in shares])["median"]
     return None if median is None else float(median)
-
-
-def timer_lag_p99_at_least_ms(document: dict[str, Any]) -> float | None:
-    """bench/sla_timers.py's lower bound of the p99 when too many breaches never reached Kafka."""
-    kafka = document.get("kafka_lag_seconds")
-    if isinstance(kafka, dict) and isinstance(kafka.get("p99_at_least"), int | float):
-        return float(kafka["p99_at_least"]) * 1000.0
-    return None
-
-
-def timer_lag_p99_ms(document: dict[str, Any]) -> float | None:
-    """The p99 timer lag in ms from bench/sla_timers.py's JSON: deadline to the sla.breached record in
-    Kafka (`kafka_lag_seconds`), else the first mapping under a key naming lag that holds a p99 (a key
-    ending in _ms is taken as ms, _s/_seconds as seconds)."""
-    kafka = document.get("kafka_lag_seconds")
-    if isinstance(kafka, dict):  # the figure's own measure: never stand in another lag for it
-        return float(kafka["p99"]) * 1000.0 if isinstance(kafka.get("p99"), int | float) else None
-
-    def search(node: Any, path: str) -> float | None:
-        if isinstance(node, dict):
-            if "lag" in path and "p99" in node and isinstance(node["p99"], int | float):
-                seconds = path.endswith(("_s", "_seconds", "seconds")) and not path.endswith("_ms")
-                return float(node["p99"]) * (1000.0 if seconds else 1.0)
-            for key, child in node.items():
-                found = search(child, f"{path}.{key}".lower())
-                if found is not None:
-                    return found
-        return None
-
-    return search(document, "")
 
 
 SCENARIOS: dict[str, tuple[str, ...]] = {

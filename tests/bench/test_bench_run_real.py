@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.plan import QUICK
 from bench.report import FIGURE_NAMES
-from bench.run import QUICK
 from runtime.settings import Settings
 
 pytestmark = pytest.mark.kafka

@@ -10,10 +10,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.common import last_json_object, percentile, summarize
+from bench.common import MissingScript, last_json_object, percentile, summarize
 from bench.ingest import base_journeys, copy_event
+from bench.plan import QUICK
 from bench.report import FIGURE_NAMES, Report
-from bench.run import QUICK, Bench, MissingScript, timer_lag_p99_at_least_ms, timer_lag_p99_ms
+from bench.run import Bench
+from bench.sla_scenario import timer_lag_p99_at_least_ms, timer_lag_p99_ms
 from schemas.registry import decode_event
 
 BASE = base_journeys(20)
