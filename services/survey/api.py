@@ -9,7 +9,7 @@ count only if its transaction commits (`unit_of_work`).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -209,10 +209,10 @@ def _period(start: str | None, end: str | None, now: datetime) -> tuple[datetime
 
 
 async def _report(
+    kind: SurveyKind,
+    shop: Shop,
     db: Database,
     ctx: Context,
-    shop: Shop,
-    kind: SurveyKind,
     period: tuple[str | None, str | None],
     shop_param: str | None,
 ) -> JSONResponse:
@@ -235,40 +235,31 @@ async def _report(
     return JSONResponse(out.model_dump(mode="json", by_alias=True))
 
 
-@reports_router.get("/v1/reports/nps", summary="NPS report", responses=REPORT_RESPONSES)
-async def nps_report(
-    shop: CurrentShop,
-    db: Db,
-    ctx: Ctx,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    shop_id: ShopQuery = None,
-) -> Any:
-    return await _report(db, ctx, shop, SurveyKind.NPS, (start, end), shop_id)
+def _report_route(kind: SurveyKind) -> Callable[..., Awaitable[JSONResponse]]:
+    """The route of one kind's report: a path of its own per kind, as published."""
+
+    async def report(
+        shop: CurrentShop,
+        db: Db,
+        ctx: Ctx,
+        start: FromQuery = None,
+        end: ToQuery = None,
+        shop_id: ShopQuery = None,
+    ) -> JSONResponse:
+        return await _report(kind, shop, db, ctx, (start, end), shop_id)
+
+    report.__name__ = f"{kind.value}_report"
+    return report
 
 
-@reports_router.get("/v1/reports/csat", summary="CSAT report", responses=REPORT_RESPONSES)
-async def csat_report(
-    shop: CurrentShop,
-    db: Db,
-    ctx: Ctx,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    shop_id: ShopQuery = None,
-) -> Any:
-    return await _report(db, ctx, shop, SurveyKind.CSAT, (start, end), shop_id)
-
-
-@reports_router.get("/v1/reports/ces", summary="CES report", responses=REPORT_RESPONSES)
-async def ces_report(
-    shop: CurrentShop,
-    db: Db,
-    ctx: Ctx,
-    start: FromQuery = None,
-    end: ToQuery = None,
-    shop_id: ShopQuery = None,
-) -> Any:
-    return await _report(db, ctx, shop, SurveyKind.CES, (start, end), shop_id)
+for _kind in SurveyKind:
+    reports_router.add_api_route(
+        f"/v1/reports/{_kind.value}",
+        _report_route(_kind),
+        methods=["GET"],
+        summary=f"{_kind.value.upper()} report",
+        responses=REPORT_RESPONSES,
+    )
 
 
 @reports_router.get(
