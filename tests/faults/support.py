@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -215,3 +215,19 @@ async def wait_for_zero_lag(process: ServiceProcess, topics: Iterable[str], time
         return {t for t, _ in mine} == wanted and all(v == 0 for _, v in mine)
 
     await eventually(caught_up, timeout=timeout, interval=0.5)
+
+
+def sla_settled(conn: Any, tickets: int) -> Callable[[], Awaitable[bool]]:
+    """A probe for `eventually`: sla has opened clocks for all `tickets` tickets, nothing running is
+    past due (clock or promise) and its outbox is empty."""
+
+    async def probe() -> bool:
+        due = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM clocks WHERE status = 'running' AND due_at <= now())"
+            " + (SELECT count(*) FROM promises WHERE status = 'running' AND promised_at <= now())"
+            " + (SELECT count(*) FROM outbox)"
+        )
+        started = await conn.fetchval("SELECT count(DISTINCT ticket_id) FROM clocks")
+        return bool(due == 0 and started == tickets)
+
+    return probe

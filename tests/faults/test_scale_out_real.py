@@ -27,7 +27,14 @@ from runtime.settings import Settings
 from schemas import topics
 from schemas.envelope import CloudEvent
 from services.notify.handlers import webhook_id_for
-from tests.faults.support import NOTIFY_ENV, Producer, ServiceProcess, events_on, wait_for_zero_lag
+from tests.faults.support import (
+    NOTIFY_ENV,
+    Producer,
+    ServiceProcess,
+    events_on,
+    sla_settled,
+    wait_for_zero_lag,
+)
 from tests.faults.test_sigkill_real import order_paid, sla_effect_key, ticket_created
 from tests.notify.harness import STEPS, order_event
 from tests.notify.receiver import Received, Receiver, Reply
@@ -179,17 +186,7 @@ async def test_two_sla_processes_emit_every_due_sla_event_once_and_both_work(inf
                     await asyncio.sleep(0.05)
         conn = await service_connection(infra, "sla")
         try:
-
-            async def nothing_left_due() -> bool:
-                due = await conn.fetchval(
-                    "SELECT (SELECT count(*) FROM clocks WHERE status = 'running' AND due_at <= now())"
-                    " + (SELECT count(*) FROM promises WHERE status = 'running' AND promised_at <= now())"
-                    " + (SELECT count(*) FROM outbox)"
-                )
-                started = await conn.fetchval("SELECT count(DISTINCT ticket_id) FROM clocks")
-                return bool(due == 0 and started == len(tickets))
-
-            await eventually(nothing_left_due, timeout=60, interval=0.3)
+            await eventually(sla_settled(conn, len(tickets)), timeout=60, interval=0.3)
             await wait_for_zero_lag(first, [topics.ORDERS.name, topics.TICKETS.name])
             clocks = await conn.fetch("SELECT id, outcome, stages_done FROM clocks")
         finally:

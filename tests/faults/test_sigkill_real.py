@@ -32,6 +32,7 @@ from tests.faults.support import (
     ServiceProcess,
     events_on,
     service_processes,
+    sla_settled,
     wait_for_zero_lag,
 )
 from tests.notify.receiver import Received, Receiver, Reply
@@ -188,17 +189,7 @@ async def test_sla_killed_twice_mid_stream_emits_every_due_sla_event_exactly_onc
         assert sla.lives == 3
         conn = await service_connection(infra, "sla")
         try:
-
-            async def nothing_left_due() -> bool:
-                due = await conn.fetchval(
-                    "SELECT (SELECT count(*) FROM clocks WHERE status = 'running' AND due_at <= now())"
-                    " + (SELECT count(*) FROM promises WHERE status = 'running' AND promised_at <= now())"
-                    " + (SELECT count(*) FROM outbox)"
-                )
-                started = await conn.fetchval("SELECT count(DISTINCT ticket_id) FROM clocks")
-                return bool(due == 0 and started == len(tickets))
-
-            await eventually(nothing_left_due, timeout=40, interval=0.3)
+            await eventually(sla_settled(conn, len(tickets)), timeout=40, interval=0.3)
             clocks = await conn.fetch("SELECT id, ticket_id, metric, outcome, stages_done FROM clocks")
             promises = await conn.fetch("SELECT order_id, kind, status FROM promises")
             await wait_for_zero_lag(sla, [topics.ORDERS.name, topics.TICKETS.name])
