@@ -66,7 +66,7 @@ async def test_the_receiver_answers_204_and_logs_each_first_arrival_with_its_eve
     figures = receiver.delivery_figures(3, 100.0, 0.0, 0.03, before)
     assert figures["delivered"] == 3
     assert figures["duplicate_requests"] == 1
-    assert figures["receiver"]["cpu_seconds"] is not None
+    assert figures["receiver"]["cpu_seconds"] > 0
 
 
 async def test_wrk_sends_a_different_contact_in_every_request(tmp_path: Path) -> None:
