@@ -24,7 +24,17 @@ EVENT_TOPICS = (topics.TICKETS.name, topics.SLA.name, topics.SURVEYS.name, topic
 DLQ_TOPICS = tuple(t.dlq for t in topics.ALL_TOPICS if t.consumers)
 
 
-WEBHOOK_TYPES = frozenset({"ticket.created", "ticket.solved", "order.promise_breached", "survey.invited"})
+WEBHOOK_TYPES = frozenset(
+    {
+        "ticket.created",
+        "ticket.solved",
+        "sla.warning",
+        "sla.breached",
+        "sla.escalated",
+        "order.promise_breached",
+        "survey.invited",
+    }
+)
 """What notify turns into webhooks besides order events (services/notify/bootstrap.py)."""
 KEPT_TYPES = WEBHOOK_TYPES | {"sla.breached", "survey.answered"}
 """The events the checks look at one by one; the rest are only counted."""

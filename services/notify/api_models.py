@@ -192,6 +192,8 @@ class TemplateOut(BaseModel):
     subject: str
     text: str
     source: Literal["shop", "default"]
+    audience: Literal["customer", "staff"]
+    """Who the message is written for: the customer, or the shop's people (the SLA alerts)."""
 
 
 RefusalCode = Literal["invalid_url", "url_refused", "invalid_template"]

@@ -21,7 +21,7 @@ from services.notify.handlers import queue_events
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 TICKET_TYPES = ("ticket.created", "ticket.solved")
-SLA_TYPES = ("order.promise_breached",)
+SLA_TYPES = ("sla.warning", "sla.breached", "sla.escalated", "order.promise_breached")
 SURVEY_TYPES = ("survey.invited",)
 SUBSCRIPTIONS = (
     (topics.ORDERS, "notify-orders", tuple(ORDER_EVENT_TYPES)),

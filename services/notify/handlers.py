@@ -14,6 +14,7 @@ from runtime.metrics import on_commit
 from runtime.shops import Shop
 from schemas.envelope import CloudEvent
 from services.notify.context import Context
+from services.notify.domain.alerts import alert_fields
 from services.notify.domain.filters import matches
 from services.notify.domain.payload import customer_locale, message_context, webhook_body
 from services.notify.domain.queue import ordering_key
@@ -55,7 +56,8 @@ async def queue_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx:
         endpoints = [eid for eid, patterns in subscribers.endpoints if matches(patterns, event.type)]
         if not endpoints:
             continue
-        message = render_message(event.type, lang, message_context(data, shop.name), subscribers.override)
+        context = message_context(data, shop.name) | alert_fields(event.type, data, shop.timezone)
+        message = render_message(event.type, lang, context, subscribers.override)
         body = webhook_body(event.type, event.time, event.id, data, message)
         deliveries += [
             NewDelivery(

@@ -36,9 +36,11 @@ from services.notify.context import Context
 from services.notify.domain.signing import SECRET_BYTES, new_secret
 from services.notify.domain.ssrf import url_problem
 from services.notify.domain.templates import (
-    DEFAULT_TEMPLATES,
     LANGUAGES,
     MessageTemplate,
+    audience,
+    default_template,
+    message_event_types,
     template_problem,
 )
 from services.notify.repository import deliveries, endpoints
@@ -241,28 +243,38 @@ async def replay_failed(
 
 # -- templates -----------------------------------------------------------------------------------
 async def list_templates(db: Database, shop: Shop) -> list[TemplateOut]:
-    """Every customer message in every language: the shop's own where it has one, else the default."""
+    """Every message (customer messages and staff alerts) in every language: the shop's own where it
+    has one, else the default."""
     async with db.pool.acquire() as conn:
         overrides = {
             (r["event_type"], r["language"]): r
             for r in await endpoints.list_template_overrides(conn, shop.id)
         }
     result = []
-    for event_type, by_language in sorted(DEFAULT_TEMPLATES.items()):
+    for event_type in message_event_types():
         for lang in LANGUAGES:
-            own = overrides.get((event_type, lang))
+            own, default = overrides.get((event_type, lang)), default_template(event_type, lang)
             if own is not None:
                 subject, text, source = own["subject"], own["body"], "shop"
+            elif default is not None:
+                subject, text, source = default.subject, default.text, "default"
             else:
-                subject, text, source = by_language[lang].subject, by_language[lang].text, "default"
+                continue
             result.append(
-                TemplateOut(event_type=event_type, language=lang, subject=subject, text=text, source=source)
+                TemplateOut(
+                    event_type=event_type,
+                    language=lang,
+                    subject=subject,
+                    text=text,
+                    source=source,
+                    audience=audience(event_type),
+                )
             )
     return result
 
 
 def check_template_key(event_type: str, lang: str) -> None:
-    if event_type not in DEFAULT_TEMPLATES:
+    if event_type not in message_event_types():
         raise ApiError(404, "not_found", f"no customer message for event type {event_type!r}")
     if lang not in LANGUAGES:
         raise ApiError(404, "not_found", f"language {lang!r} not supported; use one of {list(LANGUAGES)}")
@@ -281,7 +293,12 @@ async def put_template(
             conn, shop.id, event_type, language, MessageTemplate(body.subject, body.text), ctx.now()
         )
     return TemplateOut(
-        event_type=event_type, language=language, subject=body.subject, text=body.text, source="shop"
+        event_type=event_type,
+        language=language,
+        subject=body.subject,
+        text=body.text,
+        source="shop",
+        audience=audience(event_type),
     )
 
 

@@ -1,5 +1,6 @@
 """The webhook body per Standard Webhooks: `{"type", "timestamp", "data"}`, where `data` is the event's
-own data plus the rendered customer message, so a shop can forward it as is."""
+own data plus its rendered message, so a shop can forward it as is: `customer_message` for the customer,
+or `staff_message` for the shop's people (an SLA alert); the other one is null."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from services.notify.domain.alerts import STAFF_EVENT_TYPES
 from services.notify.domain.templates import CustomerMessage
 
 
@@ -35,13 +37,16 @@ def webhook_body(
     data: Mapping[str, Any],
     message: CustomerMessage | None,
 ) -> bytes:
+    rendered = message.as_json() if message is not None else None
+    staff = event_type in STAFF_EVENT_TYPES
     payload = {
         "type": event_type,
         "timestamp": event_time.isoformat().replace("+00:00", "Z"),
         "data": {
             **data,
             "event_id": event_id,
-            "customer_message": message.as_json() if message is not None else None,
+            "customer_message": None if staff else rendered,
+            "staff_message": rendered if staff else None,
         },
     }
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()

@@ -14,6 +14,8 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from services.notify.domain.alerts import STAFF_EVENT_TYPES, STAFF_TEMPLATES
+
 LANGUAGES = ("pl", "en")
 MAX_TEMPLATE_CHARS = 10_000
 
@@ -236,6 +238,29 @@ DEFAULT_TEMPLATES: dict[str, dict[str, MessageTemplate]] = {
 }
 
 
+STAFF_DEFAULTS: dict[str, dict[str, MessageTemplate]] = {
+    event_type: {lang: MessageTemplate(*sources) for lang, sources in by_language.items()}
+    for event_type, by_language in STAFF_TEMPLATES.items()
+}
+"""The staff alerts (`alerts.py`): rendered, overridden and listed like the customer messages, but
+written for the shop's people, so they neither greet a customer nor sign with the shop's name."""
+
+
+def default_template(event_type: str, lang: str) -> MessageTemplate | None:
+    """The default message of an event type in a language: a customer message or a staff alert."""
+    return (DEFAULT_TEMPLATES.get(event_type) or STAFF_DEFAULTS.get(event_type) or {}).get(lang)
+
+
+def message_event_types() -> list[str]:
+    """Every event type with a default message, customer messages and staff alerts alike."""
+    return sorted({*DEFAULT_TEMPLATES, *STAFF_DEFAULTS})
+
+
+def audience(event_type: str) -> str:
+    """Who the event type's message is written for: `staff` (SLA alerts) or `customer`."""
+    return "staff" if event_type in STAFF_EVENT_TYPES else "customer"
+
+
 def language(customer_locale: str | None, shop_locale: str | None) -> str:
     """The first shipped language among the customer's locale, then the shop's; English otherwise."""
     for locale in (customer_locale, shop_locale):
@@ -274,7 +299,7 @@ def render_message(
 ) -> CustomerMessage | None:
     """The customer message for this event, or None for an event type without a customer message.
     A shop template that fails to render falls back to the default instead of losing the event."""
-    default = DEFAULT_TEMPLATES.get(event_type, {}).get(lang)
+    default = default_template(event_type, lang)
     if override is not None:
         try:
             subject, text = _render(override, context)
