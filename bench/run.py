@@ -218,11 +218,12 @@ class Bench:
 
     # -- memory ----------------------------------------------------------------------------------
     async def memory_figures(self) -> None:
+        # the services' peaks before the idle ceilings run: their labels start with the service's name too
+        peaks = dict(self.memory.peaks_kib)
         idle = {
             s: await self.script("bench.ceilings", "idle", "--service", s, label=f"{s} idle (ceiling)")
             for s in SERVICES
         }
-        peaks = dict(self.memory.peaks_kib)
         self.report.scenarios["memory"] = {"peak_rss_kib": peaks, "idle": idle}
         for service in SERVICES:
             # the service's own processes only: webhooks.py runs notify inside its load generator
