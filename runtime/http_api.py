@@ -3,7 +3,7 @@ API key, a request-size limit, and errors as JSON with a precise message."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -46,18 +46,23 @@ class ApiError(HTTPException):
 class BodySizeLimit:
     """413 for bodies over the limit, checked on Content-Length and on the bytes actually read."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, service: str) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, service: str, per_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.service = service
+        self.per_path = dict(per_path or {})
+        """Paths whose bodies have a limit of their own (a raw e-mail with its attachments)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         seen = 0
 
@@ -66,19 +71,19 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, limit)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         REJECTED_REQUESTS.labels(self.service, "body_too_large").inc()
         response = JSONResponse(
-            {"error": "body_too_large", "detail": f"request body exceeds {self.max_bytes} bytes"}, 413
+            {"error": "body_too_large", "detail": f"request body exceeds {limit} bytes"}, 413
         )
         await response({"type": "http"}, _no_receive, send)
 
@@ -108,6 +113,7 @@ def make_api(
     shops: ShopRegistry | None = None,
     context: object = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    path_body_bytes: Mapping[str, int] | None = None,
 ) -> FastAPI:
     """A service's app; its routes reach the database, the caller's shop and the service's context
     through the dependencies below (`Db`, `CurrentShop`, and `Depends(api_context)` typed by the
@@ -131,7 +137,7 @@ def make_api(
         )
         return JSONResponse({"error": error, "detail": exc.detail}, exc.status_code, headers=exc.headers)
 
-    api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, service=service)
+    api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, service=service, per_path=path_body_bytes)
     return api
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
@@ -41,6 +41,9 @@ class ContactFields(EventData):
     channel_message_id: str | None = Field(default=None, max_length=500)
     thread_id: str | None = Field(default=None, max_length=500)
     """E-mail Message-ID/References root, chat session id, social thread id."""
+    references: list[Annotated[str, Field(max_length=500)]] = Field(default_factory=list, max_length=50)
+    """Channel message ids this message answers, the one it replies to first (e-mail In-Reply-To and
+    References): it joins the ticket of the latest one the shop knows, ours or the customer's."""
 
     @model_validator(mode="after")
     def _someone_to_answer(self) -> Self:

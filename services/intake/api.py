@@ -5,7 +5,8 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, FastAPI, Query, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from pydantic import ValidationError
 
 from runtime.db import Connection, Database
 from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
@@ -18,6 +19,7 @@ from . import handlers, metrics
 from .api_models import (
     ContactAccepted,
     ContactSubmission,
+    InboundEmailAccepted,
     MergeIn,
     MessageCreated,
     NoteIn,
@@ -31,6 +33,7 @@ from .api_models import (
 )
 from .context import Context
 from .domain.customers import NoCustomerIdentity
+from .domain.email import EmailRefused, parse_email
 from .domain.lifecycle import TransitionRefused
 from .domain.rules import DEFAULT_RULES, RuleTable
 from .domain.threading import RouteKind
@@ -135,6 +138,66 @@ async def post_contact(
     return ContactAccepted(outcome=outcome, ticket_id=result.ticket_id, message_id=result.message_id)
 
 
+# -- e-mail ----------------------------------------------------------------------------------------
+
+RAW_EMAIL = {
+    "requestBody": {
+        "required": True,
+        "description": "the raw RFC 5322 message, as an e-mail provider's inbound webhook delivers it",
+        "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@contacts.post(
+    "/v1/inbound/email",
+    response_model=InboundEmailAccepted,
+    status_code=201,
+    openapi_extra=RAW_EMAIL,
+    responses={
+        200: {"model": InboundEmailAccepted, "description": "joined, reopened, duplicate or ignored"},
+        **ERRORS,
+        422: {
+            "model": Problem,
+            "description": "unparseable_email (not an e-mail), no_sender (no From address), "
+            "invalid_sender (a From address that cannot be answered)",
+        },
+    },
+)
+async def inbound_email(
+    request: Request, shop: CurrentShop, response: Response, db: Db, ctx: ContextDep
+) -> InboundEmailAccepted:
+    """A customer's e-mail: it becomes a contact of the shop's (201 if it opened a ticket), threaded
+    into the ticket whose messages it answers (In-Reply-To, References). An automatic mail
+    (auto-reply, bounce, our own reply come back) is recorded, never a ticket, never answered."""
+    try:
+        mail = parse_email(await request.body())
+        async with unit_of_work(db) as conn:
+            result = await handlers.receive_email(mail, shop.id, conn, ctx)
+    except EmailRefused as exc:
+        raise refused(422, exc.code, exc.detail) from None
+    except ValidationError as exc:
+        raise refused(422, "invalid_sender", _first_problem(exc)) from None
+    contact = result.contact
+    outcome = (
+        "ignored" if contact is None else "duplicate" if contact.outcome is None else contact.outcome.value
+    )
+    metrics.INBOUND_EMAILS.labels(outcome).inc()
+    if outcome != RouteKind.NEW.value:
+        response.status_code = 200
+    return InboundEmailAccepted(
+        outcome=outcome,
+        ticket_id=contact.ticket_id if contact else None,
+        message_id=contact.message_id if contact else None,
+        ignored_reason=result.ignored,
+    )
+
+
+def _first_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
 # -- tickets ---------------------------------------------------------------------------------------
 
 tickets = APIRouter(tags=["tickets"])
@@ -188,17 +251,17 @@ async def get_ticket(ticket_id: str, shop: CurrentShop, db: Db) -> dict[str, Any
     "/v1/tickets/{ticket_id}/replies", response_model=MessageCreated, status_code=201, responses=ERRORS
 )
 async def reply(ticket_id: str, body: ReplyIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> MessageCreated:
-    """An agent's public reply to the customer (the first one is the ticket's first response)."""
+    """An agent's public reply to the customer (the first one is the ticket's first response): sent
+    on the ticket's channel (ticket.replied, support.replies; e-mail by notify's SMTP relay)."""
     async with unit_of_work(db) as conn:
-        message_id = await handlers.add_agent_message(
+        message_id = await handlers.reply_to_customer(
             conn,
             ctx,
             shop.id,
             ticket_id,
             body.body,
-            internal=False,
             author_name=body.author_name,
-            attachments=tuple(a.model_dump(mode="json") for a in body.attachments),
+            attachments=body.attachments,
         )
     return MessageCreated(ticket_id=ticket_id, message_id=message_id)
 
@@ -278,6 +341,7 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         shops=ctx.shops,
         context=ctx,
         max_body_bytes=MAX_BODY_BYTES,
+        path_body_bytes={"/v1/inbound/email": ctx.config.inbound_email_max_bytes},
     )
     for router in (contacts, tickets, rules):
         api.include_router(router)

@@ -68,6 +68,17 @@ class TicketView(BaseModel):
     first_response_at: datetime | None
     solved_at: datetime | None
     closed_at: datetime | None
+    reply_failed: bool = Field(description="a reply did not reach the customer (and none went out since)")
+    reply_failed_at: datetime | None = Field(description="when the reply that failed was written")
+
+
+class MessageDelivery(BaseModel):
+    """How a public reply fared on its channel, as the gateways reported it."""
+
+    status: Literal["queued", "sent", "delivered", "failed"]
+    reason: str | None = Field(description="why it failed, in the gateway's words")
+    gateway: str | None
+    updated_at: datetime | None = Field(description="when the last report was made; null while queued")
 
 
 class MessageView(BaseModel):
@@ -82,6 +93,10 @@ class MessageView(BaseModel):
     attachments: list[Attachment]
     at: datetime
     merged_from: str | None = Field(description="the ticket it was written on, if merged into this one")
+    automatic: bool = Field(description="written by CareLoop itself (an automatic answer)")
+    delivery: MessageDelivery | None = Field(
+        description="a public reply's fate on its channel; null otherwise"
+    )
 
 
 class TicketDetail(TicketView):
@@ -116,6 +131,16 @@ class StatusIn(_Strict):
 
 class MergeIn(_Strict):
     into_ticket_id: str = Field(min_length=1, max_length=100)
+
+
+class InboundEmailAccepted(BaseModel):
+    outcome: Literal["created", "joined", "reopened", "duplicate", "ignored"]
+    """As for contacts, plus ignored: an automatic mail (auto-reply, bounce, our own reply come
+    back), recorded and neither a ticket nor answered."""
+    ticket_id: str | None
+    message_id: str | None
+    ignored_reason: str | None = None
+    """auto_submitted, precedence, autoreply_header, mailer_daemon, delivery_report, own_message"""
 
 
 class MessageCreated(BaseModel):
@@ -168,6 +193,8 @@ def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
         "first_response_at": row["first_response_at"],
         "solved_at": row["solved_at"],
         "closed_at": row["closed_at"],
+        "reply_failed": row["reply_failed_at"] is not None,
+        "reply_failed_at": row["reply_failed_at"],
     }
 
 
@@ -184,4 +211,13 @@ def message_view(row: asyncpg.Record, ticket_id: str) -> dict[str, Any]:
         "attachments": row["attachments"],
         "at": row["at"],
         "merged_from": row["original_ticket_id"] if row["original_ticket_id"] != ticket_id else None,
+        "automatic": row["automatic"],
+        "delivery": None
+        if row["delivery_status"] is None
+        else {
+            "status": row["delivery_status"],
+            "reason": row["delivery_reason"],
+            "gateway": row["delivery_gateway"],
+            "updated_at": row["delivery_updated_at"],
+        },
     }

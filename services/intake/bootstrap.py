@@ -35,11 +35,13 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
         tickets_topic=runtime.topic(topics.TICKETS),
         shops=runtime.shops,
         config=config or IntakeConfig(),
+        replies_topic=runtime.topic(topics.REPLIES),
     )
     runtime.consume(topics.CONTACTS, contacts_consumer(ctx))
     runtime.consume(topics.ORDERS, orders_consumer(ctx))
     runtime.consume(topics.SURVEYS, each("intake-surveys", ctx, handlers.SURVEY_HANDLERS))
     runtime.consume(topics.SLA, each("intake-sla", ctx, handlers.SLA_HANDLERS))
+    runtime.consume(topics.REPLY_STATUS, each("intake-reply-status", ctx, handlers.REPLY_STATUS_HANDLERS))
     runtime.every("intake-gauges", ctx.config.gauge_seconds, partial(sweeps.refresh_gauges, runtime.db, ctx))
     runtime.api = build_api(runtime, ctx)
     return runtime.asgi()

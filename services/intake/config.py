@@ -15,6 +15,14 @@ class IntakeConfig(BaseSettings):
     """How often the open-ticket and FCR gauges are read from Postgres (wall time)."""
     fcr_period_days: float = Field(default=30.0, gt=0)
     """The FCR gauge covers the tickets solved within this many days (domain time)."""
+    email_domain: str = Field(
+        default="careloop.invalid", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9.-]+$"
+    )
+    """The domain of the Message-IDs of CareLoop's e-mail replies (a domain the operator owns): an
+    inbound mail whose Message-ID is in it is one of ours come back, a loop, and is left out."""
+    inbound_email_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    """The largest raw e-mail `POST /v1/inbound/email` takes (attachments included: they are read
+    for their metadata only)."""
 
     @property
     def fcr_period(self) -> timedelta:

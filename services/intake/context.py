@@ -20,3 +20,5 @@ class Context:
     tickets_topic: str
     shops: ShopRegistry
     config: IntakeConfig = field(default_factory=IntakeConfig)
+    replies_topic: str = "support.replies"
+    """Where replies go to the channel gateways (the prefixed support.replies)."""

@@ -51,3 +51,23 @@ REJECTED = Counter(
     "Inputs intake refused, by where they came from and why",
     ["source", "reason"],
 )
+REPLIES = Counter(
+    "careloop_intake_replies_total",
+    "Public messages to customers written on tickets, by channel and whether automatic",
+    ["channel", "automatic"],
+)
+REPLY_STATUS = Counter(
+    "careloop_intake_reply_status_total",
+    "Gateway reports on replies that changed a reply's recorded status, by status",
+    ["status"],
+)
+INBOUND_EMAILS = Counter(
+    "careloop_intake_inbound_emails_total",
+    "Raw e-mails received on POST /v1/inbound/email, by what became of them",
+    ["outcome"],
+)
+EMAILS_IGNORED = Counter(
+    "careloop_intake_inbound_emails_ignored_total",
+    "Automatic e-mails (auto-replies, bounces, loops) recorded and left out, by reason",
+    ["reason"],
+)

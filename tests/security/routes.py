@@ -40,6 +40,14 @@ BODIES: dict[tuple[str, str], Any] = {
 """A valid body per route, so a request reaches the ownership check instead of stopping at validation.
 PUT routes without an entry send back what GET returns for the same path (a shop's own table)."""
 
+RAW_BODIES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/inbound/email"): (
+        "From: a@example.com\r\nSubject: hello\r\nMessage-ID: <shop-a-mail@example.com>\r\n"
+        "In-Reply-To: <{ticket_id}@careloop.invalid>\r\n\r\nhello\r\n"
+    ),
+}
+"""Routes whose body is not JSON (a raw e-mail): sent as it is, with shop B's ids filled in."""
+
 
 @dataclass(frozen=True)
 class Route:

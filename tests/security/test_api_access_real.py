@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
-from tests.security.routes import BODIES, Route, fill, routes_of
+from tests.security.routes import BODIES, RAW_BODIES, Route, fill, routes_of
 from tests.security.world import OWNED_PARAMS, World, running_world
 from tests.support.shops import KEY_A, KEY_B, SHOP_B, auth
 
@@ -39,6 +39,9 @@ async def send(world: World, route: Route, key: str | None, **extra: Any) -> htt
         body = own.json()
     headers = extra.pop("headers", auth(key) if key else {})
     kwargs: dict[str, Any] = {"headers": headers, **extra}
+    raw = RAW_BODIES.get((route.method, route.path))
+    if raw is not None:
+        kwargs["content"] = fill(raw, values).encode()
     if route.has_body:
         assert body is not None, f"{route}: add a valid sample body to tests/security/routes.BODIES"
         kwargs["json"] = fill(body, values)

@@ -22,6 +22,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(240)]
 
 EXAMPLES_PER_OPERATION = 15
 
+# A raw e-mail (POST /v1/inbound/email) is bytes on the wire, as any binary body.
+schemathesis.serializer.alias("message/rfc822", "application/octet-stream")
+
 
 class ServerError(Exception):
     pass

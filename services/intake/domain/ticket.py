@@ -75,6 +75,10 @@ class Message:
     author_name: str | None = None
     subject: str = ""
     attachments: tuple[dict[str, Any], ...] = ()
+    automatic: bool = False
+    """Written by CareLoop itself to the customer (an automatic answer)."""
+    delivery_status: str | None = None
+    """A public reply's fate on its channel: 'queued' when written (domain/replies.py)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,9 @@ class Ticket:
     closed_at: datetime | None = None
     fcr: bool | None = None
     merged_into: str | None = None
+    reply_failed_at: datetime | None = None
+    """When the reply a gateway reported failed was written (domain/replies.py); None once a later
+    reply went out."""
 
     @property
     def closed(self) -> bool:
@@ -315,6 +322,11 @@ class Ticket:
         return Change(replace(self, **changes), changes)
 
     # -- events ------------------------------------------------------------------------------------
+
+    def event_fields(self) -> dict[str, Any]:
+        """What every event about this ticket carries (TicketEventData), for events built elsewhere
+        in the domain (domain/replies.py)."""
+        return self._common()
 
     def _common(self) -> dict[str, Any]:
         """What every ticket event carries (TicketEventData)."""

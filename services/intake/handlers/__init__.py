@@ -6,32 +6,43 @@ let the ticket aggregate (`domain/ticket.py`) decide, save the change, enqueue i
 outbox statement (`writes.apply`). Metrics of an effect count only once that transaction commits.
 
 - contacts: `receive_contact` (`POST /v1/contacts`), `on_contact_event` (`contact.received`);
+- e-mail: `receive_email` (`POST /v1/inbound/email`);
 - agents (the API's routes): `add_agent_message`, `change_status`, `reopen`, `merge_tickets`;
+- replies: `reply_to_customer` (every public message, an agent's or automatic), `on_reply_status`
+  (`reply.status` from the gateways);
 - other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
   `on_promise_breached`, `on_sla_breached`.
 """
 
 from .agents import add_agent_message, change_status, merge_tickets, reopen
 from .contacts import ContactOutcome, on_contact_event, receive_contact
+from .inbound import EmailOutcome, receive_email
+from .replies import on_reply_status, reply_to_customer
 from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_survey_detractor
 
 CONTACT_HANDLERS = {"contact.received": on_contact_event}
 SURVEY_HANDLERS = {"survey.detractor": on_survey_detractor}
+REPLY_STATUS_HANDLERS = {"reply.status": on_reply_status}
 SLA_HANDLERS = {"sla.breached": on_sla_breached, "order.promise_breached": on_promise_breached}
 
 __all__ = [
     "CONTACT_HANDLERS",
+    "REPLY_STATUS_HANDLERS",
     "SLA_HANDLERS",
     "SURVEY_HANDLERS",
     "ContactOutcome",
+    "EmailOutcome",
     "add_agent_message",
     "change_status",
     "merge_tickets",
     "on_contact_event",
     "on_order_events",
     "on_promise_breached",
+    "on_reply_status",
     "on_sla_breached",
     "on_survey_detractor",
     "receive_contact",
+    "receive_email",
     "reopen",
+    "reply_to_customer",
 ]

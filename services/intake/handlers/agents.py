@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.db import Connection
+from schemas.v1.contacts import Attachment
 from schemas.v1.tickets import Author, TicketStatus
 
 from ..context import Context
 from ..domain.ticket import Message, Ticket, TicketNotFound, refuse_self_merge
 from ..repository import tickets
+from .replies import reply_to_customer
 from .writes import apply, new_id
 
 
@@ -31,18 +33,29 @@ async def add_agent_message(
     author_name: str | None = None,
     attachments: tuple[dict[str, Any], ...] = (),
 ) -> str:
-    """A public reply or an internal note. Only a public reply is a response to the customer."""
+    """A public reply or an internal note. Only a public reply is a response to the customer, and
+    it goes to them on the ticket's channel (replies.reply_to_customer)."""
+    if not internal:
+        return await reply_to_customer(
+            conn,
+            ctx,
+            shop_id,
+            ticket_id,
+            body,
+            author_name=author_name,
+            attachments=[Attachment.model_validate(a) for a in attachments],
+        )
     ticket = await _ticket(conn, shop_id, ticket_id)
     message = Message(
         id=new_id("msg"),
         author=Author.AGENT,
         body=body,
         at=ctx.now(),
-        internal=internal,
+        internal=True,
         author_name=author_name,
         attachments=attachments,
     )
-    await apply(conn, ctx, ticket.note(message) if internal else ticket.reply(message))
+    await apply(conn, ctx, ticket.note(message))
     return message.id
 
 

@@ -18,7 +18,7 @@ from ..context import Context
 from ..domain.customers import NoCustomerIdentity, contact_locale, customer_key, thread_key
 from ..domain.threading import REPEAT_WINDOW, IncomingMessage, RouteKind, repeat_of, route_message
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
-from ..repository import conversations, tickets
+from ..repository import conversations, replies, tickets
 from .writes import apply, known_shop, new_id, order_status
 
 
@@ -59,6 +59,10 @@ async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Conte
         conn, shop_id, who, thread, now - max(window, REPEAT_WINDOW)
     )
     route = route_message(incoming, candidates, now, window)
+    # A message naming one of a ticket's messages (In-Reply-To, References) joins that ticket whatever
+    # the window and the sender say: it answers it. A closed one's answer still opens a new ticket.
+    answered = await replies.answered_ticket(conn, shop_id, channel, contact.references)
+    target = answered or route.ticket_id
     message = Message(
         id=new_id("msg"),
         author=Author.CUSTOMER,
@@ -70,7 +74,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Conte
         subject=contact.subject,
         attachments=tuple(a.model_dump(mode="json") for a in contact.attachments),
     )
-    ticket = await tickets.ticket_for_update(conn, shop_id, route.ticket_id) if route.ticket_id else None
+    ticket = await tickets.ticket_for_update(conn, shop_id, target) if target else None
     if ticket is not None and not ticket.closed:
         kind = RouteKind.REOPEN if ticket.status is TicketStatus.SOLVED else RouteKind.JOIN
         change = ticket.customer_wrote(message)

@@ -54,6 +54,7 @@ def ticket_of(row: asyncpg.Record) -> Ticket:
         closed_at=row["closed_at"],
         fcr=row["fcr"],
         merged_into=row["merged_into"],
+        reply_failed_at=row["reply_failed_at"],
     )
 
 
@@ -118,12 +119,14 @@ def _message_statement(m: Message, p: _Params) -> str:
     # INSERT ... SELECT FROM the ticket's statement: no message without its ticket (a follow-up that
     # already exists), and the casts because a SELECT list does not take the target columns' types
     return f"""INSERT INTO messages (id, ticket_id, original_ticket_id, shop_id, author, internal, channel,
-                   channel_message_id, author_name, subject, body, attachments, at)
+                   channel_message_id, author_name, subject, body, attachments, at, automatic,
+                   delivery_status)
                SELECT {p(m.id, "::text")}, t.id, t.id, t.shop_id, {p(m.author.value, "::text")},
                       {p(m.internal, "::boolean")}, {p(m.channel, "::text")},
                       {p(m.channel_message_id, "::text")}, {p(m.author_name, "::text")},
                       {p(m.subject, "::text")}, {p(m.body, "::text")}, {p(list(m.attachments), "::jsonb")},
-                      {p(m.at, "::timestamptz")}
+                      {p(m.at, "::timestamptz")}, {p(m.automatic, "::boolean")},
+                      {p(m.delivery_status, "::text")}
                FROM t"""  # noqa: S608
 
 
