@@ -25,8 +25,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from runtime.aio import wait_event
-from runtime.db import Connection, Database
-from runtime.listen import listening
+from runtime.db import Database
+from runtime.listen import Listener, listening
 from services.notify.context import Context
 from services.notify.domain.breaker import allowed_in_flight
 from services.notify.domain.queue import QueuedDelivery, choose, ready
@@ -80,11 +80,11 @@ class DeliveryWorker:
             self._config.egress_policy(), connections_per_endpoint=self._config.max_in_flight_per_endpoint
         )
         try:
-            async with listening(self._db.pool, WAKE_CHANNEL, self._wakeup) as conn:
+            async with listening(self._db.pool, WAKE_CHANNEL, self._wakeup) as listener:
                 try:
                     await self._loop()
                 finally:
-                    await self._shutdown(conn)
+                    await self._shutdown(listener)
         finally:
             await self._client.aclose()
 
@@ -105,14 +105,21 @@ class DeliveryWorker:
             if self._config.claim_coalesce_seconds:
                 await asyncio.sleep(self._config.claim_coalesce_seconds)
 
-    async def _shutdown(self, conn: Connection) -> None:
+    async def _shutdown(self, listener: Listener) -> None:
         abandoned = list(self._tasks.values())
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._recorder.stop()  # what it had not committed is among the abandoned
-        if abandoned:  # hand them back at once instead of waiting for their leases to end
-            await attempts.hand_back(conn, abandoned)
+        if not abandoned:
+            return
+        # hand them back at once instead of waiting for their leases to end, on the listening
+        # connection if it is alive (the pool's may all be taken by now)
+        if listener.conn is not None:
+            await attempts.hand_back(listener.conn, abandoned)
+        else:
+            async with self._db.pool.acquire() as conn:
+                await attempts.hand_back(conn, abandoned)
 
     def _free_slots(self) -> int:
         return self._config.max_in_flight_total - self._posting
