@@ -38,6 +38,7 @@ from .domain.lifecycle import TransitionRefused
 from .domain.rules import DEFAULT_RULES, RuleTable
 from .domain.threading import RouteKind
 from .domain.ticket import ConflictingChange, TicketNotFound
+from .platforms_api import router as platforms
 from .repository import shop_rules
 from .repository import tickets as repo
 
@@ -343,6 +344,6 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
         path_body_bytes={"/v1/inbound/email": ctx.config.inbound_email_max_bytes},
     )
-    for router in (contacts, tickets, rules):
+    for router in (contacts, tickets, rules, platforms):
         api.include_router(router)
     return api

@@ -35,6 +35,7 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
         tickets_topic=runtime.topic(topics.TICKETS),
         shops=runtime.shops,
         config=config or IntakeConfig(),
+        orders_topic=runtime.topic(topics.ORDERS),
         replies_topic=runtime.topic(topics.REPLIES),
     )
     runtime.consume(topics.CONTACTS, contacts_consumer(ctx))
@@ -43,5 +44,7 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime.consume(topics.SLA, each("intake-sla", ctx, handlers.SLA_HANDLERS))
     runtime.consume(topics.REPLY_STATUS, each("intake-reply-status", ctx, handlers.REPLY_STATUS_HANDLERS))
     runtime.every("intake-gauges", ctx.config.gauge_seconds, partial(sweeps.refresh_gauges, runtime.db, ctx))
+    forget = partial(sweeps.forget_platform_deliveries, runtime.db, ctx)
+    runtime.every("intake-platform-deliveries", ctx.config.platform_sweep_seconds, forget)
     runtime.api = build_api(runtime, ctx)
     return runtime.asgi()

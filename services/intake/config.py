@@ -15,6 +15,13 @@ class IntakeConfig(BaseSettings):
     """How often the open-ticket and FCR gauges are read from Postgres (wall time)."""
     fcr_period_days: float = Field(default=30.0, gt=0)
     """The FCR gauge covers the tickets solved within this many days (domain time)."""
+    platform_delivery_days: int = Field(default=3, ge=1, le=60)
+    """A shipment's delivery promise when its platform gives no estimate: days after it shipped."""
+    platform_deliveries_kept_days: float = Field(default=30.0, gt=0)
+    """How long a platform delivery's id is kept to recognise a retry (domain time): the platforms
+    retry for hours, not days."""
+    platform_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often the delivery ids older than that are forgotten (wall time)."""
     email_domain: str = Field(
         default="careloop.invalid", min_length=1, max_length=200, pattern=r"^[A-Za-z0-9.-]+$"
     )

@@ -20,5 +20,7 @@ class Context:
     tickets_topic: str
     shops: ShopRegistry
     config: IntakeConfig = field(default_factory=IntakeConfig)
+    orders_topic: str = "orders.events"
+    """Where the platform adapters publish order events (the prefixed orders.events)."""
     replies_topic: str = "support.replies"
     """Where replies go to the channel gateways (the prefixed support.replies)."""

@@ -71,3 +71,13 @@ EMAILS_IGNORED = Counter(
     "Automatic e-mails (auto-replies, bounces, loops) recorded and left out, by reason",
     ["reason"],
 )
+PLATFORM_DELIVERIES = Counter(
+    "careloop_intake_platform_deliveries_total",
+    "Shop platforms' webhook deliveries, by platform, topic (a mapped one, else other) and outcome",
+    ["platform", "topic", "outcome"],
+)
+PLATFORM_EVENTS = Counter(
+    "careloop_intake_platform_events_total",
+    "Order events published from shop platforms' webhook deliveries, by platform and event type",
+    ["platform", "type"],
+)

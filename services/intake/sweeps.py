@@ -1,13 +1,15 @@
-"""Intake's periodic work: the gauges read from Postgres."""
+"""Intake's periodic work: the gauges read from Postgres, forgetting old platform deliveries."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from runtime.db import Database
 
 from . import metrics
 from .context import Context
 from .domain.lifecycle import ACTIVE
-from .repository import tickets
+from .repository import platforms, tickets
 
 
 async def refresh_gauges(db: Database, ctx: Context) -> None:
@@ -22,3 +24,10 @@ async def refresh_gauges(db: Database, ctx: Context) -> None:
             metrics.OPEN_TICKETS.labels(shop_id, status.value).set(counts.get((shop_id, status.value), 0))
     if ratio is not None:
         metrics.FCR_RATIO.set(ratio)
+
+
+async def forget_platform_deliveries(db: Database, ctx: Context) -> None:
+    """Forget the ids of platform deliveries older than any retry of theirs."""
+    async with db.pool.acquire() as conn:
+        before = ctx.now() - timedelta(days=ctx.config.platform_deliveries_kept_days)
+        await platforms.forget_deliveries(conn, before)
