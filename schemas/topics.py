@@ -31,7 +31,7 @@ ORDERS = Topic(
     "order id",
     6,
     14 * DAY_MS,
-    ("shop platform",),
+    ("shop platform", "intake (Shopify/WooCommerce webhooks)"),
     ("intake", "sla", "notify", "survey"),
     "Order journey steps (order, return, refund, repair) from the shop platforms.",
 )
