@@ -11,17 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from runtime.db import Connection, Database
 from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
 from runtime.metrics import counted_on_commit
+from runtime.reports import ReportParams, ReportQuery, report_response
 from runtime.shops import Shop
 from services.survey import answers, reports, repository
 from services.survey.api_models import (
@@ -40,17 +39,9 @@ from services.survey.page import STYLESHEET_PATH, form_page, refusal_page, style
 from services.survey.texts import WORDS
 
 SERVICE = "survey"
-DEFAULT_PERIOD = timedelta(days=30)
 
 
 Ctx = Annotated[Context, Depends(api_context)]
-FromQuery = Annotated[
-    str | None,
-    Query(alias="from", description="ISO date or date-time, inclusive (default: `to` minus 30 days)"),
-]
-ToQuery = Annotated[
-    str | None, Query(alias="to", description="ISO date or date-time, exclusive (default: now)")
-]
 ShopQuery = Annotated[str | None, Query(alias="shop", description="optional; must be the API key's own shop")]
 
 
@@ -187,66 +178,37 @@ REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _instant(value: str) -> datetime:
-    """An ISO date (midnight UTC) or an ISO date-time (UTC if no offset is given)."""
-    try:
-        parsed = datetime.combine(date.fromisoformat(value), clock_time(), tzinfo=UTC)
-    except ValueError:
-        parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
-    """[since, until) from the query (422 if unreadable or empty); by default the last 30 days."""
-    try:
-        until = _instant(end) if end else now + timedelta(microseconds=1)  # include "now"
-        since = _instant(start) if start else until - DEFAULT_PERIOD
-    except ValueError as exc:
-        raise ApiError(422, "invalid_request", f"from/to must be ISO dates or date-times: {exc}") from exc
-    if since >= until:
-        raise ApiError(422, "invalid_request", "from must be before to")
-    return since, until
-
-
 async def _report(
-    kind: SurveyKind,
-    shop: Shop,
-    db: Database,
-    ctx: Context,
-    period: tuple[str | None, str | None],
-    shop_param: str | None,
-) -> JSONResponse:
+    kind: SurveyKind, shop: Shop, db: Database, ctx: Context, query: ReportQuery, shop_param: str | None
+) -> Response:
     if shop_param is not None and shop_param != shop.id:
         # Another shop's id: answer as if it did not exist, revealing nothing about it.
         raise ApiError(404, "unknown_shop", f"no shop {shop_param!r} for this API key")
-    since, until = _period(*period, ctx.now())
+    period = query.period(shop.timezone, ctx.now())
     async with db.pool.acquire() as conn:
-        result = await reports.report(conn, shop.id, kind, since, until)
+        result = await reports.report(conn, shop.id, kind, period)
     out = ReportOut(
         shop_id=shop.id,
         kind=kind,
         score_definition=DEFINITIONS[kind],
-        start=since,
-        end=until,
+        start=period.since,
+        end=period.until,
         overall=FiguresOut.of(result.overall),
         by_channel={k: FiguresOut.of(v) for k, v in result.by_channel.items()},
         by_category={k: FiguresOut.of(v) for k, v in result.by_category.items()},
+        granularity=period.granularity,
+        trend={k: FiguresOut.of(v) for k, v in result.trend.items()},
     )
-    return JSONResponse(out.model_dump(mode="json", by_alias=True))
+    return report_response(query, out.model_dump(mode="json", by_alias=True), out.csv_rows(), out.CSV_COLUMNS)
 
 
-def _report_route(kind: SurveyKind) -> Callable[..., Awaitable[JSONResponse]]:
+def _report_route(kind: SurveyKind) -> Callable[..., Awaitable[Response]]:
     """The route of one kind's report: a path of its own per kind, as published."""
 
     async def report(
-        shop: CurrentShop,
-        db: Db,
-        ctx: Ctx,
-        start: FromQuery = None,
-        end: ToQuery = None,
-        shop_id: ShopQuery = None,
-    ) -> JSONResponse:
-        return await _report(kind, shop, db, ctx, (start, end), shop_id)
+        shop: CurrentShop, db: Db, ctx: Ctx, query: ReportParams, shop_id: ShopQuery = None
+    ) -> Response:
+        return await _report(kind, shop, db, ctx, query, shop_id)
 
     report.__name__ = f"{kind.value}_report"
     return report

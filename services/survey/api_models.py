@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +58,34 @@ class ReportOut(BaseModel):
     overall: FiguresOut
     by_channel: dict[str, FiguresOut]
     by_category: dict[str, FiguresOut]
+    granularity: str | None = None
+    trend: dict[date, FiguresOut] = Field(
+        default_factory=dict, description="per day/week/month (its first local day) when asked for"
+    )
+
+    CSV_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "dimension",
+        "key",
+        "answers",
+        "score",
+        "invited",
+        "answered_of_invited",
+        "response_rate",
+    )
+
+    def csv_rows(self) -> list[dict[str, object]]:
+        """One row per figure set: overall, each channel, each category, each trend bucket."""
+        groups: list[tuple[str, dict[str, FiguresOut]]] = [
+            ("overall", {"all": self.overall}),
+            ("channel", self.by_channel),
+            ("category", self.by_category),
+            (self.granularity or "trend", {k.isoformat(): v for k, v in self.trend.items()}),
+        ]
+        return [
+            {"dimension": dimension, "key": key, **figures.model_dump(exclude={"distribution"})}
+            for dimension, by_key in groups
+            for key, figures in by_key.items()
+        ]
 
 
 class DecisionOut(BaseModel):

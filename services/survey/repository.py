@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from runtime.db import Connection
+from runtime.reports import Period, bucket_sql
 from services.survey.domain.kinds import SurveyKind
 from services.survey.domain.throttle import Circumstances, Decision
 
@@ -308,33 +309,42 @@ async def insert_answer(conn: Connection, a: StoredAnswer) -> None:
 
 
 async def score_counts(
-    conn: Connection, shop_id: str, kind: SurveyKind, start: datetime, end: datetime
+    conn: Connection, shop_id: str, kind: SurveyKind, period: Period
 ) -> list[asyncpg.Record]:
-    """Answers in [start, end) grouped by (channel, category, score)."""
+    """Answers in the period grouped by (channel, category, score, bucket); bucket NULL without a
+    granularity."""
+    bucket = bucket_sql("answered_at", "$5", "$6")
     return await conn.fetch(
-        """SELECT channel, category, score, count(*)::int AS n FROM answers
-           WHERE shop_id = $1 AND kind = $2 AND answered_at >= $3 AND answered_at < $4
-           GROUP BY channel, category, score""",
+        f"""SELECT channel, category, score, {bucket} AS bucket, count(*)::int AS n FROM answers
+            WHERE shop_id = $1 AND kind = $2 AND answered_at >= $3 AND answered_at < $4
+            GROUP BY 1, 2, 3, 4""",  # noqa: S608
         shop_id,
         kind.value,
-        start,
-        end,
+        period.since,
+        period.until,
+        period.granularity,
+        period.zone,
     )
 
 
 async def invitation_counts(
-    conn: Connection, shop_id: str, kind: SurveyKind, start: datetime, end: datetime
+    conn: Connection, shop_id: str, kind: SurveyKind, period: Period
 ) -> list[asyncpg.Record]:
-    """Invitations sent in [start, end) and how many of them were answered, by channel/category."""
+    """Invitations sent in the period and how many of them were answered, by channel/category and
+    bucket (of the sending)."""
+    bucket = bucket_sql("sent_at", "$5", "$6")
     return await conn.fetch(
-        """SELECT channel, category, count(*)::int AS invited, count(answered_at)::int AS answered
-           FROM invitations
-           WHERE shop_id = $1 AND kind = $2 AND status = 'sent' AND sent_at >= $3 AND sent_at < $4
-           GROUP BY channel, category""",
+        f"""SELECT channel, category, {bucket} AS bucket,
+                   count(*)::int AS invited, count(answered_at)::int AS answered
+            FROM invitations
+            WHERE shop_id = $1 AND kind = $2 AND status = 'sent' AND sent_at >= $3 AND sent_at < $4
+            GROUP BY 1, 2, 3""",  # noqa: S608
         shop_id,
         kind.value,
-        start,
-        end,
+        period.since,
+        period.until,
+        period.granularity,
+        period.zone,
     )
 
 

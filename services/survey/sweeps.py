@@ -11,6 +11,7 @@ import asyncpg
 from runtime.db import Connection, Database
 from runtime.metrics import counted_on_commit, on_commit
 from runtime.outbox import enqueue
+from runtime.reports import Period
 from schemas.registry import make_event
 from schemas.v1.common import Customer
 from schemas.v1.surveys import SurveyInvited
@@ -87,7 +88,7 @@ async def refresh_score_gauges(db: Database, ctx: Context) -> None:
     async with db.pool.acquire() as conn:
         for shop in ctx.shops:
             for kind in SurveyKind:
-                report = await reports.report(conn, shop.id, kind, start, end)
+                report = await reports.report(conn, shop.id, kind, Period(start, end, shop.timezone))
                 if report.overall.score is not None:
                     SCORE.labels(shop.id, kind.value).set(report.overall.score)
                 if report.overall.response_rate is not None:

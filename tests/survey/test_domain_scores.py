@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 
 import pytest
 from hypothesis import given
@@ -166,3 +167,20 @@ def test_breakdowns_add_up_to_the_overall_figures(rows: list[tuple[str | None, i
     for figures in report.by_channel.values():
         merged.update(figures.distribution)
     assert dict(merged) == report.overall.distribution
+
+
+DAYS = [date(2026, 3, d) for d in range(1, 6)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(DAYS), st.integers(0, 10), st.integers(1, 5)), max_size=30))
+def test_a_trend_lists_every_bucket_and_adds_up_to_the_overall_figures(
+    rows: list[tuple[date, int, int]],
+) -> None:
+    score_rows = [ScoreRow("email", "other", s, n, day) for day, s, n in rows]
+    invite_rows = [InviteRow("email", "other", n, min(n, 1), day) for day, _, n in rows]
+    report = build_report(SurveyKind.NPS, score_rows, invite_rows, DAYS)
+    assert list(report.trend) == DAYS  # empty days too, in order
+    assert sum(f.answers for f in report.trend.values()) == report.overall.answers
+    assert sum(f.invited for f in report.trend.values()) == report.overall.invited
+    for day, figures in report.trend.items():
+        assert figures.answers == sum(n for d, _, n in rows if d == day)

@@ -3,6 +3,8 @@ one shop never seeing another's data, and the score gauges on /metrics."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 
 import pytest
@@ -115,6 +117,36 @@ async def test_reports_compute_scores_by_channel_and_keep_shops_apart(infra: Set
         ces = (await client.get("/v1/reports/ces", params=period, headers=auth(KEY_A))).json()
         assert ces["overall"]["score"] is None
         assert ces["overall"]["response_rate"] is None
+
+        # A trend per local day of the shop (Europe/Warsaw): every day of the period listed, the
+        # answers on the day they were given, the same totals as overall; and the same numbers as CSV
+        daily = await client.get(
+            "/v1/reports/nps", params={**period, "granularity": "day"}, headers=auth(KEY_A)
+        )
+        trend = daily.json()["trend"]
+        assert list(trend) == sorted(trend)
+        assert len(trend) == (clock.now().date() - T0.date()).days + 1
+        assert trend[clock.now().date().isoformat()]["answers"] == 4
+        assert sum(f["answers"] for f in trend.values()) == 4
+        assert sum(f["invited"] for f in trend.values()) == 5
+        assert trend[T0.date().isoformat()]["invited"] == 0  # sent when due, a week after delivery
+        as_csv = await client.get(
+            "/v1/reports/nps",
+            params={**period, "granularity": "day"},
+            headers={**auth(KEY_A), "accept": "text/csv"},
+        )
+        assert as_csv.headers["content-type"].startswith("text/csv")
+        table = list(csv.DictReader(io.StringIO(as_csv.text)))
+        overall_row = next(r for r in table if r["dimension"] == "overall")
+        assert (float(overall_row["score"]), int(overall_row["answers"]), int(overall_row["invited"])) == (
+            25.0,
+            4,
+            5,
+        )
+        day_rows = {r["key"]: int(r["answers"]) for r in table if r["dimension"] == "day"}
+        assert day_rows == {day: f["answers"] for day, f in trend.items()}
+        same = await client.get("/v1/reports/nps", params={**period, "format": "csv"}, headers=auth(KEY_A))
+        assert same.headers["content-type"].startswith("text/csv")
 
         # Shop B's key sees only shop B (nothing), and cannot ask for shop A
         other = (await client.get("/v1/reports/nps", params=period, headers=auth(KEY_B))).json()

@@ -1,11 +1,13 @@
-"""A report for one shop, kind and period, built from grouped counts: overall and per channel/category
-of the originating ticket ("none" when the survey did not come from a ticket)."""
+"""A report for one shop, kind and period, built from grouped counts: overall, per channel/category
+of the originating ticket ("none" when the survey did not come from a ticket), and, when a granularity
+was asked for, per bucket of the period (every bucket listed, empty ones too)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from services.survey.domain import scores
 from services.survey.domain.kinds import SurveyKind
@@ -19,6 +21,7 @@ class ScoreRow:
     category: str | None
     score: int
     n: int
+    bucket: date | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class InviteRow:
     category: str | None
     invited: int
     answered: int
+    bucket: date | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Report:
     overall: Figures
     by_channel: dict[str, Figures] = field(default_factory=dict)
     by_category: dict[str, Figures] = field(default_factory=dict)
+    trend: dict[date, Figures] = field(default_factory=dict)
 
 
 SCORE_FUNCTIONS: dict[SurveyKind, Callable[[scores.Histogram], float | None]] = {
@@ -90,10 +95,23 @@ def _group(
     }
 
 
-def build_report(kind: SurveyKind, score_rows: list[ScoreRow], invite_rows: list[InviteRow]) -> Report:
+def build_report(
+    kind: SurveyKind,
+    score_rows: list[ScoreRow],
+    invite_rows: list[InviteRow],
+    buckets: list[date] | None = None,
+) -> Report:
     return Report(
         kind=kind,
         overall=_figures(kind, score_rows, invite_rows),
         by_channel=_group(kind, score_rows, invite_rows, lambda r: r.channel),
         by_category=_group(kind, score_rows, invite_rows, lambda r: r.category),
+        trend={
+            bucket: _figures(
+                kind,
+                [r for r in score_rows if r.bucket == bucket],
+                [r for r in invite_rows if r.bucket == bucket],
+            )
+            for bucket in buckets or []
+        },
     )
