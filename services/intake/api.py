@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
@@ -29,6 +29,7 @@ from .api_models import (
     TicketDetail,
     TicketPage,
     message_view,
+    sla_view,
     ticket_view,
 )
 from .context import Context
@@ -39,7 +40,7 @@ from .domain.rules import DEFAULT_RULES, RuleTable
 from .domain.threading import RouteKind
 from .domain.ticket import ConflictingChange, TicketNotFound
 from .platforms_api import router as platforms
-from .repository import shop_rules
+from .repository import shop_rules, sla_state
 from .repository import tickets as repo
 
 SERVICE = "intake"
@@ -98,7 +99,12 @@ async def _detail(db: Database, shop_id: str, ticket_id: str) -> dict[str, Any]:
             if row is None:
                 raise TicketNotFound(ticket_id)
             messages = await repo.messages_of(conn, shop_id, ticket_id)
-    return {**ticket_view(row), "messages": [message_view(m, ticket_id) for m in messages]}
+            clocks = await sla_state.clocks_of(conn, shop_id, [ticket_id])
+    return {
+        **ticket_view(row),
+        "sla": sla_view(clocks.get(ticket_id, [])),
+        "messages": [message_view(m, ticket_id) for m in messages],
+    }
 
 
 # -- contacts --------------------------------------------------------------------------------------
@@ -220,8 +226,14 @@ async def list_tickets(
     is_repeat: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    sort: Annotated[
+        Literal["newest", "due"],
+        Query(description="newest first, or due: unfinished tickets by their nearest SLA deadline"),
+    ] = "newest",
 ) -> dict[str, Any]:
-    """The shop's tickets, newest first."""
+    """The shop's tickets, newest first; with `sort=due` its unfinished tickets (open, pending, on
+    hold) by the nearest deadline of a running SLA clock, the most overdue first and those without a
+    running clock last."""
     wanted = repo.TicketFilter(
         status=status.value if status else None,
         channel=channel.value if channel else None,
@@ -233,9 +245,10 @@ async def list_tickets(
         is_repeat=is_repeat,
     )
     async with db.pool.acquire() as conn:
-        rows = await repo.list_tickets(conn, shop.id, wanted, limit + 1, offset)
+        rows = await repo.list_tickets(conn, shop.id, wanted, limit + 1, offset, sort)
+        clocks = await sla_state.clocks_of(conn, shop.id, [r["id"] for r in rows[:limit]])
     return {
-        "tickets": [ticket_view(r) for r in rows[:limit]],
+        "tickets": [{**ticket_view(r), "sla": sla_view(clocks.get(r["id"], []))} for r in rows[:limit]],
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if len(rows) > limit else None,

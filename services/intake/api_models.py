@@ -10,6 +10,8 @@ from schemas.v1.common import PlainText
 from schemas.v1.contacts import Attachment, Channel, ContactFields
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
+from .domain.sla_state import ClockState, summary
+
 
 class ContactSubmission(ContactFields):
     """`POST /v1/contacts`: the contact.received fields; the shop is the API key's (shop_id optional)."""
@@ -43,6 +45,32 @@ class OrderView(BaseModel):
     promised_delivery_date: date | None
 
 
+class SlaClockView(BaseModel):
+    """One SLA clock of the ticket, as the SLA service's events left it."""
+
+    clock_id: str
+    metric: Literal["first_response", "next_response", "resolution"]
+    status: Literal["running", "paused", "stopped", "cancelled"]
+    due_at: datetime | None = Field(description="the breach instant while the clock runs, else null")
+    target_seconds: int
+    elapsed_seconds: float | None = Field(description="counted against the target at its last change")
+    started_at: datetime
+    warned_at: datetime | None
+    breached_at: datetime | None = Field(description="the instant the target passed")
+    met_at: datetime | None
+    escalation_level: int = Field(description="0: not escalated")
+    escalate_to: str | None
+
+
+class SlaView(BaseModel):
+    """The ticket's SLA state: its clocks, the nearest running deadline and the highest escalation."""
+
+    next_due_at: datetime | None = Field(description="the nearest deadline of a running clock")
+    escalation_level: int = Field(description="the highest escalation level of its clocks (0: none)")
+    escalate_to: str | None = Field(description="who that escalation went to")
+    clocks: list[SlaClockView]
+
+
 class TicketView(BaseModel):
     id: str
     status: TicketStatus
@@ -58,6 +86,7 @@ class TicketView(BaseModel):
     repeat_of: str | None
     breached: bool
     breached_metrics: list[str]
+    sla: SlaView
     agent_replies: int
     reopen_count: int
     first_contact_resolution: bool | None
@@ -195,6 +224,32 @@ def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
         "closed_at": row["closed_at"],
         "reply_failed": row["reply_failed_at"] is not None,
         "reply_failed_at": row["reply_failed_at"],
+    }
+
+
+def sla_view(clocks: list[ClockState]) -> dict[str, Any]:
+    state = summary(clocks)
+    return {
+        "next_due_at": state.next_due_at,
+        "escalation_level": state.escalation_level,
+        "escalate_to": state.escalate_to,
+        "clocks": [
+            {
+                "clock_id": c.clock_id,
+                "metric": c.metric,
+                "status": c.status,
+                "due_at": c.due_at,
+                "target_seconds": c.target_seconds,
+                "elapsed_seconds": c.elapsed_seconds,
+                "started_at": c.started_at,
+                "warned_at": c.warned_at,
+                "breached_at": c.breached_at,
+                "met_at": c.met_at,
+                "escalation_level": c.escalation_level,
+                "escalate_to": c.escalate_to,
+            }
+            for c in clocks
+        ],
     }
 
 

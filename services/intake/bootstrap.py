@@ -41,7 +41,7 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime.consume(topics.CONTACTS, contacts_consumer(ctx))
     runtime.consume(topics.ORDERS, orders_consumer(ctx))
     runtime.consume(topics.SURVEYS, each("intake-surveys", ctx, handlers.SURVEY_HANDLERS))
-    runtime.consume(topics.SLA, each("intake-sla", ctx, handlers.SLA_HANDLERS))
+    runtime.consume(topics.SLA, fold("intake-sla", ctx, handlers.SLA_TYPES, handlers.on_sla_events))
     runtime.consume(topics.REPLY_STATUS, each("intake-reply-status", ctx, handlers.REPLY_STATUS_HANDLERS))
     runtime.every("intake-gauges", ctx.config.gauge_seconds, partial(sweeps.refresh_gauges, runtime.db, ctx))
     forget = partial(sweeps.forget_platform_deliveries, runtime.db, ctx)

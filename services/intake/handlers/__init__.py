@@ -11,24 +11,25 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 - replies: `reply_to_customer` (every public message, an agent's or automatic), `on_reply_status`
   (`reply.status` from the gateways);
 - other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
-  `on_promise_breached`, `on_sla_breached`.
+  `on_promise_breached`, `on_sla_breached`; `on_sla_events` (a fold over `sla.events`: each
+  ticket's SLA state, breach marks, broken promises).
 """
 
 from .agents import add_agent_message, change_status, merge_tickets, reopen
 from .contacts import ContactOutcome, on_contact_event, receive_contact
 from .inbound import EmailOutcome, receive_email
 from .replies import on_reply_status, reply_to_customer
+from .sla import SLA_TYPES, on_sla_events
 from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_survey_detractor
 
 CONTACT_HANDLERS = {"contact.received": on_contact_event}
 SURVEY_HANDLERS = {"survey.detractor": on_survey_detractor}
 REPLY_STATUS_HANDLERS = {"reply.status": on_reply_status}
-SLA_HANDLERS = {"sla.breached": on_sla_breached, "order.promise_breached": on_promise_breached}
 
 __all__ = [
     "CONTACT_HANDLERS",
     "REPLY_STATUS_HANDLERS",
-    "SLA_HANDLERS",
+    "SLA_TYPES",
     "SURVEY_HANDLERS",
     "ContactOutcome",
     "EmailOutcome",
@@ -40,6 +41,7 @@ __all__ = [
     "on_promise_breached",
     "on_reply_status",
     "on_sla_breached",
+    "on_sla_events",
     "on_survey_detractor",
     "receive_contact",
     "receive_email",

@@ -230,11 +230,23 @@ class TicketFilter:
     is_repeat: bool | None = None
 
 
-async def list_tickets(
-    conn: Connection, shop_id: str, f: TicketFilter, limit: int, offset: int
-) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT t.*, o.status AS order_status, o.status_at AS order_status_at,
+LISTING_ORDERS = {
+    "newest": ("", "t.created_at DESC, t.id DESC"),
+    "due": (
+        " AND t.status IN ('open', 'pending', 'on_hold')",
+        "t.sla_due_at ASC NULLS LAST, t.created_at DESC, t.id DESC",
+    ),
+}
+"""`sort` of the listing -> (what it narrows the tickets to, their order). By deadline lists the
+unfinished tickets only, the nearest running deadline first: the partial index `tickets_by_due`
+(migration 004) holds exactly those in that order, so its condition is spelled here as there."""
+
+
+def listing_query(sort: str) -> str:
+    """The listing's statement: $1 the shop, $2-$9 the filter (null: any), $10 limit, $11 offset."""
+    narrowed, order = LISTING_ORDERS[sort]
+    # The narrowing and the order are this module's constants; every value is a parameter.
+    return f"""SELECT t.*, o.status AS order_status, o.status_at AS order_status_at,
                   o.promised_delivery_date AS order_promised_delivery_date
            FROM tickets t LEFT JOIN orders o ON o.shop_id = t.shop_id AND o.order_id = t.order_id
            WHERE t.shop_id = $1
@@ -246,9 +258,13 @@ async def list_tickets(
              AND ($7::text IS NULL OR t.customer_id = $7 OR lower(t.customer_email) = lower($7)
                   OR t.customer_phone = $7 OR t.customer_handle = $7)
              AND ($8::boolean IS NULL OR t.breached = $8)
-             AND ($9::boolean IS NULL OR t.is_repeat = $9)
-           ORDER BY t.created_at DESC, t.id DESC
-           LIMIT $10 OFFSET $11""",
+             AND ($9::boolean IS NULL OR t.is_repeat = $9){narrowed}
+           ORDER BY {order}
+           LIMIT $10 OFFSET $11"""  # noqa: S608
+
+
+def listing_parameters(shop_id: str, f: TicketFilter, limit: int, offset: int) -> list[Any]:
+    return [
         shop_id,
         f.status,
         f.channel,
@@ -260,7 +276,14 @@ async def list_tickets(
         f.is_repeat,
         limit,
         offset,
-    )
+    ]
+
+
+async def list_tickets(
+    conn: Connection, shop_id: str, f: TicketFilter, limit: int, offset: int, sort: str = "newest"
+) -> list[asyncpg.Record]:
+    """The shop's tickets matching `f`, in the order `sort` names (see LISTING_ORDERS)."""
+    return await conn.fetch(listing_query(sort), *listing_parameters(shop_id, f, limit, offset))
 
 
 # -- gauges ----------------------------------------------------------------------------------------
