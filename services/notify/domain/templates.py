@@ -1,31 +1,39 @@
 """Ready-to-send customer messages: Polish and English defaults per event type, overridable per shop.
 
-Rendered with Jinja's sandbox (no attribute tricks, no code execution) and without autoescaping,
-because the output is plain text for e-mail/SMS, not HTML.
+Rendered in the shared template sandbox (schemas/templates.py): Jinja's sandbox (no attribute tricks,
+no code execution), without autoescaping, because the output is plain text for e-mail/SMS, not HTML.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-
+from schemas.templates import (
+    LANGUAGES,
+    MAX_TEMPLATE_CHARS,
+    MessageTemplate,
+    language,
+    render,
+    template_problem,
+)
 from services.notify.domain.alerts import STAFF_EVENT_TYPES, STAFF_TEMPLATES
 
-LANGUAGES = ("pl", "en")
-MAX_TEMPLATE_CHARS = 10_000
-
-_env = SandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False)
-
-
-@dataclass(frozen=True)
-class MessageTemplate:
-    subject: str
-    text: str
+__all__ = [
+    "DEFAULT_TEMPLATES",
+    "LANGUAGES",
+    "MAX_TEMPLATE_CHARS",
+    "STAFF_DEFAULTS",
+    "CustomerMessage",
+    "MessageTemplate",
+    "audience",
+    "default_template",
+    "language",
+    "message_event_types",
+    "render_message",
+    "template_problem",
+]
 
 
 @dataclass(frozen=True)
@@ -261,39 +269,6 @@ def audience(event_type: str) -> str:
     return "staff" if event_type in STAFF_EVENT_TYPES else "customer"
 
 
-def language(customer_locale: str | None, shop_locale: str | None) -> str:
-    """The first shipped language among the customer's locale, then the shop's; English otherwise."""
-    for locale in (customer_locale, shop_locale):
-        if locale:
-            primary = locale.replace("_", "-").split("-")[0].lower()
-            if primary in LANGUAGES:
-                return primary
-    return "en"
-
-
-def template_problem(source: str) -> str | None:
-    """Why `source` cannot be a shop template (None if it compiles within the size limit)."""
-    if len(source) > MAX_TEMPLATE_CHARS:
-        return f"template longer than {MAX_TEMPLATE_CHARS} characters"
-    try:
-        _env.parse(source)
-    except TemplateError as exc:
-        return f"template syntax error: {exc}"
-    return None
-
-
-@lru_cache(maxsize=1024)
-def _compiled(source: str) -> Template:
-    # Compiling costs far more than rendering; the same few sources render for every event.
-    return _env.from_string(source)
-
-
-def _render(template: MessageTemplate, context: Mapping[str, Any]) -> tuple[str, str]:
-    subject = _compiled(template.subject).render(context)
-    text = _compiled(template.text).render(context)
-    return " ".join(subject.split()), text.strip()
-
-
 def render_message(
     event_type: str, lang: str, context: Mapping[str, Any], override: MessageTemplate | None
 ) -> CustomerMessage | None:
@@ -302,14 +277,14 @@ def render_message(
     default = default_template(event_type, lang)
     if override is not None:
         try:
-            subject, text = _render(override, context)
+            subject, text = render(override, context)
             return CustomerMessage(lang, subject, text, "shop")
         except Exception as exc:  # a shop's template must never stop its events
             if default is None:
                 return None
-            subject, text = _render(default, context)
+            subject, text = render(default, context)
             return CustomerMessage(lang, subject, text, f"default (shop template failed: {exc})"[:300])
     if default is None:
         return None
-    subject, text = _render(default, context)
+    subject, text = render(default, context)
     return CustomerMessage(lang, subject, text, "default")
