@@ -13,17 +13,21 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from runtime.db import Database
 from runtime.http_api import CurrentShop, Db, api_context, make_api
-from services.notify import use_cases
+from services.notify import email_use_cases, use_cases
 from services.notify.api_models import (
     CONFLICT,
     ERROR_RESPONSES,
     DeliveryDetail,
     DeliveryOut,
     DeliveryStatusName,
+    EmailSendOut,
+    EmailStatusName,
     EndpointCreate,
     EndpointCreated,
     EndpointOut,
     EndpointUpdate,
+    RelayIn,
+    RelayOut,
     ReplayFailedRequest,
     ReplayResult,
     RotatedSecret,
@@ -34,7 +38,8 @@ from services.notify.api_models import (
 from services.notify.context import Context
 
 SERVICE = "notify"
-DESCRIPTION = """Signed, durable webhooks for a shop's order-journey and care events (Standard Webhooks).
+DESCRIPTION = """Signed, durable webhooks for a shop's order-journey and care events (Standard Webhooks),
+and e-mail replies to customers through the shop's own SMTP relay.
 Authenticate with `Authorization: Bearer <shop API key>`."""
 
 
@@ -129,6 +134,37 @@ async def put_template(
 async def delete_template(event_type: EventType, language: Language, shop: CurrentShop, db: Db) -> Response:
     await use_cases.delete_template(db, shop, event_type, language)
     return Response(status_code=204)
+
+
+# -- e-mail replies ------------------------------------------------------------------------------
+@router.put("/v1/email/relay", tags=["email"])
+async def put_relay(body: RelayIn, shop: CurrentShop, db: Db, ctx: Ctx) -> RelayOut:
+    """Set the shop's SMTP relay: replies to customers who wrote by e-mail go out through it."""
+    return await email_use_cases.put_relay(db, ctx, shop, body)
+
+
+@router.get("/v1/email/relay", tags=["email"])
+async def get_relay(shop: CurrentShop, db: Db) -> RelayOut:
+    """The shop's SMTP relay (never its password)."""
+    return await email_use_cases.get_relay(db, shop)
+
+
+@router.delete("/v1/email/relay", status_code=204, tags=["email"])
+async def delete_relay(shop: CurrentShop, db: Db) -> Response:
+    """No more e-mail replies through notify; those queued are given up when their turn comes."""
+    await email_use_cases.delete_relay(db, shop)
+    return Response(status_code=204)
+
+
+@router.get("/v1/email/sends", tags=["email"])
+async def list_sends(
+    shop: CurrentShop,
+    db: Db,
+    status: Annotated[EmailStatusName | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[EmailSendOut]:
+    """The shop's reply e-mails, newest first: sent, waiting for a retry or dead with the reason."""
+    return await email_use_cases.list_sends(db, shop, status, limit)
 
 
 def build_api(db: Database, ctx: Context) -> FastAPI:

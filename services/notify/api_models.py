@@ -1,11 +1,14 @@
 """The notify API's request and response models, and the documented shape of every error it answers
 (`{"error": <code>, "detail": …}`, raised as runtime.http_api.ApiError)."""
 
+import ipaddress
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from schemas.v1.common import Email
 from services.notify.domain.filters import is_valid_pattern
 from services.notify.repository.endpoints import Endpoint
 
@@ -196,7 +199,98 @@ class TemplateOut(BaseModel):
     """Who the message is written for: the customer, or the shop's people (the SLA alerts)."""
 
 
-RefusalCode = Literal["invalid_url", "url_refused", "invalid_template"]
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _relay_host(value: str) -> str:
+    """A host name (labels of 1-63 letters, digits, hyphens) or an IP address, e.g. [::1]."""
+    try:
+        ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        if not all(_HOST_LABEL.match(label) for label in value.removesuffix(".").split(".")):
+            raise ValueError("not a host name or an IP address") from None
+    return value
+
+
+class RelayIn(BaseModel):
+    """A shop's SMTP relay for e-mail replies (replaces the one it had)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+    host: Annotated[str, AfterValidator(_relay_host)] = Field(
+        min_length=1, max_length=253, examples=["smtp.example.com"]
+    )
+    """Host name or address of the relay (checked by the egress policy now and on every connection)."""
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    """Upgrade to TLS (verifying the host name) before logging in; off only for a relay on a trusted
+    network."""
+    username: Text | None = Field(default=None, max_length=320)
+    password: SecretStr | None = Field(default=None, max_length=1000)
+    """Write-only: kept by the service to log in, never shown again (the answer says password_set)."""
+    from_address: Email
+    """The shop's sender address the replies come from."""
+    from_name: Text | None = Field(default=None, max_length=200)
+
+
+class RelayOut(BaseModel):
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password_set: bool
+    from_address: str
+    from_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "RelayOut":
+        return cls(
+            host=row["host"],
+            port=row["port"],
+            starttls=row["starttls"],
+            username=row["username"],
+            password_set=row["password"] is not None,
+            from_address=row["from_address"],
+            from_name=row["from_name"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+EmailStatusName = Literal["pending", "sending", "sent", "dead"]
+
+
+class EmailSendOut(BaseModel):
+    """One reply e-mail and how its sending went."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    id: str
+    ticket_id: str
+    message_id: str
+    """The ticket message it carries (what support.reply_status reports on)."""
+    to_address: str
+    subject: str
+    header_message_id: str
+    status: EmailStatusName
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    """Why the last attempt failed; for a dead one, why it was given up."""
+    created_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Any) -> "EmailSendOut":
+        finished = row["status"] in ("sent", "dead")
+        return cls(**{**dict(row), "next_attempt_at": None if finished else row["next_attempt_at"]})
+
+
+RefusalCode = Literal["invalid_url", "url_refused", "invalid_template", "relay_refused"]
 """The codes of the service's own 422s, beside the schema's `invalid_request`."""
 
 
@@ -217,7 +311,8 @@ class Conflict(BaseModel):
 
 class Refusal(BaseModel):
     """Input the schema accepts but the service refuses: `invalid_url` (scheme, credentials),
-    `url_refused` (an address the egress policy forbids), `invalid_template` (does not parse)."""
+    `url_refused` (an address the egress policy forbids), `invalid_template` (does not parse),
+    `relay_refused` (an SMTP relay host the egress policy forbids)."""
 
     error: RefusalCode
     detail: str

@@ -56,6 +56,12 @@ class NotifyConfig(BaseSettings):
     """How often deliveries past their retention are purged."""
     default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)
     """How long the previous secret keeps signing after a rotation, unless the request says otherwise."""
+    email_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Whole-send limit for one reply e-mail: resolve, connect, STARTTLS, log in, send."""
+    email_max_in_flight: int = Field(default=8, ge=1)
+    """Reply e-mails being sent at once by this process."""
+    smtp_helo_name: str | None = Field(default=None, max_length=253)
+    """The name notify gives itself in EHLO; the machine's fully qualified name when unset."""
 
     def outcome_policy(self) -> OutcomePolicy:
         return OutcomePolicy(

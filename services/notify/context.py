@@ -19,3 +19,5 @@ class Context:
     notify_topic: str
     """The (prefixed) notify.events topic the endpoint and dead-letter events go to."""
     config: NotifyConfig
+    reply_status_topic: str = "support.reply_status"
+    """The (prefixed) support.reply_status topic the SMTP sender reports each reply's fate on."""

@@ -43,3 +43,19 @@ ENDPOINTS_DISABLED_TOTAL = Counter(
     ["reason"],
 )
 IN_FLIGHT = Gauge("careloop_notify_in_flight", "HTTP attempts under way in this process")
+EMAILS_QUEUED = Counter("careloop_notify_emails_queued_total", "Reply e-mails queued for a shop's SMTP relay")
+EMAILS = Counter(
+    "careloop_notify_emails_total",
+    "Reply e-mails finished, by outcome (sent, dead_lettered)",
+    ["outcome"],
+)
+EMAIL_ATTEMPTS = Counter(
+    "careloop_notify_email_attempts_total",
+    "SMTP send attempts, by outcome (sent, temporary, permanent)",
+    ["outcome"],
+)
+EMAIL_SECONDS = Histogram(
+    "careloop_notify_email_attempt_seconds",
+    "Duration of one SMTP send attempt (connect, TLS, login, send)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from runtime.db import Database
 from services.notify.context import Context
 from services.notify.metrics import DLQ_SIZE, ENDPOINTS_DISABLED, OLDEST_PENDING_AGE, QUEUE_DEPTH
-from services.notify.repository import deliveries, lanes
+from services.notify.repository import deliveries, email, lanes
 
 PURGE_BATCH = 1000
 """Deliveries deleted per statement: short statements, so the purge never holds the queue for long."""
@@ -25,10 +25,12 @@ async def measure_queue(db: Database, ctx: Context) -> None:
 
 
 async def purge_finished(db: Database, ctx: Context) -> None:
-    """Forget finished deliveries (and their attempts) older than the retention period, and lane rows
-    with nothing unfinished (those of deleted endpoints)."""
+    """Forget finished deliveries (and their attempts) and reply e-mails older than the retention
+    period, and lane rows with nothing unfinished (those of deleted endpoints)."""
     cutoff = ctx.now() - timedelta(days=ctx.config.retention_days)
     while await deliveries.purge_finished(db, cutoff, PURGE_BATCH) == PURGE_BATCH:
         pass
     async with db.pool.acquire() as conn:
         await lanes.forget_idle(conn)
+        while await email.purge_finished(conn, cutoff, PURGE_BATCH) == PURGE_BATCH:
+            pass

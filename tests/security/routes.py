@@ -35,6 +35,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/endpoints/{endpoint_id}/secret/rotate"): {"overlap_seconds": 0},
     ("POST", "/v1/endpoints/{endpoint_id}/replay-failed"): {"since": "2000-01-01T00:00:00Z"},
     ("PUT", "/v1/templates/{event_type}/{language}"): {"subject": "shop A", "text": "shop A text"},
+    ("PUT", "/v1/email/relay"): {"host": "127.0.0.1", "port": 2525, "from_address": "care@shop-a.example"},
     ("POST", "/v1/answers"): {"token": "not-a-token", "score": 5},
 }
 """A valid body per route, so a request reaches the ownership check instead of stopping at validation.
