@@ -3,7 +3,7 @@ only what committed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
@@ -60,3 +60,54 @@ def counted_on_commit() -> Iterator[None]:
         return
     for update in pending:
         update()
+
+
+# -- the shop label and its budget ----------------------------------------------------------------
+
+OTHER_SHOPS = "(other)"
+"""The `shop` label of every shop past the budget. No shop id can be this (runtime.shops.Shop allows no
+parentheses), so it never merges with a real shop's series."""
+
+
+class ShopLabels:
+    """The value of the `shop` label of a shop's series, within a cardinality budget of `limit` shops.
+
+    The shops of the registry take the places first, in the registry file's order (the same on every
+    replica, and an operator over the budget lists the shops that matter most first); a shop not in it
+    takes a free place if one is left, first come. Every shop without a place is labelled OTHER_SHOPS;
+    `limit` 0 labels every shop so, dropping the per-shop split. A shop's label never changes while the
+    process runs: no series is split in two."""
+
+    def __init__(self, limit: int, shops: Iterable[str] = ()) -> None:
+        if limit < 0:
+            raise ValueError("the shop label limit cannot be negative")
+        self.limit = limit
+        self._placed: set[str] = set()
+        for shop_id in shops:
+            if len(self._placed) >= limit:
+                break
+            self._placed.add(shop_id)
+
+    def __call__(self, shop_id: str) -> str:
+        if shop_id in self._placed:
+            return shop_id
+        if len(self._placed) < self.limit:
+            self._placed.add(shop_id)
+            return shop_id
+        return OTHER_SHOPS
+
+
+DEFAULT_SHOP_LABEL_LIMIT = 1000
+_shop_labels = ShopLabels(DEFAULT_SHOP_LABEL_LIMIT)
+
+
+def configure_shop_labels(limit: int, shops: Iterable[str]) -> None:
+    """Set the process's budget (CARELOOP_METRICS_SHOP_LABEL_LIMIT) and its registry; done by the
+    service runtime at start-up, before any series is labelled."""
+    global _shop_labels
+    _shop_labels = ShopLabels(limit, shops)
+
+
+def shop_label(shop_id: str) -> str:
+    """The `shop` label of `shop_id`'s series in this process (ShopLabels)."""
+    return _shop_labels(shop_id)

@@ -20,7 +20,7 @@ from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Database
 from runtime.kafka import KafkaOutput, make_broker
 from runtime.lag import LagMonitor
-from runtime.metrics import METRICS_CONTENT_TYPE, render
+from runtime.metrics import METRICS_CONTENT_TYPE, configure_shop_labels, render
 from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.outbox import OutboxRelay
 from runtime.settings import Settings
@@ -69,6 +69,7 @@ class ServiceRuntime:
         self.every("outbox-gauges", settings.outbox_gauge_seconds, self.relay.measure_backlog)
         self.every("processed-events-cleanup", 3600.0, self._forget_old_event_ids)
         self.shops = ShopRegistry.from_file(settings.shops_file)
+        configure_shop_labels(settings.metrics_shop_label_limit, (shop.id for shop in self.shops))
         self.clock: Clock = clock_from_settings(settings.time_factor, settings.time_origin)
         """Domain time; tests replace it with a ManualClock before the app starts."""
         self.api: ASGIApp | None = None

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     """How often the outbox backlog and oldest-age gauges are read from the table."""
     shops_file: Path = Field(default=Path("deploy/local/shops.json"), validation_alias="CARELOOP_SHOPS_FILE")
     """The shop registry (ids, hashed API keys, time zones); see runtime/shops.py."""
+    metrics_shop_label_limit: int = Field(
+        default=1000, ge=0, validation_alias="CARELOOP_METRICS_SHOP_LABEL_LIMIT"
+    )
+    """The cardinality budget of the `shop` label on the KPI series: this many shops (the registry's
+    first) keep their own series, the rest are counted under "(other)"; 0 drops the per-shop split
+    (runtime.metrics.ShopLabels, docs/operations.md)."""
     public_base_url: str = Field(default="http://127.0.0.1:8004", validation_alias="CARELOOP_PUBLIC_BASE_URL")
     """Where customers reach public pages (the survey answer page)."""
     time_factor: float = Field(default=1.0, gt=0, validation_alias="CARELOOP_TIME_FACTOR")
