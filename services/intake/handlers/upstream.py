@@ -4,6 +4,7 @@ survey answers and broken promises, SLA breach marks."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from runtime.consumer import Unprocessable
@@ -11,7 +12,7 @@ from runtime.db import Connection
 from schemas.envelope import CloudEvent
 from schemas.v1.common import Customer
 from schemas.v1.contacts import Channel
-from schemas.v1.orders import OrderDelayed, OrderEventData, OrderShipped
+from schemas.v1.orders import OrderCreated, OrderDelayed, OrderEventData, OrderShipped
 from schemas.v1.sla import OrderPromiseBreached, PromiseKind, SlaBreached
 from schemas.v1.surveys import SurveyDetractor
 from schemas.v1.tickets import Author, Category, TicketSource
@@ -19,29 +20,40 @@ from schemas.v1.tickets import Author, Category, TicketSource
 from .. import metrics
 from ..context import Context
 from ..domain.customers import known_customer_key
-from ..domain.orders import STATUS_OF_EVENT, OrderContext, apply_order_step
+from ..domain.orders import (
+    STATUS_OF_EVENT,
+    Contents,
+    OrderContext,
+    OrderItem,
+    OrderStep,
+    Shipment,
+    apply_step,
+)
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
 from ..repository import conversations, orders, tickets
 from .writes import apply, known_shop, new_id, order_status
 
 
-def _fold_order_event(current: OrderContext | None, event: CloudEvent[Any]) -> OrderContext:
-    """What intake knows of the order once `event` is folded in."""
+def order_step(event: CloudEvent[Any]) -> OrderStep:
+    """What an order event tells intake (domain/orders.py)."""
     data: OrderEventData = event.data
-    promised = None
-    if isinstance(data, OrderShipped):
-        promised = data.promised_delivery_date
-    elif isinstance(data, OrderDelayed):
-        promised = data.new_promised_delivery_date
-    return apply_order_step(
-        current,
+    step = OrderStep(
         STATUS_OF_EVENT[event.type],
         event.time,
         data.customer.id,
         data.customer.email,
         data.customer.locale,
-        promised,
     )
+    if isinstance(data, OrderCreated):
+        lines = tuple(OrderItem(i.sku, i.name, i.quantity, i.unit_price) for i in data.lines)
+        return replace(step, contents=Contents(data.total, data.currency, lines))
+    if isinstance(data, OrderShipped):
+        url = str(data.tracking_url) if data.tracking_url is not None else None
+        shipment = Shipment(data.carrier, data.tracking_number, url)
+        return replace(step, promised_delivery_date=data.promised_delivery_date, shipment=shipment)
+    if isinstance(data, OrderDelayed):
+        return replace(step, promised_delivery_date=data.new_promised_delivery_date, delay_reason=data.reason)
+    return step
 
 
 async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
@@ -58,7 +70,7 @@ async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, c
     # the first event's customer id is the one that sticks.
     customer_of: dict[orders.OrderKey, str] = {}
     for key, event in zip(keys, events, strict=True):
-        after[key] = _fold_order_event(after.get(key), event)
+        after[key] = apply_step(after.get(key), order_step(event))
         customer_of.setdefault(key, event.data.customer.id)
     await orders.save_order_contexts(conn, [(k, o) for k, o in after.items() if before.get(k) != o])
     await tickets.fill_in_customer_ids(conn, list(customer_of.items()))

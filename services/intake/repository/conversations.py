@@ -14,7 +14,7 @@ from schemas.v1.tickets import TicketStatus
 from ..domain.orders import OrderContext
 from ..domain.rules import DEFAULT_RULES, RuleTable
 from ..domain.threading import TicketSummary
-from .orders import order_context_of
+from .orders import order_columns, order_context_of
 
 
 async def lock_conversation(conn: Connection, shop_id: str, keys: Sequence[str]) -> None:
@@ -59,9 +59,7 @@ async def facts(
     of the same channel message. Read after the conversation lock: a message delivered twice at once
     is seen by the second."""
     row = await conn.fetchrow(
-        """SELECT (SELECT rules FROM shop_rules WHERE shop_id = $1) AS rules,
-                  o.status, o.status_at, o.customer_id, o.customer_email, o.customer_locale,
-                  o.promised_delivery_date,
+        f"""SELECT (SELECT rules FROM shop_rules WHERE shop_id = $1) AS rules, {order_columns("o")},
                   (SELECT b.customer_id FROM orders b
                    WHERE b.shop_id = $1 AND lower(b.customer_email) = lower($3)
                    ORDER BY b.status_at DESC LIMIT 1) AS customer_id_by_email,
@@ -69,7 +67,7 @@ async def facts(
            FROM (SELECT) AS one
            LEFT JOIN orders o ON o.shop_id = $1 AND o.order_id = $2
            LEFT JOIN messages seen
-                  ON seen.shop_id = $1 AND seen.channel = $4 AND seen.channel_message_id = $5""",
+                  ON seen.shop_id = $1 AND seen.channel = $4 AND seen.channel_message_id = $5""",  # noqa: S608
         shop_id,
         order_id,
         email,
