@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.db import Connection, Database
@@ -26,11 +26,12 @@ from runtime.http_api import ApiError, CurrentShop, Db, api_context
 from runtime.metrics import counted_on_commit
 from runtime.shops import Shop
 
+from . import handlers
 from .api_models import Problem
 from .context import Context
 from .domain.platforms.deliveries import Outcome, Platform
 from .domain.platforms.signatures import verify
-from .handlers.platforms import Received, count, receive_delivery
+from .handlers.platforms import Received, count
 from .repository import platforms as repo
 
 ContextDep = Annotated[Context, Depends(api_context)]
@@ -138,7 +139,9 @@ async def list_secrets(shop: CurrentShop, db: Db) -> SecretList:
 
 
 @router.delete("/v1/platforms/secrets/{secret_id}", status_code=204, responses=ERRORS)
-async def delete_secret(secret_id: int, shop: CurrentShop, db: Db) -> Response:
+async def delete_secret(
+    secret_id: Annotated[int, Path(ge=1, le=2**63 - 1)], shop: CurrentShop, db: Db
+) -> Response:
     """Stop accepting deliveries signed with this secret."""
     async with db.pool.acquire() as conn:
         if not await repo.delete_secret(conn, shop.id, secret_id):
@@ -209,7 +212,7 @@ async def _unit_of_work(db: Database) -> AsyncIterator[Connection]:
 
 async def _receive(db: Database, ctx: Context, shop: Shop, received: Received) -> Answer:
     async with _unit_of_work(db) as conn:
-        outcome = await receive_delivery(conn, ctx, shop, received)
+        outcome = await handlers.receive_platform_delivery(conn, ctx, shop, received)
     return Answer(outcome=outcome)
 
 

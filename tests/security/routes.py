@@ -17,10 +17,13 @@ PUBLIC_ROUTES = frozenset(
         ("survey", "POST", "/s/{token}"),
         ("survey", "POST", "/v1/answers"),
         ("survey", "GET", "/s/static/survey.css"),
+        ("intake", "POST", "/v1/platforms/shopify/{shop_id}"),
+        ("intake", "POST", "/v1/platforms/woocommerce/{shop_id}"),
     }
 )
-"""The only routes that answer without an API key: the customer's survey answer (a token is the key)
-and the answer page's own stylesheet."""
+"""The only routes that answer without an API key: the customer's survey answer (a token is the key),
+the answer page's own stylesheet, and the shop platforms' webhooks (the platform's signature is the
+key: tests/platforms/test_adapters_real.py)."""
 
 SHOP_QUERY_NAMES = frozenset({"shop", "shop_id"})
 
@@ -37,6 +40,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/templates/{event_type}/{language}"): {"subject": "shop A", "text": "shop A text"},
     ("PUT", "/v1/email/relay"): {"host": "127.0.0.1", "port": 2525, "from_address": "care@shop-a.example"},
     ("POST", "/v1/answers"): {"token": "not-a-token", "score": 5},
+    ("POST", "/v1/platforms/secrets"): {"platform": "shopify", "secret": "shpss_shop_a_secret_0123"},
 }
 """A valid body per route, so a request reaches the ownership check instead of stopping at validation.
 PUT routes without an entry send back what GET returns for the same path (a shop's own table)."""

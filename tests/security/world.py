@@ -1,7 +1,8 @@
 """All four services in-process on one isolated run, with shop B owning a resource of every kind.
 
-Shop B's resources are what shop A's key must never reach: a ticket (intake), its SLA clocks (sla),
-a webhook endpoint, a delivery and a template override (notify), and survey reports (survey)."""
+Shop B's resources are what shop A's key must never reach: a ticket and a platform secret (intake),
+its SLA clocks (sla), a webhook endpoint, a delivery and a template override (notify), and survey
+reports (survey)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class World:
         return [B_MARK, "secret-b@example.com", *owned, *self.b_secrets]
 
 
-OWNED_PARAMS = frozenset({"ticket_id", "endpoint_id", "delivery_id"})
+OWNED_PARAMS = frozenset({"ticket_id", "endpoint_id", "delivery_id", "secret_id"})
 """Path parameters naming one shop's resource: another shop's key must get 403/404 for them."""
 
 
@@ -97,6 +98,16 @@ async def seed_shop_b(world: World) -> None:
     )
     assert template.status_code == 200, template.text
     world.b_ids["event_type"], world.b_ids["language"] = event_type, language
+
+    platform_secret = f"{B_MARK}-woocommerce-secret"
+    added = await intake.post(
+        "/v1/platforms/secrets",
+        json={"platform": "woocommerce", "secret": platform_secret},
+        headers=auth(KEY_B),
+    )
+    assert added.status_code == 201, added.text
+    world.b_ids["secret_id"] = str(added.json()["id"])
+    world.b_secrets.append(platform_secret)
 
     contact = await intake.post(
         "/v1/contacts",

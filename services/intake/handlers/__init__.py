@@ -7,6 +7,8 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 
 - contacts: `receive_contact` (`POST /v1/contacts`), `on_contact_event` (`contact.received`);
 - e-mail: `receive_email` (`POST /v1/inbound/email`);
+- shop platforms: `receive_platform_delivery` (`POST /v1/platforms/{shopify,woocommerce}/{shop}`: a
+  webhook becomes order events on `orders.events`);
 - agents (the API's routes): `add_agent_message`, `change_status`, `reopen`, `merge_tickets`;
 - replies: `reply_to_customer` (every public message, an agent's or automatic), `on_reply_status`
   (`reply.status` from the gateways);
@@ -18,6 +20,7 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 from .agents import add_agent_message, change_status, merge_tickets, reopen
 from .contacts import ContactOutcome, on_contact_event, receive_contact
 from .inbound import EmailOutcome, receive_email
+from .platforms import receive_platform_delivery
 from .replies import on_reply_status, reply_to_customer
 from .sla import SLA_TYPES, on_sla_events
 from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_survey_detractor
@@ -45,6 +48,7 @@ __all__ = [
     "on_survey_detractor",
     "receive_contact",
     "receive_email",
+    "receive_platform_delivery",
     "reopen",
     "reply_to_customer",
 ]

@@ -78,7 +78,9 @@ def count(platform: Platform, topic: str, outcome: Outcome) -> None:
     )
 
 
-async def receive_delivery(conn: Connection, ctx: Context, shop: Shop, received: Received) -> Outcome:
+async def receive_platform_delivery(
+    conn: Connection, ctx: Context, shop: Shop, received: Received
+) -> Outcome:
     now = ctx.now()
     platform = received.platform
     if not await repo.record_delivery(conn, shop.id, platform, received.key, received.topic, now):
