@@ -20,6 +20,7 @@ from demo.customers import Customers
 from demo.people import OwnCustomers
 from demo.receiver import ReceiverServer, WebhookReceiver
 from demo.shop import ShopGenerator, ShopTimeline
+from demo.shopify import ShopifyStore
 from demo.summary import Snapshot, answers, frame, gather, render, where_to_look
 from runtime.clock import Clock
 from runtime.settings import Settings
@@ -69,7 +70,10 @@ class DemoShop:
             locale=demo.locale,
             customers=self.own,
         )
-        self.shop = ShopGenerator(settings, timeline, clock, clients["intake"])
+        store = None
+        if demo.platform == "shopify":
+            store = ShopifyStore(demo.shop_id, demo.shopify_secret.get_secret_value())
+        self.shop = ShopGenerator(settings, timeline, clock, clients["intake"], shopify=store)
         self.agents = Agents(clients["intake"], clock, demo.seed, demo.agent_poll_seconds, ours=self.own.owns)
         self.customers = Customers(self.receiver.invitations, pages, clock, demo.seed, ours=self.own.owns)
         self.endpoint_id: str | None = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_KEY = "clk_demo_shop_local_key_do_not_use_in_production"  # published: deploy/local/shops.json
+DEMO_SHOPIFY_SECRET = "shpss_demo_shop_local_secret_do_not_use_in_production"  # noqa: S105 (local, published)
 
 
 class DemoSettings(BaseSettings):
@@ -14,6 +17,11 @@ class DemoSettings(BaseSettings):
     shop_id: str = "demo-shop"
     api_key: SecretStr = SecretStr(DEMO_KEY)
     locale: str = "pl"
+    platform: Literal["cloudevents", "shopify"] = "cloudevents"
+    """How the shop's order journeys reach CareLoop: CloudEvents onto orders.events, or (`shopify`) as a
+    Shopify store's signed webhooks to intake's Shopify adapter (demo/shopify.py)."""
+    shopify_secret: SecretStr = SecretStr(DEMO_SHOPIFY_SECRET)
+    """What the demo's Shopify store signs with; registered at intake when the demo starts."""
     seed: int = 7
     """Same seed, same shop: orders, contacts, agents and customers are all drawn from it."""
     orders_per_day: int = Field(default=80, ge=1, le=5000)

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from demo.contacts import ScheduledContact, contacts_for_journey, walk_in_contacts
 from demo.journeys import ScheduledEvent, shop_day
 from demo.people import OwnCustomers
+from demo.shopify import ShopifyStore
 from runtime.clock import Clock
 from runtime.settings import Settings
 from schemas import topics
@@ -124,8 +125,12 @@ class ShopGenerator:
         clock: Clock,
         intake: httpx.AsyncClient,
         poll_seconds: float = 0.25,
+        *,
+        shopify: ShopifyStore | None = None,
     ) -> None:
+        """With `shopify`, order steps go to intake's Shopify adapter as that store's webhooks."""
         self._settings = settings
+        self._shopify = shopify
         self._timeline = timeline
         self._clock = clock
         self._intake = intake
@@ -138,6 +143,8 @@ class ShopGenerator:
         )
         await producer.start()
         try:
+            if self._shopify is not None:
+                await self._connect_shopify(self._shopify)
             while True:
                 for item in self._timeline.release(self._clock.now()):
                     try:
@@ -150,11 +157,40 @@ class ShopGenerator:
         finally:
             await producer.stop()
 
+    async def _connect_shopify(self, store: ShopifyStore, attempts: int = 20) -> None:
+        """Register the store's secret at intake, as a shop connecting Shopify does (docs/platforms.md)."""
+        body = {"platform": "shopify", "secret": store.secret}
+        for attempt in range(attempts):
+            try:
+                answer = await self._intake.post("/v1/platforms/secrets", json=body)
+                if answer.status_code == 201:
+                    log.warning("shop: orders go through intake's Shopify adapter (%s)", store.path)
+                    return
+                if answer.status_code < 500:
+                    raise RuntimeError(f"intake refused the demo's Shopify secret: {answer.text[:300]}")
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
+        raise RuntimeError("intake did not take the demo's Shopify secret")
+
+    async def _send_to_shopify_adapter(self, store: ShopifyStore, item: ScheduledEvent) -> bool:
+        """The step as the store's webhook; False if Shopify has no topic for it."""
+        delivery = store.delivery(item.event)
+        if delivery is None:
+            return False
+        raw, headers = delivery
+        answer = await self._intake.post(store.path, content=raw, headers=headers)
+        answer.raise_for_status()
+        return True
+
     async def _publish(self, producer: AIOKafkaProducer, item: Item) -> None:
         if isinstance(item, ScheduledEvent):
-            await producer.send_and_wait(
-                self._settings.topic(topics.ORDERS.name), encode_event(item.event), key=item.order_id.encode()
-            )
+            if self._shopify is None or not await self._send_to_shopify_adapter(self._shopify, item):
+                await producer.send_and_wait(
+                    self._settings.topic(topics.ORDERS.name),
+                    encode_event(item.event),
+                    key=item.order_id.encode(),
+                )
             self.stats.order_events[item.event.type] += 1
             if item.event.type == "order.created":
                 self.stats.orders_created += 1
