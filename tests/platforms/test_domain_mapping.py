@@ -229,3 +229,14 @@ def test_a_failed_payment_cancels_with_a_reason_and_drafts_are_not_orders_yet() 
     guest = mapped(f, {**f.body, "customer_id": 0})
     assert guest.facts is not None
     assert guest.facts.customer.id == "jan.nowak@example.com"
+
+
+def test_text_postgres_cannot_store_is_unmappable_not_a_server_error() -> None:
+    f = fixture(Platform.SHOPIFY, "orders_create")
+    with pytest.raises(Unmappable, match="name: contains a NUL character"):
+        mapped(f, {**f.body, "name": "#10\x0042"})
+    with pytest.raises(Unmappable, match="not valid Unicode text"):
+        mapped(f, {**f.body, "customer": {**f.body["customer"], "first_name": "An\ud800na"}})
+    w = fixture(Platform.WOOCOMMERCE, "order.updated.processing")
+    with pytest.raises(Unmappable, match=r"order\.id: contains a NUL"):
+        mapped(w, {**w.body, "id": "72\x007"})

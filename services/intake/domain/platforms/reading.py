@@ -35,12 +35,23 @@ def items(value: Any, where: str) -> Sequence[Any]:
     return value
 
 
+def storable(value: str, where: str) -> str:
+    """`value` if Postgres can store it as text: no NUL, no lone surrogate (JSON can escape both)."""
+    if "\x00" in value:
+        raise Unmappable(f"{where}: contains a NUL character")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise Unmappable(f"{where}: not valid Unicode text") from None
+    return value
+
+
 def ident(doc: Mapping[str, Any], key: str, where: str) -> str:
     """An id the platform sends as a number or a string, as CareLoop's string."""
     value = doc.get(key)
     if isinstance(value, bool) or not isinstance(value, int | str) or str(value).strip() == "":
         raise Unmappable(f"{where}.{key}: expected an id, got {_kind(value)}")
-    return str(value).strip()
+    return storable(str(value).strip(), f"{where}.{key}")
 
 
 def text(doc: Mapping[str, Any], key: str, limit: int = 500) -> str | None:
@@ -48,7 +59,15 @@ def text(doc: Mapping[str, Any], key: str, limit: int = 500) -> str | None:
     value = doc.get(key)
     if not isinstance(value, str) or not value.strip():
         return None
-    return value.strip()[:limit]
+    return storable(value.strip()[:limit], key)
+
+
+def first_text(doc: Mapping[str, Any], key: str, where: str, limit: int = 500) -> str | None:
+    """The first non-blank text of the list `doc[key]`, clipped."""
+    for value in items(doc.get(key), f"{where}.{key}"):
+        if isinstance(value, str) and value.strip():
+            return storable(value.strip()[:limit], f"{where}.{key}")
+    return None
 
 
 def money(doc: Mapping[str, Any], key: str, where: str) -> Decimal:

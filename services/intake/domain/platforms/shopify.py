@@ -16,6 +16,7 @@ from .deliveries import Delivery, Mapped, OrderFacts, ShopTerms, Step
 from .reading import (
     Unmappable,
     customer,
+    first_text,
     full_name,
     ident,
     items,
@@ -131,12 +132,11 @@ def _created(delivery: Delivery, terms: ShopTerms) -> Mapped:
 
 def _paid(delivery: Delivery, terms: ShopTerms) -> Mapped:
     order = delivery.body
-    gateways = [g for g in items(order.get("payment_gateway_names"), "order") if isinstance(g, str) and g]
     amount_key = "current_total_price" if order.get("current_total_price") is not None else "total_price"
     fields = {
         "amount": money(order, amount_key, "order"),
         "currency": text(order, "currency", 64),
-        "payment_method": gateways[0][:100] if gateways else None,
+        "payment_method": first_text(order, "payment_gateway_names", "order", 100),
     }
     return _order(delivery, terms, Step("order.paid", "", fields))
 
@@ -150,11 +150,7 @@ def _cancelled(delivery: Delivery, terms: ShopTerms) -> Mapped:
 
 
 def _first(doc: Mapping[str, Any], key: str, plural: str, limit: int) -> str | None:
-    found = text(doc, key, limit)
-    if found is None:
-        listed = [v for v in items(doc.get(plural), f"fulfillment.{plural}") if isinstance(v, str) and v]
-        found = listed[0][:limit] if listed else None
-    return found
+    return text(doc, key, limit) or first_text(doc, plural, "fulfillment", limit)
 
 
 def _promised(fulfillment: Mapping[str, Any], at: datetime, terms: ShopTerms) -> date:
