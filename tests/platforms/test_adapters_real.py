@@ -176,7 +176,7 @@ async def test_a_rotation_accepts_both_secrets_until_the_old_one_is_deleted(infr
 
 
 async def test_unmappable_and_waiting_deliveries_are_kept_and_shown(infra: Settings) -> None:
-    async with running_intake(infra) as (_, client):
+    async with running_intake(infra) as (app, client):
         untracked = await shopify(
             client, "fulfillments_create", T0 + timedelta(days=1), tracking_number=None, tracking_numbers=[]
         )
@@ -208,6 +208,16 @@ async def test_unmappable_and_waiting_deliveries_are_kept_and_shown(infra: Setti
         assert events[1][1].data.amount == 118
         page = (await client.get("/v1/platforms/dead-letters", headers=auth(KEY_A))).json()
         assert sorted(d["topic"] for d in page["dead_letters"]) == ["fulfillments/create", "orders/create"]
+        outcomes = await app.runtime.db.pool.fetch(
+            "SELECT topic, outcome FROM platform_deliveries WHERE shop_id = $1 ORDER BY topic, outcome",
+            SHOP_A,
+        )
+        assert [(r["topic"], r["outcome"]) for r in outcomes] == [
+            ("fulfillments/create", "dead_letter"),
+            ("orders/create", "applied"),
+            ("orders/create", "dead_letter"),
+            ("refunds/create", "applied"),  # waiting until the order was known
+        ]
 
 
 async def test_test_pings_and_the_woocommerce_handshake_are_answered(infra: Settings) -> None:

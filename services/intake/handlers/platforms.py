@@ -143,7 +143,9 @@ async def _apply(
     applied = apply_delivery(state, Incoming(kept.delivery_key, mapped), shop.id, platform)
     if applied.outcome is Outcome.WAITING:
         await repo.keep(conn, shop.id, platform, kept, WAITING_REASON, waiting_for=order)
-    await repo.release(conn, shop.id, [waiting[key].id for key, _ in applied.released])
+    await repo.release(
+        conn, shop.id, platform, [(waiting[key], done.value) for key, done in applied.released]
+    )
     rejected = unmapped + [(waiting[key].id, why) for key, why in applied.rejected]
     if rejected:
         log.warning(

@@ -220,12 +220,25 @@ async def waiting_for(
     ]
 
 
-async def release(conn: Connection, shop_id: str, ids: Sequence[int]) -> None:
-    """Waiting deliveries applied now: no longer kept."""
-    if ids:
-        await conn.execute(
-            "DELETE FROM platform_dead_letters WHERE shop_id = $1 AND id = ANY($2::bigint[])", shop_id, ids
-        )
+async def release(
+    conn: Connection, shop_id: str, platform: Platform, released: Sequence[tuple[Kept, str]]
+) -> None:
+    """Waiting deliveries applied now: no longer kept, and their deliveries' outcome is what applying
+    them came to, in one statement."""
+    if not released:
+        return
+    await conn.execute(
+        """WITH gone AS (
+               DELETE FROM platform_dead_letters WHERE shop_id = $1 AND id = ANY($3::bigint[]))
+           UPDATE platform_deliveries SET outcome = o.outcome
+           FROM unnest($4::text[], $5::text[]) AS o(delivery_key, outcome)
+           WHERE shop_id = $1 AND platform = $2 AND platform_deliveries.delivery_key = o.delivery_key""",
+        shop_id,
+        platform.value,
+        [kept.id for kept, _ in released],
+        [kept.delivery_key for kept, _ in released],
+        [outcome for _, outcome in released],
+    )
 
 
 async def reject(conn: Connection, shop_id: str, rejected: Sequence[tuple[int, str]]) -> None:
