@@ -28,6 +28,8 @@ WEBHOOK_TYPES = frozenset(
     {
         "ticket.created",
         "ticket.solved",
+        "ticket.replied",
+        "ticket.reply_failed",
         "sla.warning",
         "sla.breached",
         "sla.escalated",
