@@ -164,3 +164,19 @@ def test_a_failed_reply_flags_the_ticket_and_is_announced_a_later_reply_sent_cle
     assert later_sent.ticket.reply_failed_at is None
     assert later_sent.changes == {"reply_failed_at": None}
     assert not later_sent.events
+
+
+def test_an_earlier_replys_failure_after_a_later_one_went_out_is_announced_but_flags_nothing() -> None:
+    written = T0 + timedelta(minutes=5)
+    late_news = reported(opened(), written, report(ReplyDelivery.FAILED), later_went_out=True)
+    assert late_news.ticket.reply_failed_at is None
+    assert not late_news.changes
+    assert [type(e).__name__ for e in late_news.events] == ["TicketReplyFailed"]
+
+
+def test_an_earlier_replys_failure_never_moves_a_later_ones_flag() -> None:
+    later = T0 + timedelta(minutes=20)
+    flagged = reported(opened(), later, report(ReplyDelivery.FAILED, "msg_2")).ticket
+    earlier = reported(flagged, T0 + timedelta(minutes=5), report(ReplyDelivery.FAILED))
+    assert earlier.ticket.reply_failed_at == later
+    assert not earlier.changes

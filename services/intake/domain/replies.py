@@ -133,14 +133,16 @@ def takes_effect(current: str | None, reported: ReplyDelivery) -> bool:
     return reported is not now and _RANK[reported] >= _RANK[now]
 
 
-def reported(ticket: Ticket, written_at: datetime, report: ReplyStatusReported) -> Change:
-    """What a gateway's report on the reply written at `written_at` does to the ticket: a failure
-    flags it (and is announced); a later reply that went out clears the flag."""
+def reported(
+    ticket: Ticket, written_at: datetime, report: ReplyStatusReported, *, later_went_out: bool = False
+) -> Change:
+    """What a gateway's report on the reply written at `written_at` does to the ticket: a failure is
+    announced and flags it, unless a later reply already went out (`later_went_out`) or a later
+    one's failure flags it; a reply that went out clears a flag of an earlier one."""
     failed_at = ticket.reply_failed_at
     if report.status is ReplyDelivery.FAILED:
-        if failed_at is not None and failed_at >= written_at:
-            return Change(ticket)  # a later reply's failure already flags it
-        after = replace(ticket, reply_failed_at=written_at)
+        flag = not later_went_out and (failed_at is None or failed_at < written_at)
+        after = replace(ticket, reply_failed_at=written_at) if flag else ticket
         event = TicketReplyFailed(
             **after.event_fields(),
             message_id=report.message_id,
@@ -148,7 +150,7 @@ def reported(ticket: Ticket, written_at: datetime, report: ReplyStatusReported) 
             gateway=report.gateway,
             at=report.at,
         )
-        return Change(after, {"reply_failed_at": written_at}, (event,))
+        return Change(after, {"reply_failed_at": written_at} if flag else {}, (event,))
     if failed_at is not None and written_at >= failed_at:
         return Change(replace(ticket, reply_failed_at=None), {"reply_failed_at": None})
     return Change(ticket)

@@ -81,5 +81,6 @@ async def on_reply_status(event: CloudEvent[Any], conn: Connection, ctx: Context
     if not replies.takes_effect(found.delivery_status, report.status):
         return
     await repo.record_delivery(conn, report)
-    await apply(conn, ctx, replies.reported(found.ticket, found.written_at, report))
+    change = replies.reported(found.ticket, found.written_at, report, later_went_out=found.later_went_out)
+    await apply(conn, ctx, change)
     on_commit(metrics.REPLY_STATUS.labels(report.status.value).inc)

@@ -66,13 +66,19 @@ class Reported:
     ticket: Ticket
     written_at: datetime
     delivery_status: str | None
+    later_went_out: bool
+    """A reply written after this one on the same ticket was reported sent or delivered."""
 
 
 async def reply_for_update(conn: Connection, shop_id: str, message_id: str) -> Reported | None:
     """Lock the ticket the reply `message_id` is on now (a merge moves messages) and read the reply.
     The ticket first, as every other change of a ticket's messages locks it."""
     row = await conn.fetchrow(
-        """SELECT t.*, m.at AS message_at, m.delivery_status AS message_delivery_status
+        """SELECT t.*, m.at AS message_at, m.delivery_status AS message_delivery_status,
+                  EXISTS (SELECT 1 FROM messages l
+                          WHERE l.shop_id = m.shop_id AND l.ticket_id = m.ticket_id
+                            AND l.delivery_status IN ('sent', 'delivered')
+                            AND (l.at, l.seq) > (m.at, m.seq)) AS later_went_out
            FROM messages m JOIN tickets t ON t.shop_id = m.shop_id AND t.id = m.ticket_id
            WHERE m.shop_id = $1 AND m.id = $2 AND NOT m.internal AND m.author <> 'customer'
            FOR UPDATE OF t""",
@@ -81,7 +87,7 @@ async def reply_for_update(conn: Connection, shop_id: str, message_id: str) -> R
     )
     if row is None:
         return None
-    return Reported(ticket_of(row), row["message_at"], row["message_delivery_status"])
+    return Reported(ticket_of(row), row["message_at"], row["message_delivery_status"], row["later_went_out"])
 
 
 async def record_delivery(conn: Connection, report: ReplyStatusReported) -> None:
