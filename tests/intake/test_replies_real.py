@@ -261,3 +261,26 @@ async def test_shop_b_never_threads_into_shop_a(infra: Settings) -> None:
         assert len(a["messages"]) == 2
         other = await intake.client.get(f"/v1/tickets/{created['ticket_id']}", headers=auth(KEY_B))
         assert other.status_code == 404
+
+
+async def test_a_chat_reply_names_the_chat_session_and_carries_no_email_threading(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        session = unique("sess")
+        response = await intake.client.post(
+            "/v1/contacts",
+            json={"channel": "chat", "customer_handle": "@anna_k", "body": "Hi!", "thread_id": session},
+            headers=auth(KEY_A),
+        )
+        assert response.status_code == 201, response.text
+        ticket_id = response.json()["ticket_id"]
+        message_id = await reply(intake, ticket_id, "Hello from the shop")
+        sent = await outbound(intake.settings, message_id)
+        assert sent.data.channel.value == "chat"
+        assert (sent.data.contact.handle, sent.data.contact.thread_id) == ("@anna_k", session)
+        assert sent.data.threading.model_dump() == {"message_id": None, "in_reply_to": None, "references": []}
+        view = next(m for m in (await get_ticket(intake, ticket_id))["messages"] if m["id"] == message_id)
+        assert (view["channel"], view["channel_message_id"], view["delivery"]["status"]) == (
+            "chat",
+            None,
+            "queued",
+        )
