@@ -34,6 +34,10 @@ class Database:
         self._pool: Pool | None = None
 
     @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
     def pool(self) -> Pool:
         if self._pool is None:
             raise RuntimeError("database pool is not open")

@@ -3,6 +3,7 @@ API key, a request-size limit, and errors as JSON with a precise message."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
@@ -14,8 +15,11 @@ from prometheus_client import Counter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runtime.audit import ADMIN, Actor, AuditTrail, Caller
 from runtime.db import Database
 from runtime.shops import Shop, ShopRegistry
+from schemas.topics import AUDIT
+from schemas.v1.audit import ActorKind
 
 REJECTED_REQUESTS = Counter(
     "careloop_http_rejected_total", "HTTP requests refused, by reason", ["service", "reason"]
@@ -122,6 +126,9 @@ def make_api(
     api.state.db = db
     api.state.context = context
     api.state.authenticate = shop_auth(shops if shops is not None else ShopRegistry([]), service)
+    api.state.audit = AuditTrail.of(db.settings) if db is not None else AuditTrail(AUDIT.name, service)
+    api.state.admin_token = db.settings.admin_token if db is not None else None
+    api.state.service = service
 
     @api.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -145,19 +152,26 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def shop_auth(registry: ShopRegistry, service: str) -> Callable[..., Awaitable[Shop]]:
-    """A FastAPI dependency resolving `Authorization: Bearer <key>` to the caller's shop (401 otherwise)."""
+    """A FastAPI dependency resolving `Authorization: Bearer <key>` to the caller's shop: 401 for a
+    missing, unknown or revoked key, 403 `shop_suspended` for a key of a suspended shop. Which key it
+    was is left in `request.state.key_id` (the actor of what the request does)."""
 
     async def current_shop(
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Shop:
         if credentials is None:
             REJECTED_REQUESTS.labels(service, "missing_api_key").inc()
             raise HTTPException(401, "missing API key: send Authorization: Bearer <key>")
-        shop = registry.authenticate(credentials.credentials)
-        if shop is None:
+        found = registry.authenticate(credentials.credentials)
+        if found is None:
             REJECTED_REQUESTS.labels(service, "bad_api_key").inc()
             raise HTTPException(401, "unknown API key")
-        return shop
+        if found.shop.suspended:
+            REJECTED_REQUESTS.labels(service, "shop_suspended").inc()
+            raise ApiError(403, "shop_suspended", "the shop is suspended: its keys are refused until resumed")
+        request.state.key_id = found.key_id
+        return found.shop
 
     return current_shop
 
@@ -180,12 +194,55 @@ async def api_context(request: Request) -> Any:
 async def api_shop(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Shop:
-    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise)."""
-    authenticate: Callable[[HTTPAuthorizationCredentials | None], Awaitable[Shop]] = (
+    """The caller's shop, by `Authorization: Bearer <key>` (401 otherwise, 403 if suspended)."""
+    authenticate: Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Shop]] = (
         request.app.state.authenticate
     )
-    return await authenticate(credentials)
+    return await authenticate(request, credentials)
+
+
+def _source(request: Request) -> str | None:
+    # The peer of the connection: a forwarded-for header is anyone's to write, so it is not believed.
+    return request.client.host if request.client is not None else None
+
+
+def _is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None) -> bool:
+    token = request.app.state.admin_token
+    if credentials is None or token is None:
+        return False
+    return hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode())
+
+
+async def api_caller(request: Request, shop: Annotated[Shop, Depends(api_shop)]) -> Caller:
+    """Who calls with a shop key: the key's id as the actor (for the audit log)."""
+    actor = Actor(ActorKind.KEY, request.state.key_id)
+    return Caller(actor, shop.id, _source(request), request.app.state.audit)
+
+
+async def api_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    """The operator, by `Authorization: Bearer <CARELOOP_ADMIN_TOKEN>` (401 otherwise, and always
+    while no admin token is configured)."""
+    if not _is_admin(request, credentials):
+        REJECTED_REQUESTS.labels(request.app.state.service, "bad_admin_token").inc()
+        raise HTTPException(401, "admin credential required: send Authorization: Bearer <admin token>")
+    return Caller(ADMIN, None, _source(request), request.app.state.audit)
+
+
+async def api_any_caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    """The operator if the credential is the admin token, else the shop of the key."""
+    if _is_admin(request, credentials):
+        return Caller(ADMIN, None, _source(request), request.app.state.audit)
+    shop = await api_shop(request, credentials)
+    return await api_caller(request, shop)
 
 
 Db = Annotated[Database, Depends(api_database)]
 CurrentShop = Annotated[Shop, Depends(api_shop)]
+CurrentCaller = Annotated[Caller, Depends(api_caller)]
+"""The shop-key caller of a route that also takes `CurrentShop` (resolved once per request)."""
+AdminCaller = Annotated[Caller, Depends(api_admin)]
+AnyCaller = Annotated[Caller, Depends(api_any_caller)]

@@ -19,9 +19,10 @@ log = logging.getLogger(__name__)
 def wanted_topics(prefix: str) -> list[NewTopic]:
     topics = []
     for t in ALL_TOPICS:
-        topics.append(
-            NewTopic(prefix + t.name, t.partitions, 1, topic_configs={"retention.ms": str(t.retention_ms)})
-        )
+        # A compacted topic keeps each key's latest record however old (shops.state is read from
+        # its start by every service): it has no retention by age.
+        configs = {"cleanup.policy": "compact"} if t.compacted else {"retention.ms": str(t.retention_ms)}
+        topics.append(NewTopic(prefix + t.name, t.partitions, 1, topic_configs=configs))
         if t.consumers:
             topics.append(
                 NewTopic(

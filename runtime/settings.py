@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     """How often the outbox backlog and oldest-age gauges are read from the table."""
     shops_file: Path = Field(default=Path("deploy/local/shops.json"), validation_alias="CARELOOP_SHOPS_FILE")
     """The shop registry (ids, hashed API keys, time zones); see runtime/shops.py."""
+    admin_token: SecretStr | None = Field(default=None, validation_alias="CARELOOP_ADMIN_TOKEN")
+    """The operator's credential for intake's `/v1/admin/*` routes and the whole audit log (compared
+    in constant time); unset, the operator API refuses every request."""
     metrics_shop_label_limit: int = Field(
         default=1000, ge=0, validation_alias="CARELOOP_METRICS_SHOP_LABEL_LIMIT"
     )

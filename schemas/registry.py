@@ -11,10 +11,12 @@ from pydantic_core import from_json
 
 from schemas import topics
 from schemas.envelope import CloudEvent, RawCloudEvent
+from schemas.v1.audit import AUDIT_EVENT_TYPES
 from schemas.v1.common import TEXT_CHECKED, EventData
 from schemas.v1.contacts import CONTACT_EVENT_TYPES
 from schemas.v1.orders import ORDER_EVENT_TYPES
 from schemas.v1.replies import REPLY_EVENT_TYPES, REPLY_STATUS_EVENT_TYPES
+from schemas.v1.shops import SHOP_EVENT_TYPES
 from schemas.v1.sla import SLA_EVENT_TYPES
 from schemas.v1.surveys import SURVEY_EVENT_TYPES
 from schemas.v1.tickets import TICKET_EVENT_TYPES
@@ -29,6 +31,8 @@ TOPIC_EVENT_TYPES: dict[str, dict[str, type[EventData]]] = {
     topics.NOTIFY.name: NOTIFY_EVENT_TYPES,
     topics.REPLIES.name: REPLY_EVENT_TYPES,
     topics.REPLY_STATUS.name: REPLY_STATUS_EVENT_TYPES,
+    topics.SHOPS.name: SHOP_EVENT_TYPES,
+    topics.AUDIT.name: AUDIT_EVENT_TYPES,
 }
 """Which event types travel on which topic (order.promise_breached is an SLA event on sla.events)."""
 
@@ -41,6 +45,8 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     **NOTIFY_EVENT_TYPES,
     **REPLY_EVENT_TYPES,
     **REPLY_STATUS_EVENT_TYPES,
+    **SHOP_EVENT_TYPES,
+    **AUDIT_EVENT_TYPES,
 }
 
 MAX_EVENT_BYTES = 256 * 1024

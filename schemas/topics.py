@@ -20,6 +20,8 @@ class Topic:
     publishers: tuple[str, ...]
     consumers: tuple[str, ...]
     purpose: str
+    compacted: bool = False
+    """Kept by key (cleanup.policy=compact: the latest record of each key stays) instead of by age."""
 
     @property
     def dlq(self) -> str:
@@ -100,7 +102,38 @@ REPLY_STATUS = Topic(
     "What became of each reply: sent, delivered or failed with the reason.",
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (ORDERS, CONTACTS, TICKETS, SLA, SURVEYS, NOTIFY, REPLIES, REPLY_STATUS)
+SHOPS = Topic(
+    "shops.state",
+    "shop id",
+    1,
+    14 * DAY_MS,
+    ("intake (operator API)",),
+    ("intake", "sla", "notify", "survey"),
+    "Each shop's whole current state (keys as hashes, status); every service reads it from the start.",
+    compacted=True,
+)
+AUDIT = Topic(
+    "audit.events",
+    "shop id",
+    3,
+    14 * DAY_MS,
+    ("intake", "sla", "notify", "survey"),
+    ("intake",),
+    "Who did what: admin, key and agent actions, recorded with the action; intake keeps the log.",
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    ORDERS,
+    CONTACTS,
+    TICKETS,
+    SLA,
+    SURVEYS,
+    NOTIFY,
+    REPLIES,
+    REPLY_STATUS,
+    SHOPS,
+    AUDIT,
+)
 DLQ_RETENTION_MS = 30 * DAY_MS
 DLQ_PARTITIONS = 1
 
@@ -125,8 +158,9 @@ def render_markdown() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for t in ALL_TOPICS:
+        kept = "compacted" if t.compacted else f"{t.retention_ms // DAY_MS} d"
         lines.append(
-            f"| `{t.name}` | {t.key} | {t.partitions} | {t.retention_ms // DAY_MS} d | "
+            f"| `{t.name}` | {t.key} | {t.partitions} | {kept} | "
             f"{', '.join(t.publishers)} | {', '.join(t.consumers) or '(shops via API)'} | {t.purpose} |"
         )
     return "\n".join(lines) + "\n"

@@ -32,6 +32,7 @@ from .api_models import (
     sla_view,
     ticket_view,
 )
+from .audit_api import router as audit
 from .context import Context
 from .domain.customers import NoCustomerIdentity
 from .domain.email import EmailRefused, parse_email
@@ -357,6 +358,6 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
         path_body_bytes={"/v1/inbound/email": ctx.config.inbound_email_max_bytes},
     )
-    for router in (contacts, tickets, rules, platforms):
+    for router in (contacts, tickets, rules, platforms, audit):
         api.include_router(router)
     return api

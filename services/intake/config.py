@@ -31,6 +31,13 @@ class IntakeConfig(BaseSettings):
     """The largest raw e-mail `POST /v1/inbound/email` takes (attachments included: they are read
     for their metadata only)."""
 
+    audit_retention_days: float = Field(default=400.0, gt=0)
+    """How long the audit log keeps a record (wall time): its own retention, not the shops' data's."""
+    audit_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often the records older than that are deleted (wall time)."""
+    audit_purge_batch: int = Field(default=5000, ge=1)
+    """Records one transaction of the retention sweep deletes at most (it goes on until none is left)."""
+
     @property
     def fcr_period(self) -> timedelta:
         return timedelta(days=self.fcr_period_days)

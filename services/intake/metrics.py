@@ -81,3 +81,7 @@ PLATFORM_EVENTS = Counter(
     "Order events published from shop platforms' webhook deliveries, by platform and event type",
     ["platform", "type"],
 )
+AUDIT_RECORDS = Counter("careloop_intake_audit_records_total", "Audit records appended to the audit log")
+AUDIT_PURGED = Counter(
+    "careloop_intake_audit_purged_total", "Audit records deleted after the log's retention"
+)

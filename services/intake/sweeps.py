@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from runtime.clock import SystemClock
 from runtime.db import Database
 
 from . import metrics
 from .context import Context
 from .domain.lifecycle import ACTIVE
+from .repository import audit as audit_log
 from .repository import platforms, tickets
 
 
@@ -31,3 +33,15 @@ async def forget_platform_deliveries(db: Database, ctx: Context) -> None:
     async with db.pool.acquire() as conn:
         before = ctx.now() - timedelta(days=ctx.config.platform_deliveries_kept_days)
         await platforms.forget_deliveries(conn, before)
+
+
+async def purge_audit_log(db: Database, ctx: Context, now: datetime | None = None) -> None:
+    """Delete the audit records older than the log's retention, a batch per transaction. Wall time
+    (or `now`): the records carry wall-clock times (runtime/audit.py)."""
+    before = (now or SystemClock().now()) - timedelta(days=ctx.config.audit_retention_days)
+    while True:
+        async with db.transaction() as conn:
+            deleted = await audit_log.purge(conn, before, ctx.config.audit_purge_batch)
+        metrics.AUDIT_PURGED.inc(deleted)
+        if deleted < ctx.config.audit_purge_batch:
+            return

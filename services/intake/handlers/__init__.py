@@ -14,10 +14,12 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
   (`reply.status` from the gateways);
 - other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
   `on_promise_breached`, `on_sla_breached`; `on_sla_events` (a fold over `sla.events`: each
-  ticket's SLA state, breach marks, broken promises).
+  ticket's SLA state, breach marks, broken promises);
+- the audit log: `on_audit_events` (a fold over `audit.events`, every service's records).
 """
 
 from .agents import add_agent_message, change_status, merge_tickets, reopen
+from .audit import AUDIT_TYPES, on_audit_events
 from .contacts import ContactOutcome, on_contact_event, receive_contact
 from .inbound import EmailOutcome, receive_email
 from .platforms import receive_platform_delivery
@@ -30,6 +32,7 @@ SURVEY_HANDLERS = {"survey.detractor": on_survey_detractor}
 REPLY_STATUS_HANDLERS = {"reply.status": on_reply_status}
 
 __all__ = [
+    "AUDIT_TYPES",
     "CONTACT_HANDLERS",
     "REPLY_STATUS_HANDLERS",
     "SLA_TYPES",
@@ -39,6 +42,7 @@ __all__ = [
     "add_agent_message",
     "change_status",
     "merge_tickets",
+    "on_audit_events",
     "on_contact_event",
     "on_order_events",
     "on_promise_breached",
