@@ -1,4 +1,5 @@
-"""HTTP API: a shop's policies and calendar (read and replace) and a ticket's clocks.
+"""HTTP API: a shop's policies and calendar (read and replace), a ticket's clocks, and the shop's SLA
+report (api_models.py has its body).
 
 The routes are module-level; `build_api` assembles them, and the runtime's dependencies
 (runtime.http_api: Db, CurrentShop, api_context) give them the database, the caller's shop and the
@@ -10,12 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from pydantic import BaseModel
 
 from runtime.db import Database
 from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
+from runtime.reports import ReportParams, report_response
+from services.sla import reports
 from services.sla import repository as repo
+from services.sla.api_models import SlaReportOut
 from services.sla.context import Context
 from services.sla.domain.calendar_document import CalendarDocument
 from services.sla.domain.clocks import StageKind
@@ -133,14 +137,42 @@ async def get_ticket_clocks(ticket_id: str, shop: CurrentShop, db: Db, ctx: Ctx)
     return TicketClocks(ticket_id=ticket_id, clocks=[_view(r, now, calendar) for r in records])
 
 
+reports_router = APIRouter(tags=["reports"])
+ShopQuery = Annotated[str | None, Query(alias="shop", description="optional; must be the API key's own shop")]
+
+
+@reports_router.get(
+    "/v1/reports/sla",
+    summary="SLA report: compliance, breaches, time to breach, escalations, promises",
+    responses={200: {"model": SlaReportOut}, 404: {"description": "shop= names another shop"}},
+)
+async def sla_report(
+    shop: CurrentShop, db: Db, ctx: Ctx, query: ReportParams, shop_id: ShopQuery = None
+) -> Response:
+    """What the shop's SLA clocks and order promises decided in the period (`from`/`to` in the shop's
+    time zone), with a trend per day, week or month when `granularity` is given; CSV with
+    `Accept: text/csv` or `format=csv`."""
+    if shop_id is not None and shop_id != shop.id:
+        # Another shop's id: answer as if it did not exist, revealing nothing about it.
+        raise ApiError(404, "unknown_shop", f"no shop {shop_id!r} for this API key")
+    period = query.period(shop.timezone, ctx.now())
+    async with db.pool.acquire() as conn:
+        result = await reports.report(conn, shop.id, period)
+    granularity = period.granularity.value if period.granularity else None
+    out = SlaReportOut.of(shop.id, period.since, period.until, granularity, result)
+    return report_response(query, out.model_dump(mode="json", by_alias=True), out.csv_rows(), out.CSV_COLUMNS)
+
+
 def build_api(db: Database, ctx: Context) -> FastAPI:
     api = make_api(
         SERVICE,
         "CareLoop SLA",
-        "Per-shop SLA policies and business calendars, and the live clocks of each ticket.",
+        "Per-shop SLA policies and business calendars, the live clocks of each ticket, and the shop's SLA "
+        "report.",
         db=db,
         shops=ctx.shops,
         context=ctx,
     )
     api.include_router(router)
+    api.include_router(reports_router)
     return api

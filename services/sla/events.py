@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from prometheus_client.metrics import MetricWrapperBase
 
+from runtime.metrics import shop_label
 from schemas.envelope import CloudEvent
 from schemas.registry import make_event
 from schemas.v1.common import TEXT_CHECKED, Customer, EventData
@@ -64,23 +65,25 @@ class Outgoing:
             due = self.crossed.due if self.crossed else self.event.data.promised_at
             lag = (committed_at - due).total_seconds()
         if self.record is None:
-            _series(metrics.PROMISE_BREACHES, self.event.data.promise.value).inc()
+            data = self.event.data
+            _series(metrics.PROMISE_BREACHES, shop_label(data.shop_id), data.promise.value).inc()
             _series(metrics.TIMER_LAG, "promise").observe(max(0.0, lag))
             return
         clock, metric = self.record.clock, self.record.clock.metric.value
+        shop = shop_label(self.record.shop_id)
         if self.crossed is None:
-            _series(metrics.MET, metric, self.record.policy_id, self.record.channel).inc()
+            _series(metrics.MET, shop, metric, self.record.policy_id, self.record.channel).inc()
             return
         stage = self.crossed.stage
         _series(metrics.TIMER_LAG, stage.kind.value).observe(max(0.0, lag))
         if stage.kind is StageKind.WARNING:
-            _series(metrics.WARNINGS, metric).inc()
+            _series(metrics.WARNINGS, shop, metric).inc()
         elif stage.kind is StageKind.BREACH:
-            _series(metrics.BREACHES, metric, self.record.policy_id, self.record.channel).inc()
+            _series(metrics.BREACHES, shop, metric, self.record.policy_id, self.record.channel).inc()
             to_breach = (self.crossed.due - clock.started_at).total_seconds()
             _series(metrics.TIME_TO_BREACH, metric).observe(max(0.0, to_breach))
         else:
-            _series(metrics.ESCALATIONS, metric, str(stage.level)).inc()
+            _series(metrics.ESCALATIONS, shop, metric, str(stage.level)).inc()
 
 
 def _clock_fields(record: ClockRecord, deadline: datetime | None, at: datetime) -> dict[str, Any]:

@@ -8,13 +8,17 @@ OPEN_CLOCKS = Gauge("careloop_sla_open_clocks", "Running or paused SLA clocks", 
 COMPLIANCE = Gauge(
     "careloop_sla_compliance_ratio",
     "Share of finished targets met, over clocks started in the last 7 days",
-    ["metric"],
+    ["shop", "metric"],
 )
-MET = Counter("careloop_sla_met_total", "Targets met", ["metric", "policy", "channel"])
-BREACHES = Counter("careloop_sla_breaches_total", "Targets breached", ["metric", "policy", "channel"])
-WARNINGS = Counter("careloop_sla_warnings_total", "Targets close to breaching", ["metric"])
-ESCALATIONS = Counter("careloop_sla_escalations_total", "Escalations raised", ["metric", "level"])
-PROMISE_BREACHES = Counter("careloop_sla_promise_breaches_total", "Order promises broken", ["promise"])
+# The KPI series a shop's operators need carry its shop (runtime.metrics.shop_label, within the label's
+# budget); policy ids repeat from shop to shop (the shipped defaults), so a policy means nothing alone.
+MET = Counter("careloop_sla_met_total", "Targets met", ["shop", "metric", "policy", "channel"])
+BREACHES = Counter("careloop_sla_breaches_total", "Targets breached", ["shop", "metric", "policy", "channel"])
+WARNINGS = Counter("careloop_sla_warnings_total", "Targets close to breaching", ["shop", "metric"])
+ESCALATIONS = Counter("careloop_sla_escalations_total", "Escalations raised", ["shop", "metric", "level"])
+PROMISE_BREACHES = Counter(
+    "careloop_sla_promise_breaches_total", "Order promises broken", ["shop", "promise"]
+)
 TIME_TO_BREACH = Histogram(
     "careloop_sla_time_to_breach_seconds",
     "Wall time from a clock's start to its breach (pauses included)",

@@ -23,12 +23,13 @@ from functools import partial
 from pydantic import ValidationError
 
 from runtime.db import Connection, Database
-from runtime.metrics import counted_on_commit, on_commit
+from runtime.metrics import counted_on_commit, on_commit, shop_label
 from runtime.outbox import enqueue_many
 from services.sla import metrics
 from services.sla import repository as repo
 from services.sla.context import Context
 from services.sla.domain import clocks
+from services.sla.domain.reports import compliance_by_label
 from services.sla.events import Outgoing, crossed_event, promise_breached_event
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,12 @@ def failure_reason(exc: Exception) -> str:
 async def measure_clocks(db: Database, ctx: Context) -> None:
     """Refresh the open-clock and compliance gauges (shared state, so read from the database)."""
     async with db.pool.acquire() as conn:
-        open_by_metric, compliance = await repo.clock_statistics(conn, ctx.now() - COMPLIANCE_PERIOD)
+        open_by_metric, finished = await repo.clock_statistics(conn, ctx.now() - COMPLIANCE_PERIOD)
     for metric in ("first_response", "next_response", "resolution"):
         metrics.OPEN_CLOCKS.labels(metric).set(open_by_metric.get(metric, 0))
-        if metric in compliance:
-            metrics.COMPLIANCE.labels(metric).set(compliance[metric])
+    compliance = compliance_by_label(finished, shop_label)
+    # Replaced whole, with no await in between (a scrape sees the old set or the new): a shop whose
+    # targets all left the window no longer shows its last ratio.
+    metrics.COMPLIANCE.clear()
+    for (shop, metric), ratio in compliance.items():
+        metrics.COMPLIANCE.labels(shop, metric).set(ratio)

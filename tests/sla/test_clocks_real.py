@@ -120,9 +120,12 @@ async def test_first_response_met_and_breached(infra: Settings) -> None:
         # the gauges are refreshed from the database (every 15 s in the service; here on demand)
         await measure_clocks(app.runtime.db, Context(app.runtime.shops, clock.now, "unused", SlaConfig()))
         metrics = (await client.get("/metrics")).text
-        assert 'careloop_sla_breaches_total{channel="chat",metric="first_response",policy="chat"}' in metrics
-        assert 'careloop_sla_met_total{channel="chat",metric="first_response",policy="chat"}' in metrics
-        assert 'careloop_sla_compliance_ratio{metric="first_response"} 0.5' in metrics  # one met, one not
+        # the KPI series carry their shop: policy ids repeat from shop to shop
+        series = 'channel="chat",metric="first_response",policy="chat",shop="shop-a"'
+        assert f"careloop_sla_breaches_total{{{series}}}" in metrics
+        assert f"careloop_sla_met_total{{{series}}}" in metrics
+        # one met, one not
+        assert 'careloop_sla_compliance_ratio{metric="first_response",shop="shop-a"} 0.5' in metrics
         assert 'careloop_sla_open_clocks{metric="first_response"} 0.0' in metrics
         assert 'careloop_sla_open_clocks{metric="resolution"} 2.0' in metrics
         assert 'careloop_sla_timer_lag_seconds_count{timer="breach"}' in metrics

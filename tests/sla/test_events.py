@@ -51,7 +51,7 @@ def test_each_committed_event_is_counted_once() -> None:
     for _ in range(2):
         for item in outgoing:
             item.observe(T0 + TARGET + timedelta(seconds=1))
-    breaches = {"metric": "first_response", "policy": policy, "channel": "chat"}
+    breaches = {"shop": "shop-a", "metric": "first_response", "policy": policy, "channel": "chat"}
     assert sample("careloop_sla_breaches_total", **breaches) == 2.0
     assert sample("careloop_sla_timer_lag_seconds_count", timer="breach") == lag_before + 2
     assert [decode_event(encode_event(o.event)).type for o in outgoing] == [
@@ -76,5 +76,5 @@ def test_a_clock_change_carries_its_state_and_counts_nothing() -> None:
     assert {o.key for o in (started, pause)} == {"t-1"}
     for item in (started, pause):
         item.observe(T0)
-    labels = {"metric": "first_response", "policy": policy, "channel": "chat"}
+    labels = {"shop": "shop-a", "metric": "first_response", "policy": policy, "channel": "chat"}
     assert REGISTRY.get_sample_value("careloop_sla_met_total", labels) is None

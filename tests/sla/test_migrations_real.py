@@ -127,7 +127,8 @@ async def test_promise_retry_columns_keep_the_rows_and_the_claim_uses_the_new_du
             SHOP_A,
             T0,
         )
-        assert await apply_migrations(conn, settings.db_schema, every) == [RETRY]
+        upto_retry = every[: [m.version for m in every].index(RETRY) + 1]
+        assert await apply_migrations(conn, settings.db_schema, upto_retry) == [RETRY]
         row = await conn.fetchrow("SELECT id, promised_at, status, retry_at, failure FROM promises")
         assert row is not None
         assert dict(row) == {

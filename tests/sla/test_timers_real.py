@@ -246,7 +246,7 @@ def sample(name: str, labels: dict[str, str]) -> float:
 async def test_a_batch_whose_commit_fails_counts_nothing_and_its_retry_counts_once(infra: Settings) -> None:
     breaches = (
         "careloop_sla_breaches_total",
-        {"metric": "first_response", "policy": "chat", "channel": "chat"},
+        {"shop": "shop-a", "metric": "first_response", "policy": "chat", "channel": "chat"},
     )
     failures = ("careloop_sla_timer_failures_total", {"timer": "clock"})
     async with service_storage(infra, "sla", MIGRATIONS) as runtime:

@@ -1,6 +1,6 @@
 """The SLA service's SQL, one module per aggregate: `shop_settings` (a shop's policies and calendar),
-`tickets`, `clocks` and `promises`; `claims` is the sweep's claim both of the last two use. Callers use
-the names re-exported here (`repo.lock_promises`)."""
+`tickets`, `clocks` and `promises`; `claims` is the sweep's claim both of the last two use; `reports` the
+per-shop report's grouped reads. Callers use the names re-exported here (`repo.lock_promises`)."""
 
 from services.sla.repository.clocks import (
     ClockRecord,
@@ -23,6 +23,12 @@ from services.sla.repository.promises import (
     save_promises,
     settle_promise,
 )
+from services.sla.repository.reports import (
+    breach_quantiles,
+    clock_counts,
+    escalation_counts,
+    promise_counts,
+)
 from services.sla.repository.shop_settings import (
     load_calendar,
     load_policies,
@@ -36,11 +42,14 @@ __all__ = [
     "ClockRecord",
     "TicketState",
     "breach_promises",
+    "breach_quantiles",
     "claim_due_clocks",
     "claim_due_promises",
+    "clock_counts",
     "clock_statistics",
     "defer_clocks",
     "defer_promises",
+    "escalation_counts",
     "insert_clocks",
     "load_calendar",
     "load_clocks",
@@ -51,6 +60,7 @@ __all__ = [
     "lock_running_promises",
     "lock_ticket",
     "open_promise",
+    "promise_counts",
     "save_calendar",
     "save_policies",
     "save_promises",

@@ -14,6 +14,7 @@ import asyncpg
 from runtime.db import Connection
 from schemas.v1.sla import SlaMetric
 from services.sla.domain.clocks import Clock, ClockStatus, Outcome, Stage, StageKind
+from services.sla.domain.reports import Finished
 from services.sla.repository.claims import claim_due
 
 
@@ -217,17 +218,18 @@ async def ticket_clocks(conn: Connection, shop_id: str, ticket_id: str) -> list[
     return [_record(r) for r in rows]
 
 
-async def clock_statistics(conn: Connection, since: datetime) -> tuple[dict[str, int], dict[str, float]]:
-    """Open clocks per metric, and the share of finished targets met per metric since `since`."""
+async def clock_statistics(conn: Connection, since: datetime) -> tuple[dict[str, int], list[Finished]]:
+    """Open clocks per metric, and per shop and metric the targets decided (and met) among the clocks
+    started since `since`."""
     open_rows = await conn.fetch(
         "SELECT metric, count(*) AS n FROM clocks WHERE status IN ('running', 'paused') GROUP BY metric"
     )
-    ratio_rows = await conn.fetch(
-        "SELECT metric, avg(CASE WHEN outcome = 'met' THEN 1.0 ELSE 0.0 END) AS ratio FROM clocks"
-        " WHERE outcome IS NOT NULL AND started_at >= $1 GROUP BY metric",
+    finished_rows = await conn.fetch(
+        "SELECT shop_id, metric, count(*) FILTER (WHERE outcome = 'met')::int AS met, count(*)::int AS n"
+        " FROM clocks WHERE outcome IS NOT NULL AND started_at >= $1 GROUP BY shop_id, metric",
         since,
     )
     return (
         {r["metric"]: r["n"] for r in open_rows},
-        {r["metric"]: float(r["ratio"]) for r in ratio_rows},
+        [Finished(r["shop_id"], r["metric"], r["met"], r["n"]) for r in finished_rows],
     )
