@@ -15,6 +15,7 @@ from schemas.v1.audit import AUDIT_EVENT_TYPES
 from schemas.v1.common import TEXT_CHECKED, EventData
 from schemas.v1.contacts import CONTACT_EVENT_TYPES
 from schemas.v1.orders import ORDER_EVENT_TYPES
+from schemas.v1.privacy import PRIVACY_EVENT_TYPES
 from schemas.v1.replies import REPLY_EVENT_TYPES, REPLY_STATUS_EVENT_TYPES
 from schemas.v1.shops import SHOP_EVENT_TYPES
 from schemas.v1.sla import SLA_EVENT_TYPES
@@ -33,6 +34,7 @@ TOPIC_EVENT_TYPES: dict[str, dict[str, type[EventData]]] = {
     topics.REPLY_STATUS.name: REPLY_STATUS_EVENT_TYPES,
     topics.SHOPS.name: SHOP_EVENT_TYPES,
     topics.AUDIT.name: AUDIT_EVENT_TYPES,
+    topics.PRIVACY.name: PRIVACY_EVENT_TYPES,
 }
 """Which event types travel on which topic (order.promise_breached is an SLA event on sla.events)."""
 
@@ -47,6 +49,7 @@ EVENT_TYPES: dict[str, type[EventData]] = {
     **REPLY_STATUS_EVENT_TYPES,
     **SHOP_EVENT_TYPES,
     **AUDIT_EVENT_TYPES,
+    **PRIVACY_EVENT_TYPES,
 }
 
 MAX_EVENT_BYTES = 256 * 1024

@@ -121,6 +121,15 @@ AUDIT = Topic(
     ("intake",),
     "Who did what: admin, key and agent actions, recorded with the action; intake keeps the log.",
 )
+PRIVACY = Topic(
+    "privacy.events",
+    "shop id",
+    3,
+    14 * DAY_MS,
+    ("intake", "sla", "notify", "survey"),
+    ("intake", "sla", "notify", "survey"),
+    "Privacy requests (erase or export a customer's data) and each service's completion of its part.",
+)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     ORDERS,
@@ -133,6 +142,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     REPLY_STATUS,
     SHOPS,
     AUDIT,
+    PRIVACY,
 )
 DLQ_RETENTION_MS = 30 * DAY_MS
 DLQ_PARTITIONS = 1
