@@ -16,6 +16,7 @@ from schemas.v1.contacts import Channel, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
 from . import handlers, metrics
+from .agents_api import install_people
 from .api_models import (
     ContactAccepted,
     ContactSubmission,
@@ -361,3 +362,4 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
     for router in (contacts, tickets, rules, platforms, audit):
         api.include_router(router)
     return api
+    install_people(api)

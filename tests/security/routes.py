@@ -41,6 +41,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/email/relay"): {"host": "127.0.0.1", "port": 2525, "from_address": "care@shop-a.example"},
     ("POST", "/v1/answers"): {"token": "not-a-token", "score": 5},
     ("POST", "/v1/platforms/secrets"): {"platform": "shopify", "secret": "shpss_shop_a_secret_0123"},
+    ("POST", "/v1/agents"): {"name": "an agent of shop A"},
+    ("PATCH", "/v1/agents/{agent_id}"): {"capacity": 1, "name": "hijacked by shop A"},
+    ("POST", "/v1/teams"): {"name": "a team of shop A"},
+    ("PATCH", "/v1/teams/{team_id}"): {"name": "hijacked by shop A", "auto_assign": True},
 }
 """A valid body per route, so a request reaches the ownership check instead of stopping at validation.
 PUT routes without an entry send back what GET returns for the same path (a shop's own table)."""

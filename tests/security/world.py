@@ -1,6 +1,7 @@
 """All four services in-process on one isolated run, with shop B owning a resource of every kind.
 
-Shop B's resources are what shop A's key must never reach: a ticket and a platform secret (intake),
+Shop B's resources are what shop A's key must never reach: a ticket, a platform secret, an agent and a
+team (intake),
 its SLA clocks (sla), a webhook endpoint, a delivery and a template override (notify), and survey
 reports (survey)."""
 
@@ -47,7 +48,7 @@ class World:
         return [B_MARK, "secret-b@example.com", *owned, *self.b_secrets]
 
 
-OWNED_PARAMS = frozenset({"ticket_id", "endpoint_id", "delivery_id", "secret_id"})
+OWNED_PARAMS = frozenset({"ticket_id", "endpoint_id", "delivery_id", "secret_id", "agent_id", "team_id"})
 """Path parameters naming one shop's resource: another shop's key must get 403/404 for them."""
 
 
@@ -108,6 +109,18 @@ async def seed_shop_b(world: World) -> None:
     assert added.status_code == 201, added.text
     world.b_ids["secret_id"] = str(added.json()["id"])
     world.b_secrets.append(platform_secret)
+
+    team = await intake.post("/v1/teams", json={"name": f"{B_MARK} team"}, headers=auth(KEY_B))
+    assert team.status_code == 201, team.text
+    world.b_ids["team_id"] = team.json()["id"]
+    agent = await intake.post(
+        "/v1/agents",
+        json={"name": f"{B_MARK} agent", "team_ids": [team.json()["id"]], "role": "lead"},
+        headers=auth(KEY_B),
+    )
+    assert agent.status_code == 201, agent.text
+    world.b_ids["agent_id"] = agent.json()["id"]
+    world.b_secrets.append(agent.json()["token"])
 
     contact = await intake.post(
         "/v1/contacts",

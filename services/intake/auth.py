@@ -1,0 +1,79 @@
+"""Who calls intake's API: a shop (its API key) or one of its agents (the agent's own token).
+
+An agent's token (`cla_…`) authenticates like the shop's key, for the agent's shop only, and
+carries the agent: a reply or a note made with it is theirs, `take` gives them the ticket. It is
+looked up by its SHA-256 in intake's agents table (a deactivated agent's token no longer works);
+any other bearer goes to the runtime's shop-key check unchanged. `build_api` puts this in place of
+the runtime's `api_shop`, so every intake route takes either credential, and routes that care who
+the agent is ask for `CurrentCaller`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from runtime.db import Database
+from runtime.http_api import REJECTED_REQUESTS, ApiError, api_shop
+from runtime.shops import Shop, hash_api_key
+
+from .context import Context
+from .domain.agents import AGENT_TOKEN_PREFIX, Agent
+from .repository import agents as repo
+
+SERVICE = "intake"
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Caller:
+    shop: Shop
+    agent: Agent | None = None
+    """None when the shop's API key called."""
+
+    @property
+    def agent_id(self) -> str | None:
+        return self.agent.id if self.agent is not None else None
+
+    @property
+    def agent_name(self) -> str | None:
+        return self.agent.name if self.agent is not None else None
+
+
+async def authenticate_agent(db: Database, ctx: Context, token: str) -> Caller | None:
+    """The active agent holding `token` with their shop, or None. Also what the workspace's sign-in
+    checks a token with."""
+    if not token.startswith(AGENT_TOKEN_PREFIX):
+        return None
+    async with db.pool.acquire() as conn:
+        agent = await repo.agent_by_token(conn, hash_api_key(token))
+    shop = ctx.shops.get(agent.shop_id) if agent is not None else None
+    if agent is None or shop is None:
+        return None
+    return Caller(shop, agent)
+
+
+async def api_caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    """The caller: an agent by their token, else the shop by its key (401 for neither)."""
+    if credentials is not None and credentials.credentials.startswith(AGENT_TOKEN_PREFIX):
+        caller = await authenticate_agent(
+            request.app.state.db, request.app.state.context, credentials.credentials
+        )
+        if caller is None:
+            REJECTED_REQUESTS.labels(SERVICE, "bad_agent_token").inc()
+            raise ApiError(401, "unauthorized", "unknown or deactivated agent token")
+        return caller
+    return Caller(await api_shop(request, credentials))
+
+
+CurrentCaller = Annotated[Caller, Depends(api_caller)]
+
+
+async def caller_shop(caller: CurrentCaller) -> Shop:
+    """Stands in for the runtime's `api_shop` on intake's app: the shop of either credential."""
+    return caller.shop
