@@ -361,5 +361,5 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
     )
     for router in (contacts, tickets, rules, platforms, audit):
         api.include_router(router)
-    return api
     install_people(api)
+    return api
