@@ -1,4 +1,5 @@
-"""The subscriptions API's routes: endpoints, secrets, deliveries and their attempts, replay, templates.
+"""The subscriptions API's routes: endpoints, secrets, deliveries and their attempts, replay, templates,
+e-mail relays, and the shop's delivery report (its body in report_models.py).
 
 The routes are module-level and hand over to use_cases; `build_api` assembles them, and the runtime's
 dependencies (runtime.http_api: Db, CurrentShop, api_context) give them the database, the caller's
@@ -12,8 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from runtime.db import Database
-from runtime.http_api import CurrentShop, Db, api_context, make_api
-from services.notify import email_use_cases, use_cases
+from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
+from runtime.reports import ReportParams, report_response
+from services.notify import email_use_cases, reports, use_cases
 from services.notify.api_models import (
     CONFLICT,
     ERROR_RESPONSES,
@@ -26,6 +28,8 @@ from services.notify.api_models import (
     EndpointCreated,
     EndpointOut,
     EndpointUpdate,
+    InvalidRequest,
+    NotFound,
     RelayIn,
     RelayOut,
     ReplayFailedRequest,
@@ -36,6 +40,7 @@ from services.notify.api_models import (
     TemplateOut,
 )
 from services.notify.context import Context
+from services.notify.report_models import DeliveryReportOut, InvalidPeriod
 
 SERVICE = "notify"
 DESCRIPTION = """Signed, durable webhooks for a shop's order-journey and care events (Standard Webhooks),
@@ -165,6 +170,38 @@ async def list_sends(
 ) -> list[EmailSendOut]:
     """The shop's reply e-mails, newest first: sent, waiting for a retry or dead with the reason."""
     return await email_use_cases.list_sends(db, shop, status, limit)
+
+
+# -- the shop's delivery report -------------------------------------------------------------------
+ShopQuery = Annotated[str | None, Query(alias="shop", description="optional; must be the API key's own shop")]
+
+
+@router.get(
+    "/v1/reports/deliveries",
+    tags=["reports"],
+    summary="Delivery report: deliveries and attempts by outcome, latency, endpoint health",
+    responses={
+        200: {"model": DeliveryReportOut},
+        404: {"model": NotFound, "description": "shop= names another shop"},
+        422: {"model": InvalidRequest | InvalidPeriod, "description": "an invalid parameter or period"},
+    },
+)
+async def deliveries_report(
+    shop: CurrentShop, db: Db, ctx: Ctx, query: ReportParams, shop_id: ShopQuery = None
+) -> Response:
+    """What became of the webhook deliveries the shop's endpoints queued in the period (`from`/`to` in
+    the shop's time zone), with a trend per day, week or month when `granularity` is given; CSV with
+    `Accept: text/csv` or `format=csv`."""
+    if shop_id is not None and shop_id != shop.id:
+        # Another shop's id: answer as if it did not exist, revealing nothing about it.
+        raise ApiError(404, "not_found", f"no shop {shop_id!r} for this API key")
+    now = ctx.now()
+    period = query.period(shop.timezone, now)
+    async with db.pool.acquire() as conn:
+        result = await reports.report(conn, shop.id, period, ctx.config.outcome_policy().breaker, now)
+    granularity = period.granularity.value if period.granularity else None
+    out = DeliveryReportOut.of(shop.id, period.since, period.until, granularity, result)
+    return report_response(query, out.model_dump(mode="json", by_alias=True), out.csv_rows(), out.CSV_COLUMNS)
 
 
 def build_api(db: Database, ctx: Context) -> FastAPI:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# The KPI series a shop's operators need carry its shop (runtime.metrics.shop_label, within the label's
+# budget): deliveries, attempts and endpoints disabled.
 DELIVERIES = Counter(
     "careloop_notify_deliveries_total",
-    "Deliveries finished, by outcome (succeeded, dead_lettered) and event type",
-    ["outcome", "event_type"],
+    "Deliveries finished, by shop, outcome (succeeded, dead_lettered) and event type",
+    ["shop", "outcome", "event_type"],
 )
 DELIVERIES_QUEUED = Counter(
     "careloop_notify_deliveries_queued_total",
@@ -16,9 +18,9 @@ DELIVERIES_QUEUED = Counter(
 )
 ATTEMPTS = Counter(
     "careloop_notify_attempts_total",
-    "HTTP attempts recorded in the attempts table, by outcome (success, http_error, gone, timeout,"
-    " connect_error, network_error, refused)",
-    ["outcome"],
+    "HTTP attempts recorded in the attempts table, by shop and outcome (success, http_error, gone,"
+    " timeout, connect_error, network_error, refused)",
+    ["shop", "outcome"],
 )
 ATTEMPT_SECONDS = Histogram(
     "careloop_notify_attempt_seconds",
@@ -39,8 +41,8 @@ DLQ_SIZE = Gauge("careloop_notify_dead_letter_deliveries", "Deliveries dead-lett
 ENDPOINTS_DISABLED = Gauge("careloop_notify_disabled_endpoints", "Endpoints currently disabled")
 ENDPOINTS_DISABLED_TOTAL = Counter(
     "careloop_notify_endpoints_disabled_total",
-    "Endpoints disabled by the service, by reason (gone, failing)",
-    ["reason"],
+    "Endpoints disabled by the service, by shop and reason (gone, failing)",
+    ["shop", "reason"],
 )
 IN_FLIGHT = Gauge("careloop_notify_in_flight", "HTTP attempts under way in this process")
 EMAILS_QUEUED = Counter("careloop_notify_emails_queued_total", "Reply e-mails queued for a shop's SMTP relay")

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from runtime.db import Connection, Database
-from runtime.metrics import counted_on_commit, on_commit
+from runtime.metrics import counted_on_commit, on_commit, shop_label
 from runtime.outbox import enqueue
 from schemas.registry import make_event
 from schemas.v1.webhooks import DeliveryDeadLettered, EndpointDisabled
@@ -75,7 +75,7 @@ class AttemptRecorder:
                 # the same whatever the endpoint's health was, so its snapshot from the claim will do
                 self._policy.succeeded(endpoint.health),
             )
-            await self._record_success(delivery, success)
+            await self._record_success(delivery, success, endpoint.shop_id)
             return
         if await self._record_failure(delivery, result, started_at, now):
             self._wake()  # a retry may be due at once (a schedule starting with zeros)
@@ -88,7 +88,7 @@ class AttemptRecorder:
             await asyncio.gather(self._writer, return_exceptions=True)
 
     # -- successes ---------------------------------------------------------------------------
-    async def _record_success(self, delivery: ClaimedDelivery, success: Success) -> None:
+    async def _record_success(self, delivery: ClaimedDelivery, success: Success, shop_id: str) -> None:
         """Wait until the success is committed. Successes arriving while a batch is being written
         join the next one, so recording costs one statement per batch, not one per attempt, and
         adds no wait when attempts finish one at a time."""
@@ -97,8 +97,9 @@ class AttemptRecorder:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_successes(), name="notify:record")
         if await recorded:
-            ATTEMPTS.labels(AttemptOutcome.SUCCESS.value).inc()
-            DELIVERIES.labels("succeeded", delivery.event_type).inc()
+            shop = shop_label(shop_id)
+            ATTEMPTS.labels(shop, AttemptOutcome.SUCCESS.value).inc()
+            DELIVERIES.labels(shop, "succeeded", delivery.event_type).inc()
             DELIVERY_LATENCY.labels(delivery.event_type).observe(
                 max(0.0, (success.finished_at - delivery.event_time).total_seconds())
             )
@@ -144,7 +145,7 @@ class AttemptRecorder:
                     result.response_body,
                     result.error,
                 )
-                on_commit(ATTEMPTS.labels(result.outcome.value).inc)
+                on_commit(ATTEMPTS.labels(shop_label(row["shop_id"]), result.outcome.value).inc)
                 decision = self._policy.failed(
                     result.outcome,
                     endpoint.health,
@@ -181,7 +182,7 @@ class AttemptRecorder:
             self._ctx.notify_topic,
             make_event("webhook.endpoint_disabled", SOURCE, data, subject=endpoint.id, time=now),
         )
-        on_commit(ENDPOINTS_DISABLED_TOTAL.labels(disable.kind).inc)
+        on_commit(ENDPOINTS_DISABLED_TOTAL.labels(shop_label(shop_id), disable.kind).inc)
         log.warning("notify: endpoint %s disabled: %s", endpoint.id, disable.reason)
 
     async def _update_delivery(
@@ -218,4 +219,4 @@ class AttemptRecorder:
                 "webhook.delivery_dead_lettered", SOURCE, data, subject=delivery.endpoint_id, time=now
             ),
         )
-        on_commit(DELIVERIES.labels("dead_lettered", delivery.event_type).inc)
+        on_commit(DELIVERIES.labels(shop_label(shop_id), "dead_lettered", delivery.event_type).inc)

@@ -75,7 +75,7 @@ async def test_a_delivery_is_signed_per_standard_webhooks_and_carries_a_message(
             assert "careloop_notify_deliveries_total" in metrics
             shipped = _shipped_count()
             assert shipped - shipped_before == 1
-            assert 'careloop_notify_attempts_total{outcome="success"}' in metrics
+            assert 'careloop_notify_attempts_total{outcome="success",shop="shop-a"}' in metrics
             assert "careloop_notify_delivery_latency_seconds_bucket" in metrics
             assert "careloop_notify_queue_depth" in metrics
     finally:
@@ -83,7 +83,9 @@ async def test_a_delivery_is_signed_per_standard_webhooks_and_carries_a_message(
 
 
 def _shipped_count() -> float:
-    return _sample("careloop_notify_deliveries_total", event_type="order.shipped", outcome="succeeded")
+    return _sample(
+        "careloop_notify_deliveries_total", shop="shop-a", event_type="order.shipped", outcome="succeeded"
+    )
 
 
 def _sample(name: str, **labels: str) -> float:
