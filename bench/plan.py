@@ -20,8 +20,20 @@ class Plan:
     ladder_max: float = 16_000.0
     ladder_min: float = 30.0
     ladder_seconds: float = 3.0
+    overload_seconds: float = 25.0
+    """Seconds of offered overload: long enough for a backlog whose cost would show as a collapse."""
+    scale_rate: float = 3000.0
+    """Offered rate of the one-against-two notify processes runs: above what either delivers."""
+    scale_seconds: float = 10.0
+    scale_repeats: int = 2
     intake_concurrency: int = 16
     intake_seconds: float = 8.0
+    intake_prefill_tickets: int = 1_000_000
+    """Tickets pre-filled in intake's schema for the contact rate at a large shop's size
+    (bench/intake_prefill.py)."""
+    intake_prefill_shops: int = 200
+    intake_prefill_share: float = 0.25
+    """Of the pre-filled tickets, the share of the shop the contacts go to."""
     sla_clocks: tuple[int, ...] = SLA_CLOCKS
     sla_repeats: int = 1
     sla_window: float = 60.0
@@ -63,8 +75,13 @@ QUICK = Plan(
     ladder_max=500.0,
     ladder_min=125.0,
     ladder_seconds=0.3,
+    overload_seconds=2.0,
+    scale_rate=1000.0,
+    scale_seconds=1.0,
+    scale_repeats=1,
     intake_concurrency=4,
     intake_seconds=2.0,
+    intake_prefill_tickets=10_000,
     sla_clocks=(1000, 5000),
     sla_window=2.0,
     sla_due=None,

@@ -3,19 +3,15 @@ same run, the ratio and the target, written as bench/results/latest.json and lat
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import SERVICES
+from bench.figures import E2E_LOADS, FIGURE_NAMES, SLA_CLOCKS, SPECS, FigureSpec
 
-E2E_LOADS = (100, 1000, 5000)
-SLA_CLOCKS = (100_000, 1_000_000)
-
-
-CONSTANT_ROUTE = "same route returning a constant (make_api, same auth and body model), same wrk load"
-HELLO = "bare hello-world ASGI app on the same uvicorn/uvloop/httptools stack, same wrk load"
+__all__ = ["E2E_LOADS", "FIGURE_NAMES", "SLA_CLOCKS", "SPECS", "FigureSpec", "LoadCpu", "Report"]
 
 
 @dataclass(frozen=True)
@@ -30,125 +26,6 @@ class LoadCpu:
 
     def cell(self) -> str:
         return f"{self.tool} {_num(self.value)} / {_num(self.ceiling)}"
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    name: str
-    title: str
-    unit: str
-    better: str  # "higher" or "lower"
-    ceiling: str
-    target: str | None = None
-
-
-def _specs() -> list[FigureSpec]:
-    bare = "bare aiokafka consumer (read + commit), same topic"
-    specs = [
-        FigureSpec(
-            f"ingest.{s}",
-            f"Order-event ingest, {s}",
-            "events/s",
-            "higher",
-            bare,
-            ">= 0.5 of the bare consumer's rate",
-        )
-        for s in SERVICES
-    ]
-    pipe = "bare producer → consumer → httpx POST, no durability"
-    for load in E2E_LOADS:
-        for pct in ("p50", "p95", "p99"):
-            target = "< 100 ms" if (load, pct) == (1000, "p99") else None
-            specs.append(
-                FigureSpec(
-                    f"e2e.{load}.{pct}_ms",
-                    f"Event → signed webhook {pct} at {load:,} events/s offered",
-                    "ms",
-                    "lower",
-                    pipe,
-                    target,
-                )
-            )
-    specs += [
-        FigureSpec(
-            "e2e.max_sustainable_rate",
-            "Event → webhook, max sustainable offered rate",
-            "events/s",
-            "higher",
-            pipe,
-        ),
-        FigureSpec(
-            "intake.contacts_per_s",
-            "Intake POST /v1/contacts throughput",
-            "contacts/s",
-            "higher",
-            CONSTANT_ROUTE,
-            ">= 0.3 of the constant route",
-        ),
-        FigureSpec("intake.p99_ms", "Intake POST /v1/contacts p99", "ms", "lower", CONSTANT_ROUTE, "< 50 ms"),
-        FigureSpec(
-            "intake.constant_route_per_s",
-            "Constant route POST /v1/contacts (intake's ceiling) throughput",
-            "requests/s",
-            "higher",
-            HELLO,
-        ),
-    ]
-    for clocks in SLA_CLOCKS:
-        specs.append(
-            FigureSpec(
-                f"sla.lag_p99_ms.{clocks}",
-                f"SLA timer lag p99 with {clocks:,} open clocks",
-                "ms",
-                "lower",
-                "bare timer table, same count open and due over the same window: indexed due_at, "
-                "0.2 s SKIP LOCKED sweep, lag at commit",
-                "< 1000 ms" if clocks == 1_000_000 else None,
-            )
-        )
-    specs.append(
-        FigureSpec(
-            "sla.drained_per_s",
-            "SLA timers fired per second, a burst all due at once",
-            "timers/s",
-            "higher",
-            "bare timer table, same burst: rows claimed and deleted per second",
-        )
-    )
-    page = "constant 4 KiB page from the constant app (make_api), same wrk load"
-    specs += [
-        FigureSpec(
-            "survey.requests_per_s",
-            "Survey answer page throughput",
-            "requests/s",
-            "higher",
-            page,
-            ">= 0.6 of the constant page",
-        ),
-        FigureSpec("survey.p99_ms", "Survey answer page p99", "ms", "lower", page),
-        FigureSpec(
-            "survey.constant_page_per_s",
-            "Constant page GET /s/{token} (the survey's ceiling) throughput",
-            "requests/s",
-            "higher",
-            HELLO,
-        ),
-    ]
-    specs += [
-        FigureSpec(
-            f"memory.{s}_mib",
-            f"Peak RSS, {s}",
-            "MiB",
-            "lower",
-            "the service's code imported and its app built, idle",
-        )
-        for s in SERVICES
-    ]
-    return specs
-
-
-SPECS: list[FigureSpec] = _specs()
-FIGURE_NAMES: tuple[str, ...] = tuple(s.name for s in SPECS)
 
 
 @dataclass
@@ -200,6 +77,13 @@ class Report:
         for name in names:
             if self.figures[name].value is None:
                 self.figures[name].missing = reason
+
+    def mark_unset(self, names: list[str], reason: str) -> None:
+        """Figures neither measured nor marked missing are missing for `reason`, never blank."""
+        for name in names:
+            figure = self.figures[name]
+            if figure.value is None and figure.missing is None:
+                figure.missing = reason
 
     def to_json(self) -> dict[str, Any]:
         figures = []
@@ -343,8 +227,33 @@ def readme_section(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    import sys
+README_START = "<!-- bench table: python -m bench.report bench/results/latest.json --readme README.md -->"
+README_END = "<!-- end of the bench table -->"
 
-    source = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results" / "latest.json"
-    print(readme_section(json.loads(source.read_text())), end="")
+
+def with_readme_section(readme: str, section: str) -> str:
+    """`readme` with what lies between its bench-table markers replaced by `section`."""
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        raise ValueError(f"the README has no {README_START!r} ... {README_END!r} region")
+    # a blank line ends the table before the marker, whatever a Markdown renderer makes of comments
+    return readme[: start + len(README_START)] + "\n" + section + "\n" + readme[end:]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description="Print the README's bench section from a report, or write it into the README."
+    )
+    default = Path(__file__).parent / "results" / "latest.json"
+    parser.add_argument("source", type=Path, nargs="?", default=default, help="a latest.json")
+    parser.add_argument("--readme", type=Path, help="rewrite this file's bench-table region in place")
+    args = parser.parse_args()
+    section = readme_section(json.loads(args.source.read_text()))
+    if args.readme is None:
+        print(section, end="")
+        return
+    args.readme.write_text(with_readme_section(args.readme.read_text(), section))
+
+
+if __name__ == "__main__":
+    main()

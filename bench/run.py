@@ -1,7 +1,7 @@
 """`make bench`: every scenario on the real stack, each figure beside its ceiling, in one report.
 
-    .venv/bin/python -m bench.run            the full run (about 20 minutes on 2 cores)
-    .venv/bin/python -m bench.run --quick    a smoke run with small sizes (about 2 minutes)
+    .venv/bin/python -m bench.run            the full run (about 30 minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    a smoke run with small sizes (about 3 minutes)
 
 Needs KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (source .local/env.sh). Every scenario works in its own
 topic and schema prefix, removed afterwards, and talks to loopback only. A scenario that fails leaves
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import http_bench, ingest, sla_scenario
+from bench import e2e_scenario, http_bench, ingest, intake_size, sla_scenario
 from bench.common import (
     ROOT,
     SERVICES,
@@ -34,15 +34,11 @@ from bench.common import (
 )
 from bench.facts import git_commit, machine, versions
 from bench.plan import FULL, QUICK, Plan
-from bench.report import E2E_LOADS, SLA_CLOCKS, LoadCpu, Report
+from bench.report import E2E_LOADS, SLA_CLOCKS, Report
 from runtime.settings import Settings
 
 log = logging.getLogger("bench")
 
-SUSTAINABLE_P99_MS = 500.0
-"""An offered rate is sustained when every event is delivered and p99 stays under this: a backlog
-that grows during the probe pushes p99 to seconds."""
-TARGET_E2E_P99_MS = 100.0
 TARGET_INGEST_SHARE = 0.5
 
 
@@ -101,113 +97,48 @@ class Bench:
                 met = value["median"] >= TARGET_INGEST_SHARE * bare["median"]
             self.report.set(f"ingest.{service}", value, bare, note=note, target_met=met)
 
-    # -- end to end ------------------------------------------------------------------------------
-    async def webhooks(self, rate: float, events: int) -> dict[str, Any]:
+    # -- end to end (bench/e2e_scenario.py) ----------------------------------------------------
+    async def webhooks(self, rate: float, events: int, wait: float | None = None) -> dict[str, Any]:
+        """bench/webhooks.py at `rate` for `events`, waiting up to `wait` seconds for deliveries."""
+        wait = max(30.0, events / 200) if wait is None else wait
         return await self.script(
             "bench.webhooks",
-            "--events",
-            str(events),
-            "--rate",
-            str(rate),
-            "--timeout",
-            str(max(30.0, events / 200)),
+            *("--events", str(events), "--rate", str(rate), "--timeout", str(wait)),
             label="webhooks.py (notify in-process)",
+            timeout=self.script_limit(rate, events, wait),
         )
 
-    async def pipeline(self, rate: float, events: int) -> dict[str, Any]:
+    async def pipeline(self, rate: float, events: int, wait: float | None = None) -> dict[str, Any]:
+        wait = max(30.0, events / 200) if wait is None else wait
         return await self.script(
             "bench.ceilings",
             "pipeline",
-            "--events",
-            str(events),
-            "--rate",
-            str(rate),
-            "--timeout",
-            str(max(30.0, events / 200)),
+            *("--events", str(events), "--rate", str(rate), "--timeout", str(wait)),
             label="bare pipeline (ceiling)",
+            timeout=self.script_limit(rate, events, wait),
         )
 
+    def script_limit(self, rate: float, events: int, wait: float) -> float:
+        """Publishing, waiting for the deliveries and two minutes to start and stop."""
+        return max(self.plan.script_timeout, events / rate + wait + 120.0)
+
     async def e2e(self) -> None:
-        plan = self.plan
-        scenario: dict[str, Any] = {"loads": {}, "ladder": {}}
-        self.report.scenarios["e2e"] = scenario
-        for load in E2E_LOADS:
-            events = plan.events_at(load)
-            bare_runs = [await self.pipeline(load, events) for _ in range(plan.e2e_repeats)]
-            scenario["loads"][load] = {"bare": bare_runs}
-            try:
-                notify_runs = [await self.webhooks(load, events) for _ in range(plan.e2e_repeats)]
-            except MissingScript as exc:  # the ceiling is still worth reporting
-                for pct in ("p50", "p95", "p99"):
-                    ceiling = summarize([_ms(r, pct) for r in bare_runs])
-                    self.report.set(f"e2e.{load}.{pct}_ms", None, ceiling, missing=str(exc))
-                continue
-            scenario["loads"][load]["notify"] = notify_runs
-            lost = sum(r["undelivered"] for r in notify_runs)
-            for pct in ("p50", "p95", "p99"):
-                value = summarize([_ms(r, pct) for r in notify_runs])
-                ceiling = summarize([_ms(r, pct) for r in bare_runs])
-                met = None
-                if (load, pct) == (1000, "p99") and value["median"] is not None:
-                    met = value["median"] < TARGET_E2E_P99_MS and lost == 0
-                self.report.set(
-                    f"e2e.{load}.{pct}_ms",
-                    value,
-                    ceiling,
-                    note=f"{events} events per run; undelivered {lost}" if pct == "p99" else None,
-                    target_met=met,
-                    load_cpu=LoadCpu("receiver", receiver_cpu(notify_runs), receiver_cpu(bare_runs)),
-                )
-        bare_rate = await self.ladder(self.pipeline, scenario["ladder"], "bare")
-        note = (
-            f"highest offered rate (doubling or halving from {plan.ladder_start:.0f}/s, down to "
-            f"{plan.ladder_min:g}/s, then one bisection) with "
-            f"every event delivered and p99 < {SUSTAINABLE_P99_MS:.0f} ms over a "
-            f"{plan.ladder_seconds:g} s burst; n=1 search, probes in latest.json"
-        )
-        try:
-            notify_rate = await self.ladder(self.webhooks, scenario["ladder"], "notify")
-        except MissingScript as exc:
-            self.report.set("e2e.max_sustainable_rate", None, summarize([bare_rate]), missing=str(exc))
-            return
-        self.report.set(
-            "e2e.max_sustainable_rate", summarize([notify_rate]), summarize([bare_rate]), note=note
-        )
+        await e2e_scenario.e2e(self)
 
     async def ladder(
         self, probe: Callable[[float, int], Awaitable[dict[str, Any]]], log_to: dict[str, Any], name: str
     ) -> float:
-        """Double the offered rate until a probe is not sustained (or halve it until one is), then
-        try the midpoint of the last sustained and the first unsustained rate once."""
-        plan = self.plan
-        probes: list[dict[str, Any]] = []
-        log_to[name] = probes
+        return await e2e_scenario.ladder(self, probe, log_to, name)
 
-        async def sustained(rate: float) -> bool:
-            result = await probe(rate, max(20, int(rate * plan.ladder_seconds)))
-            ok = result["undelivered"] == 0 and (_ms(result, "p99") or 1e12) < SUSTAINABLE_P99_MS
-            probes.append({"rate": rate, "sustained": ok, "p99_ms": _ms(result, "p99"), "run": result})
-            return ok
-
-        best, rate = 0.0, plan.ladder_start
-        while rate <= plan.ladder_max and await sustained(rate):
-            best, rate = rate, rate * 2
-        if not best:  # not even the start: halve down to a floor so the figure still says something
-            rate /= 2
-            while rate >= plan.ladder_min and not await sustained(rate):
-                rate /= 2
-            if rate < plan.ladder_min:
-                return 0.0
-            best, rate = rate, rate * 2
-        if rate <= plan.ladder_max:
-            middle = (best + rate) / 2
-            if await sustained(middle):
-                best = middle
-        return best
+    async def scale(self) -> None:
+        await e2e_scenario.scale(self)
 
     # -- HTTP: intake API and survey page (bench/http_bench.py) ----------------------------------
     async def intake(self) -> None:
         await http_bench.intake(self.plan, self.report, self.memory)
+
+    async def intake_size(self) -> None:
+        await intake_size.intake_size(self.plan, self.report, self.memory)
 
     async def survey(self) -> None:
         await http_bench.survey(self.plan, self.report, self.memory)
@@ -242,25 +173,16 @@ class Bench:
             )
 
 
-def _ms(run: dict[str, Any], pct: str) -> float:
-    value = run["event_to_delivery_latency_ms"].get(pct)
-    return float("nan") if value is None else float(value)
-
-
-def receiver_cpu(runs: list[dict[str, Any]]) -> float | None:
-    """Median share of one core the webhook receiver used over runs' publish -> last delivery."""
-    shares = [(r.get("receiver") or {}).get("cpu_share_of_one_core") for r in runs]
-    median = summarize([float("nan") if s is None else float(s) for s in shares])["median"]
-    return None if median is None else float(median)
-
-
 SCENARIOS: dict[str, tuple[str, ...]] = {
     "ingest": tuple(f"ingest.{s}" for s in SERVICES),
     "e2e": (
         *(f"e2e.{load}.{p}_ms" for load in E2E_LOADS for p in ("p50", "p95", "p99")),
         "e2e.max_sustainable_rate",
+        *e2e_scenario.OVERLOAD_FIGURES,
     ),
+    "scale": e2e_scenario.SCALE_FIGURES,
     "intake": ("intake.contacts_per_s", "intake.p99_ms", "intake.constant_route_per_s"),
+    "intake_size": intake_size.FIGURES,
     "sla": (*(f"sla.lag_p99_ms.{c}" for c in SLA_CLOCKS), "sla.drained_per_s"),
     "survey": ("survey.requests_per_s", "survey.p99_ms", "survey.constant_page_per_s"),
     "memory": tuple(f"memory.{s}_mib" for s in SERVICES),
@@ -284,8 +206,10 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
     steps: dict[str, Callable[[], Awaitable[None]]] = {
         "ingest": bench.ingest,
         "intake": bench.intake,
+        "intake_size": bench.intake_size,
         "survey": bench.survey,
         "e2e": bench.e2e,
+        "scale": bench.scale,
         "memory": bench.memory_figures,  # after every scenario that runs a service process
         "sla": bench.sla,  # the longest; its service runs inside sla_timers.py, not as a service process
     }
@@ -308,6 +232,7 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         except Exception as exc:  # one broken scenario must not lose the others' figures
             log.exception("scenario %s failed", name)
             report.mark_missing(list(SCENARIOS[name]), f"scenario failed: {type(exc).__name__}: {exc}")
+        report.mark_unset(list(SCENARIOS[name]), f"scenario {name} ended without measuring it")
         timings[name] = round(time.monotonic() - begun, 1)
         print(f"bench: {name} done in {timings[name]} s", file=sys.stderr, flush=True)
         checkpoint()  # after every scenario: a later crash still leaves the figures so far
@@ -323,6 +248,7 @@ def parse(argv: list[str]) -> tuple[Plan, Path, tuple[str, ...], bool]:
     parser.add_argument("--ingest-events", type=int, help="events pre-filled in orders.events")
     parser.add_argument("--ingest-window", type=float, help="max seconds measured per service")
     parser.add_argument("--e2e-repeats", type=int)
+    parser.add_argument("--intake-prefill-tickets", type=int, help="tickets pre-filled for intake_size")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
     args = parser.parse_args(argv)
@@ -332,6 +258,7 @@ def parse(argv: list[str]) -> tuple[Plan, Path, tuple[str, ...], bool]:
         "ingest_events": args.ingest_events,
         "ingest_window": args.ingest_window,
         "e2e_repeats": args.e2e_repeats,
+        "intake_prefill_tickets": args.intake_prefill_tickets,
     }
     plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
     only = tuple(s for s in args.only.split(",") if s)

@@ -22,6 +22,10 @@ OWNED_BY_THE_HARNESS = (
     *(f"ingest.{s}" for s in ("intake", "sla", "notify", "survey")),
     "intake.contacts_per_s",
     "intake.p99_ms",
+    "intake.prefilled.contacts_per_s",
+    "intake.prefilled.p99_ms",
+    "scale.notify_1_per_s",
+    "scale.notify_2_per_s",
     *(f"memory.{s}_mib" for s in ("intake", "sla", "notify", "survey")),
 )
 """Figures measured by bench/ itself (not by a service engineer's script): they must have numbers."""
@@ -75,4 +79,13 @@ def test_quick_run_writes_every_figure_with_its_ceiling(infra: Settings, tmp_pat
     for runs in ingest["services"].values():
         assert runs["runs"][0]["committed"] > 0
         assert runs["runs"][0]["dead_letters"] == 0
+    prefill = document["scenarios"]["intake_size"]["prefill"]
+    assert prefill["rows"]["tickets"] == QUICK.intake_prefill_tickets
+    assert prefill["demo_shop_tickets"] > 0
+    for instances, runs in document["scenarios"]["scale"]["runs"].items():
+        for run in runs:
+            assert run["undelivered"] == 0, (instances, run)
+            if instances == "2":  # both processes of the group consumed events and delivered some
+                assert [i["successful_attempts"] > 0 for i in run["per_instance"]] == [True, True]
+                assert sum(i["successful_attempts"] for i in run["per_instance"]) == run["events"]
     assert "quick smoke run" in markdown

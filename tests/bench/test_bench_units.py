@@ -153,17 +153,17 @@ async def test_a_broken_webhooks_script_leaves_its_figures_missing_but_keeps_the
     report = Report()
     bench = Bench(QUICK, report)
 
-    async def pipeline(rate: float, events: int) -> dict[str, Any]:
+    async def pipeline(rate: float, events: int, wait: float | None = None) -> dict[str, Any]:
         return {"undelivered": 0, "event_to_delivery_latency_ms": {"p50": 5.0, "p95": 8.0, "p99": 9.0}}
 
-    async def webhooks(rate: float, events: int) -> dict[str, Any]:
+    async def webhooks(rate: float, events: int, wait: float | None = None) -> dict[str, Any]:
         raise MissingScript("bench.webhooks failed: exit 1: ImportError")
 
     bench.pipeline = pipeline  # type: ignore[method-assign]
     bench.webhooks = webhooks  # type: ignore[method-assign]
     await bench.e2e()
     figures = {f["name"]: f for f in report.to_json()["figures"]}
-    for name in ("e2e.100.p99_ms", "e2e.1000.p50_ms", "e2e.max_sustainable_rate"):
+    for name in ("e2e.100.p99_ms", "e2e.1000.p50_ms", "e2e.max_sustainable_rate", "e2e.overload_per_s"):
         assert figures[name]["missing"] == "bench.webhooks failed: exit 1: ImportError"
         assert figures[name]["value"] is None
     assert figures["e2e.1000.p99_ms"]["ceiling_value"]["median"] == 9.0

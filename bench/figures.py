@@ -1,0 +1,184 @@
+"""Every figure of the benchmark report: its name, title, unit, which way is better, its ceiling (the
+same work done the barest way, or what it is compared with, measured in the same run) and its target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.common import SERVICES
+
+E2E_LOADS = (100, 1000, 5000)
+SLA_CLOCKS = (100_000, 1_000_000)
+
+
+CONSTANT_ROUTE = "same route returning a constant (make_api, same auth and body model), same wrk load"
+HELLO = "bare hello-world ASGI app on the same uvicorn/uvloop/httptools stack, same wrk load"
+EMPTY_SCHEMA = "intake on an empty schema, same wrk load, its runs alternating with the pre-filled one's"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    title: str
+    unit: str
+    better: str  # "higher" or "lower"
+    ceiling: str
+    target: str | None = None
+
+
+def _specs() -> list[FigureSpec]:
+    bare = "bare aiokafka consumer (read + commit), same topic"
+    specs = [
+        FigureSpec(
+            f"ingest.{s}",
+            f"Order-event ingest, {s}",
+            "events/s",
+            "higher",
+            bare,
+            ">= 0.5 of the bare consumer's rate",
+        )
+        for s in SERVICES
+    ]
+    pipe = "bare producer → consumer → httpx POST, no durability"
+    for load in E2E_LOADS:
+        for pct in ("p50", "p95", "p99"):
+            target = "< 100 ms" if (load, pct) == (1000, "p99") else None
+            specs.append(
+                FigureSpec(
+                    f"e2e.{load}.{pct}_ms",
+                    f"Event → signed webhook {pct} at {load:,} events/s offered",
+                    "ms",
+                    "lower",
+                    pipe,
+                    target,
+                )
+            )
+    specs += [
+        FigureSpec(
+            "e2e.max_sustainable_rate",
+            "Event → webhook, max sustainable offered rate",
+            "events/s",
+            "higher",
+            pipe,
+        ),
+        FigureSpec(
+            "e2e.overload_per_s",
+            "Event → webhook delivered throughput offered twice the max sustainable rate",
+            "deliveries/s",
+            "higher",
+            "notify's own max sustainable offered rate (e2e.max_sustainable_rate), same run",
+            ">= 0.9 of the max sustainable rate (no collapse)",
+        ),
+        *(
+            FigureSpec(
+                f"e2e.overload.{pct}_ms",
+                f"Event → signed webhook {pct} offered twice the max sustainable rate",
+                "ms",
+                "lower",
+                "bare pipeline under the same overload (rate and events)",
+            )
+            for pct in ("p50", "p99")
+        ),
+        FigureSpec(
+            "scale.notify_1_per_s",
+            "Event → webhook throughput, one notify process",
+            "deliveries/s",
+            "higher",
+            "bare pipeline under the same offered load",
+        ),
+        FigureSpec(
+            "scale.notify_2_per_s",
+            "Event → webhook throughput, two notify processes in one consumer group",
+            "deliveries/s",
+            "higher",
+            "one notify process under the same offered load (scale.notify_1_per_s), same run",
+            ">= one process's rate",
+        ),
+        FigureSpec(
+            "intake.contacts_per_s",
+            "Intake POST /v1/contacts throughput",
+            "contacts/s",
+            "higher",
+            CONSTANT_ROUTE,
+            ">= 0.3 of the constant route",
+        ),
+        FigureSpec("intake.p99_ms", "Intake POST /v1/contacts p99", "ms", "lower", CONSTANT_ROUTE, "< 50 ms"),
+        FigureSpec(
+            "intake.constant_route_per_s",
+            "Constant route POST /v1/contacts (intake's ceiling) throughput",
+            "requests/s",
+            "higher",
+            HELLO,
+        ),
+        FigureSpec(
+            "intake.prefilled.contacts_per_s",
+            "Intake POST /v1/contacts throughput, schema pre-filled with a large shop's tickets",
+            "contacts/s",
+            "higher",
+            EMPTY_SCHEMA,
+            ">= 0.9 of the rate on the empty schema",
+        ),
+        FigureSpec(
+            "intake.prefilled.p99_ms",
+            "Intake POST /v1/contacts p99, schema pre-filled with a large shop's tickets",
+            "ms",
+            "lower",
+            EMPTY_SCHEMA,
+            "< 50 ms",
+        ),
+    ]
+    for clocks in SLA_CLOCKS:
+        specs.append(
+            FigureSpec(
+                f"sla.lag_p99_ms.{clocks}",
+                f"SLA timer lag p99 with {clocks:,} open clocks",
+                "ms",
+                "lower",
+                "bare timer table, same count open and due over the same window: indexed due_at, "
+                "0.2 s SKIP LOCKED sweep, lag at commit",
+                "< 1000 ms" if clocks == 1_000_000 else None,
+            )
+        )
+    specs.append(
+        FigureSpec(
+            "sla.drained_per_s",
+            "SLA timers fired per second, a burst all due at once",
+            "timers/s",
+            "higher",
+            "bare timer table, same burst: rows claimed and deleted per second",
+        )
+    )
+    page = "constant 4 KiB page from the constant app (make_api), same wrk load"
+    specs += [
+        FigureSpec(
+            "survey.requests_per_s",
+            "Survey answer page throughput",
+            "requests/s",
+            "higher",
+            page,
+            ">= 0.6 of the constant page",
+        ),
+        FigureSpec("survey.p99_ms", "Survey answer page p99", "ms", "lower", page),
+        FigureSpec(
+            "survey.constant_page_per_s",
+            "Constant page GET /s/{token} (the survey's ceiling) throughput",
+            "requests/s",
+            "higher",
+            HELLO,
+        ),
+    ]
+    specs += [
+        FigureSpec(
+            f"memory.{s}_mib",
+            f"Peak RSS, {s}",
+            "MiB",
+            "lower",
+            "the service's code imported and its app built, idle",
+        )
+        for s in SERVICES
+    ]
+    return specs
+
+
+SPECS: list[FigureSpec] = _specs()
+FIGURE_NAMES: tuple[str, ...] = tuple(s.name for s in SPECS)
