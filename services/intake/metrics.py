@@ -20,8 +20,8 @@ OPEN_TICKETS = Gauge(
 _HOURS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 8 * 3600.0, 24 * 3600.0, 72 * 3600.0, 7 * 86400.0)
 FIRST_RESPONSE_SECONDS = Histogram(
     "careloop_intake_first_response_seconds",
-    "Ticket creation to the first public agent reply (domain time)",
-    ["channel"],
+    "Ticket creation to the first public agent reply (domain time), by shop and channel",
+    ["shop", "channel"],
     buckets=_HOURS,
 )
 RESOLUTION_SECONDS = Histogram(

@@ -229,8 +229,8 @@ async def test_metrics_count_contacts_tickets_responses_fcr_repeats_and_rejectio
             == 1
         )
         assert delta("careloop_intake_repeat_contacts_total", channel="chat") == 1
-        assert delta("careloop_intake_first_response_seconds_count", channel="chat") == 1
-        assert delta("careloop_intake_first_response_seconds_sum", channel="chat") == 900
+        assert delta("careloop_intake_first_response_seconds_count", shop="shop-a", channel="chat") == 1
+        assert delta("careloop_intake_first_response_seconds_sum", shop="shop-a", channel="chat") == 900
         assert delta("careloop_intake_resolution_seconds_sum", channel="chat", category="other") == 1800
         assert delta("careloop_intake_tickets_solved_total", fcr="true") == 1
         assert delta("careloop_intake_rejected_inputs_total", source="http", reason="not_found") == 1

@@ -8,7 +8,7 @@ from functools import partial
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
-from runtime.metrics import on_commit
+from runtime.metrics import on_commit, shop_label
 from runtime.outbox import enqueue_many
 from schemas.registry import make_event
 from schemas.v1.tickets import (
@@ -66,7 +66,7 @@ def _count(event: TicketEventData, reopened_by: str) -> None:
         if event.is_repeat:
             on_commit(metrics.REPEAT_CONTACTS.labels(channel).inc)
     elif isinstance(event, TicketFirstResponse):
-        observe = metrics.FIRST_RESPONSE_SECONDS.labels(channel).observe
+        observe = metrics.FIRST_RESPONSE_SECONDS.labels(shop_label(event.shop_id), channel).observe
         on_commit(partial(observe, event.first_response_seconds))
     elif isinstance(event, TicketSolved):
         observe = metrics.RESOLUTION_SECONDS.labels(channel, event.category.value).observe
