@@ -71,6 +71,9 @@ class TicketCreated(TicketEventData):
     source: str = Field(default="contact", description="contact | survey_detractor | sla_promise")
     source_ref: str | None = None
     """The survey id (survey_detractor) or the broken promise (sla_promise) that opened the ticket."""
+    continues_ticket_id: str | None = None
+    """The closed ticket this one continues: the customer wrote on it again (its thread, or answering
+    one of its messages), and a closed ticket takes no more messages."""
     at: datetime | None = None
 
 
@@ -97,6 +100,9 @@ class TicketSolved(TicketEventData):
     resolution_seconds: float
     first_contact_resolution: bool
     """Solved with exactly one agent reply and never reopened."""
+    reason: str | None = Field(default=None, description="null (an agent) | deflected | no_reply")
+    """Why intake solved it by itself: `deflected`, the customer did not write back after an automatic
+    answer; `no_reply`, it stayed pending past the shop's time. Null when an agent solved it."""
 
 
 class TicketReopened(TicketEventData):
@@ -111,10 +117,13 @@ class TicketMerged(TicketEventData):
 
 
 class TicketClosed(TicketEventData):
-    """The ticket is final (closed by an agent or merged away): no clock or survey waits on it."""
+    """The ticket is final (closed by an agent, merged away or closed after staying solved): no clock
+    or survey waits on it."""
 
     at: datetime
     merged_into_ticket_id: str | None = None
+    reason: str | None = Field(default=None, description="null (an agent or a merge) | auto_close")
+    """`auto_close`: intake closed it after it stayed solved for the shop's time."""
 
 
 class ReplyContact(EventData):

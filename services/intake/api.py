@@ -44,6 +44,7 @@ from .domain.ticket import ConflictingChange, TicketNotFound
 from .platforms_api import router as platforms
 from .repository import shop_rules, sla_state
 from .repository import tickets as repo
+from .settings_api import router as settings
 
 SERVICE = "intake"
 MAX_BODY_BYTES = 256 * 1024
@@ -359,7 +360,7 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
         path_body_bytes={"/v1/inbound/email": ctx.config.inbound_email_max_bytes},
     )
-    for router in (contacts, tickets, rules, platforms, audit):
+    for router in (contacts, tickets, rules, settings, platforms, audit):
         api.include_router(router)
     install_people(api)
     return api

@@ -99,6 +99,14 @@ class TicketView(BaseModel):
     closed_at: datetime | None
     reply_failed: bool = Field(description="a reply did not reach the customer (and none went out since)")
     reply_failed_at: datetime | None = Field(description="when the reply that failed was written")
+    continues_ticket_id: str | None = Field(
+        description="the closed ticket this one continues (the customer wrote on it again)"
+    )
+    pending_since: datetime | None = Field(description="when it last went pending")
+    reminded_at: datetime | None = Field(description="when the customer was reminded since it went pending")
+    deflect_at: datetime | None = Field(
+        description="an automatic answer waits for the customer until then; then it is solved as deflected"
+    )
 
 
 class MessageDelivery(BaseModel):
@@ -224,6 +232,10 @@ def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
         "closed_at": row["closed_at"],
         "reply_failed": row["reply_failed_at"] is not None,
         "reply_failed_at": row["reply_failed_at"],
+        "continues_ticket_id": row["continues_ticket_id"],
+        "pending_since": row["pending_since"],
+        "reminded_at": row["reminded_at"],
+        "deflect_at": row["deflect_at"],
     }
 
 

@@ -46,6 +46,8 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime.every("intake-gauges", ctx.config.gauge_seconds, partial(sweeps.refresh_gauges, runtime.db, ctx))
     forget = partial(sweeps.forget_platform_deliveries, runtime.db, ctx)
     runtime.every("intake-platform-deliveries", ctx.config.platform_sweep_seconds, forget)
+    housekeeping = partial(sweeps.housekeeping, runtime.db, ctx)
+    runtime.every("intake-housekeeping", ctx.config.housekeeping_seconds, housekeeping)
     runtime.consume(topics.AUDIT, fold("intake-audit", ctx, handlers.AUDIT_TYPES, handlers.on_audit_events))
     purge_audit = partial(sweeps.purge_audit_log, runtime.db, ctx)
     runtime.every("intake-audit-retention", ctx.config.audit_sweep_seconds, purge_audit)

@@ -38,6 +38,12 @@ class IntakeConfig(BaseSettings):
     audit_purge_batch: int = Field(default=5000, ge=1)
     """Records one transaction of the retention sweep deletes at most (it goes on until none is left)."""
 
+    housekeeping_seconds: float = Field(default=60.0, gt=0)
+    """How often the housekeeping sweep runs (wall time): deflected automatic answers solved, pending
+    tickets reminded and solved, solved tickets closed, each per the shop's settings."""
+    housekeeping_batch: int = Field(default=200, ge=1, le=10_000)
+    """How many tickets one transaction of the sweep takes on (it takes batches until none is due)."""
+
     @property
     def fcr_period(self) -> timedelta:
         return timedelta(days=self.fcr_period_days)

@@ -81,6 +81,33 @@ PLATFORM_EVENTS = Counter(
     "Order events published from shop platforms' webhook deliveries, by platform and event type",
     ["platform", "type"],
 )
+# "Where is my order?" KPIs carry the shop (runtime.metrics.shop_label: within the label's budget), so
+# each shop's operators see how many contacts the answers and the delay notices settled.
+AUTOMATIC_ANSWERS = Counter(
+    "careloop_intake_automatic_answers_total",
+    "Automatic answers to 'where is my order?' sent, by shop and the contact's category",
+    ["shop", "category"],
+)
+AUTOMATIC_ANSWER_OUTCOMES = Counter(
+    "careloop_intake_automatic_answer_outcomes_total",
+    "What became of automatic answers: deflected (the customer did not write back) or came_back",
+    ["shop", "outcome"],
+)
+CONTACTS_AFTER_NOTICE = Counter(
+    "careloop_intake_contacts_after_notice_total",
+    "'Where is my order?' contacts about an order whose delay the shop had told the customer of",
+    ["shop", "answered"],
+)
+HOUSEKEEPING = Counter(
+    "careloop_intake_housekeeping_total",
+    "Tickets intake acted on by itself: auto_close, reminded, no_reply (a pending ticket solved)",
+    ["action"],
+)
+CONTINUED_CLOSED = Counter(
+    "careloop_intake_tickets_continuing_closed_total",
+    "New tickets opened by a customer's message on a closed ticket (linked to it)",
+    ["channel"],
+)
 AUDIT_RECORDS = Counter("careloop_intake_audit_records_total", "Audit records appended to the audit log")
 AUDIT_PURGED = Counter(
     "careloop_intake_audit_purged_total", "Audit records deleted after the log's retention"

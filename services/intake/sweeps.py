@@ -1,17 +1,33 @@
-"""Intake's periodic work: the gauges read from Postgres, forgetting old platform deliveries."""
+"""Intake's periodic work: the gauges read from Postgres, forgetting old platform deliveries, and
+the housekeeping of tickets (automatic answers deflected, pending tickets reminded and solved, solved
+tickets closed).
+
+Housekeeping acts in batches, each one transaction taking the due tickets with SKIP LOCKED: two
+intake instances sweeping at once never act on one ticket twice, and a ticket acted on is no longer
+due (solved, closed, reminded), so a run redone after a crash does nothing twice. Time is the
+runtime's clock (`ctx.now`), read once per run."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
 from runtime.clock import SystemClock
-from runtime.db import Database
+from runtime.db import Connection, Database
+from runtime.metrics import counted_on_commit
 
 from . import metrics
 from .context import Context
 from .domain.lifecycle import ACTIVE
+from .domain.settings import Housekeeping, days
+from .domain.ticket import Ticket
+from .handlers import housekeeping as act
 from .repository import audit as audit_log
-from .repository import platforms, tickets
+from .repository import housekeeping as due
+from .repository import platforms, shop_settings, tickets
+
+Find = Callable[[Connection], Awaitable[list[Ticket]]]
+Act = Callable[[Connection, Ticket], Awaitable[bool]]
 
 
 async def refresh_gauges(db: Database, ctx: Context) -> None:
@@ -33,6 +49,67 @@ async def forget_platform_deliveries(db: Database, ctx: Context) -> None:
     async with db.pool.acquire() as conn:
         before = ctx.now() - timedelta(days=ctx.config.platform_deliveries_kept_days)
         await platforms.forget_deliveries(conn, before)
+
+
+async def housekeeping(db: Database, ctx: Context) -> None:
+    """One run of every housekeeping step, in this order: a ticket solved by one step is not reminded
+    by the next, and one that stayed solved long enough closes in the same run."""
+    now = ctx.now()
+    shops = [shop.id for shop in ctx.shops]
+    async with db.pool.acquire() as conn:
+        settings = await shop_settings.housekeeping(conn, shops)
+    batch = ctx.config.housekeeping_batch
+    solve_by = _cutoffs(settings, now, lambda s: s.solve_pending_after_days)
+    remind_by = _cutoffs(settings, now, lambda s: s.remind_pending_after_days)
+    close_by = _cutoffs(settings, now, lambda s: s.close_solved_after_days)
+    await _in_batches(
+        db,
+        batch,
+        lambda conn: due.deflection_due(conn, shops, now, batch),
+        lambda conn, t: act.deflect(conn, ctx, t, now),
+    )
+    await _in_batches(
+        db,
+        batch,
+        lambda conn: due.unanswered_pending(conn, solve_by, batch),
+        lambda conn, t: act.solve_unanswered(conn, ctx, t, settings[t.shop_id], now),
+    )
+    await _in_batches(
+        db,
+        batch,
+        lambda conn: due.reminders_due(conn, remind_by, batch),
+        lambda conn, t: act.remind(conn, ctx, t, settings[t.shop_id], now),
+    )
+    await _in_batches(
+        db,
+        batch,
+        lambda conn: due.solved_before(conn, close_by, batch),
+        lambda conn, t: act.auto_close(conn, ctx, t, settings[t.shop_id], now),
+    )
+
+
+def _cutoffs(
+    settings: Mapping[str, Housekeeping], now: datetime, after: Callable[[Housekeeping], float | None]
+) -> dict[str, datetime]:
+    """shop -> the latest start a ticket may have to be due now (shops with the step off left out)."""
+    found: dict[str, datetime] = {}
+    for shop_id, one in settings.items():
+        delay = days(after(one))
+        if delay is not None:
+            found[shop_id] = now - delay
+    return found
+
+
+async def _in_batches(db: Database, batch: int, find: Find, action: Act) -> None:
+    """Batches of due tickets, each in its own transaction, until a batch is short. A batch in which
+    a ticket found due was not acted on ends the run too: the next run finds it again, never a loop."""
+    while True:
+        with counted_on_commit():
+            async with db.transaction() as conn:
+                found = await find(conn)
+                acted = [await action(conn, ticket) for ticket in found]
+        if len(found) < batch or not all(acted):
+            return
 
 
 async def purge_audit_log(db: Database, ctx: Context, now: datetime | None = None) -> None:

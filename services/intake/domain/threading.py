@@ -99,3 +99,15 @@ def repeat_of(
         and timedelta(0) <= now - t.created_at <= REPEAT_WINDOW
     ]
     return max(earlier, key=lambda t: (t.created_at, t.ticket_id)) if earlier else None
+
+
+def continued_ticket(message: IncomingMessage, tickets: Sequence[TicketSummary]) -> TicketSummary | None:
+    """The closed ticket a new conversation continues: the message is on that ticket's thread. A closed
+    ticket takes no more messages, so the customer's next one opens a new ticket linked to it."""
+    thread = message.thread_key
+    closed = [
+        t
+        for t in tickets
+        if t.status is TicketStatus.CLOSED and not t.merged and thread is not None and thread in t.thread_keys
+    ]
+    return max(closed, key=lambda t: (t.last_activity_at, t.ticket_id)) if closed else None

@@ -32,7 +32,7 @@ from schemas.v1.tickets import (
 
 from .lifecycle import check_transition, is_first_contact_resolution, status_after_customer_message
 from .orders import OrderStatus
-from .rules import RuleTable, categorise, normalise_text, prioritise
+from .rules import RuleTable, categorise, normalise_text, prioritise, raised
 
 S = TicketStatus
 
@@ -98,6 +98,8 @@ class Opening:
     """The earlier ticket of the same customer and order this one repeats (threading.repeat_of)."""
     category: Category | None = None
     """Given by the source (a broken promise is a delivery or repair matter); else the rule table's."""
+    continues_ticket_id: str | None = None
+    """The closed ticket the customer wrote on again (threading.continued_ticket)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,13 @@ class Ticket:
     reply_failed_at: datetime | None = None
     """When the reply a gateway reported failed was written (domain/replies.py); None once a later
     reply went out."""
+    continues_ticket_id: str | None = None
+    pending_since: datetime | None = None
+    reminded_at: datetime | None = None
+    """When it last went pending, and when the customer was reminded since (domain/housekeeping.py)."""
+    deflect_at: datetime | None = None
+    """An automatic answer waits for the customer until then (domain/automatic.py); a status change
+    clears it."""
 
     @property
     def closed(self) -> bool:
@@ -194,6 +203,7 @@ class Ticket:
             order_id=opening.order_id,
             is_repeat=opening.repeat_of is not None,
             repeat_of=opening.repeat_of,
+            continues_ticket_id=opening.continues_ticket_id,
             created_at=first.at,
             updated_at=first.at,
             last_activity_at=first.at,
@@ -204,6 +214,7 @@ class Ticket:
             is_repeat=ticket.is_repeat,
             source=ticket.source.value,
             source_ref=ticket.source_ref,
+            continues_ticket_id=ticket.continues_ticket_id,
             at=first.at,
         )
         return Change(ticket, {}, (created, ticket._message_added(first)), first, created=True)
@@ -213,13 +224,20 @@ class Ticket:
     def customer_wrote(self, message: Message) -> Change:
         """The customer's next message: a solved ticket reopens, a pending one is open again (on hold
         stays on hold); the status change is announced before the message. A closed ticket takes
-        none: its customer's next message opens a new ticket."""
+        none: its customer's next message opens a new ticket. Writing back after an automatic answer
+        means it did not settle the matter: the ticket goes to an agent one priority step up."""
         self._refuse_if_closed()
-        if self.status is S.SOLVED:
-            woken = self.reopen(message.at)
+        back = self._came_back() if self.deflect_at is not None else Change(self)
+        ticket = back.ticket
+        if ticket.status is S.SOLVED:
+            woken = back.then(ticket.reopen(message.at))
         else:
-            woken = self.set_status(status_after_customer_message(self.status), message.at)
+            woken = back.then(ticket.set_status(status_after_customer_message(ticket.status), message.at))
         return woken.then(woken.ticket._touched(message))
+
+    def _came_back(self) -> Change:
+        priority = raised(self.priority)
+        return Change(replace(self, priority=priority), {"priority": priority})
 
     def reply(self, message: Message) -> Change:
         """An agent's public reply: counted, and the first one is the ticket's first response."""
@@ -259,6 +277,10 @@ class Ticket:
         if not check_transition(self.status, target):
             return Change(self)
         changes: dict[str, Any] = {"status": target, "updated_at": at}
+        if target is S.PENDING:
+            changes |= {"pending_since": at, "reminded_at": None}
+        if self.deflect_at is not None:
+            changes["deflect_at"] = None  # what the automatic answer waited for is settled
         if target is S.SOLVED:
             fcr = is_first_contact_resolution(self.agent_replies, self.reopen_count)
             changes |= {"solved_at": at, "fcr": fcr}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -16,9 +16,18 @@ from schemas.v1.tickets import Author, TicketSource, TicketStatus
 from .. import metrics
 from ..context import Context
 from ..domain.customers import NoCustomerIdentity, contact_locale, customer_key, thread_key
-from ..domain.threading import REPEAT_WINDOW, IncomingMessage, RouteKind, repeat_of, route_message
+from ..domain.threading import (
+    REPEAT_WINDOW,
+    IncomingMessage,
+    RouteKind,
+    TicketSummary,
+    continued_ticket,
+    repeat_of,
+    route_message,
+)
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
 from ..repository import conversations, replies, tickets
+from .automatic import answer_where_is_my_order, came_back
 from .writes import apply, known_shop, new_id, order_status
 
 
@@ -82,10 +91,27 @@ async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Conte
         kind = RouteKind.NEW
         earlier = repeat_of(incoming, candidates, now)
         opening = _opening(contact, who, known, earlier.ticket_id if earlier else None, ctx)
+        opening = replace(opening, continues_ticket_id=_continued(ticket, incoming, candidates))
         change = Ticket.open(opening, message, known.rules, order_status(known.order, now))
     await apply(conn, ctx, change, thread=thread, reopened_by="customer")
     on_commit(metrics.CONTACTS.labels(channel, kind.value).inc)
+    if change.created:
+        if change.ticket.continues_ticket_id is not None:
+            on_commit(metrics.CONTINUED_CLOSED.labels(channel).inc)
+        await answer_where_is_my_order(conn, ctx, change.ticket, known.order, known.automatic_answers)
+    elif ticket is not None and ticket.deflect_at is not None:
+        await came_back(conn, ticket, now)
     return ContactOutcome(kind, change.ticket.id, message.id)
+
+
+def _continued(
+    routed: Ticket | None, incoming: IncomingMessage, candidates: list[TicketSummary]
+) -> str | None:
+    """The closed ticket the message was on (it answers one of its messages, or is on its thread)."""
+    if routed is not None and routed.closed:
+        return routed.merged_into or routed.id
+    closed = continued_ticket(incoming, candidates)
+    return closed.ticket_id if closed is not None else None
 
 
 def _opening(

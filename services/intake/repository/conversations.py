@@ -13,6 +13,7 @@ from schemas.v1.tickets import TicketStatus
 
 from ..domain.orders import OrderContext
 from ..domain.rules import DEFAULT_RULES, RuleTable
+from ..domain.settings import DEFAULT_AUTOMATIC_ANSWERS, AutomaticAnswers
 from ..domain.threading import TicketSummary
 from .orders import order_columns, order_context_of
 
@@ -44,6 +45,8 @@ class Facts:
     customer_id_by_email: str | None
     """The shop's id of the customer with this e-mail, from their latest order."""
     seen: Seen | None
+    automatic_answers: AutomaticAnswers = DEFAULT_AUTOMATIC_ANSWERS
+    """The shop's automatic answers to "where is my order?" (domain/automatic.py)."""
 
 
 async def facts(
@@ -55,11 +58,13 @@ async def facts(
     channel: str | None = None,
     channel_message_id: str | None = None,
 ) -> Facts:
-    """The shop's rule table, the order's context, the customer's id by e-mail and an earlier delivery
-    of the same channel message. Read after the conversation lock: a message delivered twice at once
-    is seen by the second."""
+    """The shop's rule table and automatic answers, the order's context, the customer's id by e-mail
+    and an earlier delivery of the same channel message. Read after the conversation lock: a message
+    delivered twice at once is seen by the second."""
     row = await conn.fetchrow(
         f"""SELECT (SELECT rules FROM shop_rules WHERE shop_id = $1) AS rules, {order_columns("o")},
+                  (SELECT settings FROM shop_settings
+                   WHERE shop_id = $1 AND kind = 'automatic_answers') AS automatic_answers,
                   (SELECT b.customer_id FROM orders b
                    WHERE b.shop_id = $1 AND lower(b.customer_email) = lower($3)
                    ORDER BY b.status_at DESC LIMIT 1) AS customer_id_by_email,
@@ -75,11 +80,13 @@ async def facts(
         channel_message_id,
     )
     assert row is not None
+    answers = row["automatic_answers"]
     return Facts(
         rules=RuleTable.model_validate(row["rules"]) if row["rules"] is not None else DEFAULT_RULES,
         order=order_context_of(row) if row["status"] is not None else None,
         customer_id_by_email=row["customer_id_by_email"],
         seen=Seen(row["seen_message_id"], row["seen_ticket_id"]) if row["seen_message_id"] else None,
+        automatic_answers=AutomaticAnswers.model_validate(answers) if answers else DEFAULT_AUTOMATIC_ANSWERS,
     )
 
 

@@ -80,7 +80,9 @@ async def order_contexts(conn: Connection, keys: Sequence[OrderKey]) -> dict[Ord
     return {(r["shop_id"], r["order_id"]): order_context_of(r) for r in rows}
 
 
-async def open_orders_of(conn: Connection, shop_id: str, email: str, limit: int = 2) -> list[OrderContext]:
+async def open_orders_of(
+    conn: Connection, shop_id: str, email: str, limit: int = 2
+) -> list[tuple[str, OrderContext]]:
     """The customer's orders still on their way (by e-mail), at most `limit`: enough to tell whether
     they have exactly one."""
     rows = await conn.fetch(
@@ -92,7 +94,7 @@ async def open_orders_of(conn: Connection, shop_id: str, email: str, limit: int 
         email,
         limit,
     )
-    return [order_context_of(r) for r in rows]
+    return [(r["order_id"], order_context_of(r)) for r in rows]
 
 
 def _lines(contents: Contents | None) -> str | None:

@@ -55,6 +55,10 @@ def ticket_of(row: asyncpg.Record) -> Ticket:
         fcr=row["fcr"],
         merged_into=row["merged_into"],
         reply_failed_at=row["reply_failed_at"],
+        continues_ticket_id=row["continues_ticket_id"],
+        pending_since=row["pending_since"],
+        reminded_at=row["reminded_at"],
+        deflect_at=row["deflect_at"],
     )
 
 
