@@ -44,6 +44,7 @@ from .domain.ticket import ConflictingChange, TicketNotFound
 from .platforms_api import router as platforms
 from .repository import shop_rules, sla_state
 from .repository import tickets as repo
+from .workspace.pages import mount as mount_workspace
 from .settings_api import router as settings
 
 SERVICE = "intake"
@@ -363,4 +364,5 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
     for router in (contacts, tickets, rules, settings, platforms, audit):
         api.include_router(router)
     install_people(api)
+    mount_workspace(api, lambda: runtime.clock)
     return api

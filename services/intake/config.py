@@ -44,6 +44,9 @@ class IntakeConfig(BaseSettings):
     housekeeping_batch: int = Field(default=200, ge=1, le=10_000)
     """How many tickets one transaction of the sweep takes on (it takes batches until none is due)."""
 
+    workspace_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    """How long a workspace sign-in lasts (wall time) before the agent signs in again."""
+
     @property
     def fcr_period(self) -> timedelta:
         return timedelta(days=self.fcr_period_days)

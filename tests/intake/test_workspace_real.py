@@ -1,0 +1,308 @@
+"""The workspace's routes over the real Kafka and Postgres (no browser: tests/intake/
+test_workspace_browser.py drives Chromium): sign-in and its cookie, sessions kept as hashes and ended
+by sign-out, deactivation or expiry, CSRF on every form, one shop never seeing another's tickets, and
+each form going through the tickets API's own paths (a reply is ticket.replied and reaches
+support.replies; a note never leaves CareLoop)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http.cookies import SimpleCookie
+from typing import Any
+
+import httpx
+import pytest
+
+from runtime.settings import Settings
+from schemas.registry import decode_event
+from schemas.topics import REPLIES
+from tests.intake.helpers import Intake, fetchval, post_contact, running_intake, ticket_events, types_of
+from tests.intake.workspace_support import browser, create_agent, csrf_of, sign_in
+from tests.support.kafka import read_topic
+from tests.support.shops import KEY_A, KEY_B, auth
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
+
+
+def cookie_attributes(response: httpx.Response, name: str) -> dict[str, str | bool]:
+    for header in response.headers.get_list("set-cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        jar.load(header)
+        if name in jar:
+            morsel = jar[name]
+            return {key: morsel[key] for key in ("httponly", "samesite", "path", "secure", "max-age")}
+    raise AssertionError(f"no {name} cookie set")
+
+
+@asynccontextmanager
+async def signed_in(
+    intake: Intake, key: str = KEY_A, **agent: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any]]]:
+    """A new agent of the key's shop, signed in on a browser of their own."""
+    created = await create_agent(intake, key, **agent)
+    async with browser(intake) as client:
+        response = await sign_in(client, created["token"])
+        assert response.status_code == 303, response.text
+        yield client, created
+
+
+async def open_ticket(intake: Intake, key: str = KEY_A, body: str = "Where is my parcel?") -> str:
+    response = await post_contact(intake, key, customer_email="anna@example.com", body=body)
+    assert response.status_code == 201, response.text
+    ticket_id: str = response.json()["ticket_id"]
+    return ticket_id
+
+
+async def page_csrf(client: httpx.AsyncClient, path: str) -> str:
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    return csrf_of(page.text)
+
+
+async def test_sign_in_sets_a_hardened_cookie_and_keeps_only_the_hash_of_the_session(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        created = await create_agent(intake)
+        async with browser(intake) as client:
+            response = await sign_in(client, created["token"])
+            assert response.status_code == 303
+            assert response.headers["location"] == "/workspace/"
+            flags = cookie_attributes(response, "careloop_workspace")
+            assert flags["httponly"] is True
+            assert str(flags["samesite"]).lower() == "lax"
+            assert flags["path"] == "/workspace"
+            assert not flags["secure"]  # plain HTTP on loopback: a Secure cookie would never come back
+            session_id = client.cookies["careloop_workspace"]
+            assert (
+                await fetchval(
+                    intake, "SELECT count(*) FROM workspace_sessions WHERE id_sha256 = $1", session_id
+                )
+                == 0
+            )
+            digest = hashlib.sha256(session_id.encode()).hexdigest()
+            row_agent = await fetchval(
+                intake, "SELECT agent_id FROM workspace_sessions WHERE id_sha256 = $1", digest
+            )
+            assert row_agent == created["id"]
+            queue = await client.get("/workspace/")
+            assert queue.status_code == 200
+            assert "Ola" in queue.text
+            assert queue.headers["cache-control"] == "no-store"
+            assert "frame-ancestors 'none'" in queue.headers["content-security-policy"]
+            assert session_id not in queue.text
+
+        async with browser(intake) as proxied:  # plain HTTP behind a proxy that terminated TLS
+            form = await proxied.get("/workspace/sign-in", headers={"x-forwarded-proto": "https"})
+            assert cookie_attributes(form, "careloop_workspace_sign_in")["secure"] is True
+        async with browser(intake, "https://careloop.test") as tls:
+            response = await sign_in(tls, created["token"])
+            assert response.status_code == 303
+            assert cookie_attributes(response, "careloop_workspace")["secure"] is True
+            assert (await tls.get("/workspace/")).status_code == 200
+
+
+async def test_a_wrong_token_or_a_forged_sign_in_signs_nobody_in(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        created = await create_agent(intake)
+        async with browser(intake) as client:
+            wrong = await sign_in(client, "cla_not-a-token")
+            assert wrong.status_code == 401
+            assert "This token does not sign anybody in" in wrong.text or "nikogo nie loguje" in wrong.text
+            shop_key = await sign_in(client, KEY_A)  # the shop's key is nobody's sign-in
+            assert shop_key.status_code == 401
+            assert "careloop_workspace" not in client.cookies
+        async with browser(intake) as forged:  # a form posted from elsewhere: no sign-in cookie to match
+            response = await forged.post(
+                "/workspace/sign-in", data={"csrf": "x" * 43, "token": created["token"]}
+            )
+            assert response.status_code == 403
+            assert "careloop_workspace" not in forged.cookies
+        assert await fetchval(intake, "SELECT count(*) FROM workspace_sessions") == 0
+
+
+async def test_without_a_session_a_page_sends_to_sign_in_and_back(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        ticket_id = await open_ticket(intake)
+        created = await create_agent(intake)
+        async with browser(intake) as client:
+            page = await client.get(f"/workspace/tickets/{ticket_id}")
+            assert page.status_code == 303
+            assert page.headers["location"] == f"/workspace/sign-in?next=%2Fworkspace%2Ftickets%2F{ticket_id}"
+            form = await client.get(page.headers["location"])
+            back = await client.post(
+                "/workspace/sign-in",
+                data={
+                    "csrf": csrf_of(form.text),
+                    "token": created["token"],
+                    "next": f"/workspace/tickets/{ticket_id}",
+                },
+            )
+            assert back.headers["location"] == f"/workspace/tickets/{ticket_id}"
+            hostile = await client.get("/workspace/sign-in?next=https://evil.example/")
+            assert hostile.headers["location"] == "/workspace/"  # signed in already: home, never away
+
+
+async def test_every_form_refuses_a_post_without_the_sessions_csrf_token(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        ticket_id = await open_ticket(intake)
+        async with signed_in(intake) as (client, _):
+            async with signed_in(intake, name="Ewa") as (other, _):
+                theirs = await page_csrf(other, "/workspace/")
+            forms = {
+                f"/workspace/tickets/{ticket_id}/reply": {"body": "Hello"},
+                f"/workspace/tickets/{ticket_id}/note": {"body": "Psst"},
+                f"/workspace/tickets/{ticket_id}/status": {"status": "solved"},
+                f"/workspace/tickets/{ticket_id}/merge": {"into": "tkt_x"},
+                "/workspace/language": {"lang": "en"},
+                "/workspace/sign-out": {},
+            }
+            for path, fields in forms.items():
+                for token in (None, theirs, ""):
+                    data = fields if token is None else {**fields, "csrf": token}
+                    refused = await client.post(path, data=data)
+                    assert refused.status_code == 403, (path, token, refused.text)
+            assert (
+                await fetchval(intake, "SELECT count(*) FROM messages WHERE ticket_id = $1", ticket_id) == 1
+            )
+            assert await fetchval(intake, "SELECT status FROM tickets WHERE id = $1", ticket_id) == "open"
+            assert (await client.get("/workspace/")).status_code == 200  # still signed in
+        async with browser(intake) as anonymous:
+            refused = await anonymous.post(f"/workspace/tickets/{ticket_id}/reply", data={"body": "x"})
+            assert refused.status_code == 403
+
+
+async def test_a_reply_goes_out_as_the_api_sends_it_and_a_note_never_leaves(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        ticket_id = await open_ticket(intake)
+        async with signed_in(intake, name="Ola Nowak") as (client, agent):
+            csrf = await page_csrf(client, f"/workspace/tickets/{ticket_id}")
+            noted = await client.post(
+                f"/workspace/tickets/{ticket_id}/note", data={"csrf": csrf, "body": "Check the <warehouse>"}
+            )
+            assert noted.status_code == 303
+            assert noted.headers["location"] == f"/workspace/tickets/{ticket_id}?done=note"
+            replied = await client.post(
+                f"/workspace/tickets/{ticket_id}/reply", data={"csrf": csrf, "body": "It ships today."}
+            )
+            assert replied.status_code == 303
+            page = await client.get(replied.headers["location"])
+            assert "Odpowiedź jest w drodze do klienta." in page.text  # shop A speaks Polish
+            assert "Check the &lt;warehouse&gt;" in page.text
+            assert "It ships today." in page.text
+
+        # the reply is a ticket.replied; the note (only a message_added, internal) never is
+        events = await ticket_events(intake, ticket_id, at_least=5)
+        assert "ticket.first_response" in types_of(events)
+        replied_events = [e.data for e in events if e.type == "ticket.replied"]
+        assert [(e.text, e.author_name) for e in replied_events] == [("It ships today.", "Ola Nowak")]
+        sent = [decode_event(r.value) for r in await read_topic(intake.settings, REPLIES.name, at_least=1)]
+        assert [e.data.text for e in sent] == ["It ships today."]  # the note is not there
+        notes = await fetchval(
+            intake,
+            "SELECT count(*) FROM messages WHERE ticket_id = $1 AND internal AND author_name = $2",
+            ticket_id,
+            "Ola Nowak",
+        )
+        assert notes == 1
+        assert agent["id"]
+
+
+async def test_another_shops_ticket_answers_404_to_every_page_and_form(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        theirs = await open_ticket(intake, KEY_B, body="Shop B's secret")
+        async with signed_in(intake) as (client, _):
+            csrf = await page_csrf(client, "/workspace/")
+            page = await client.get(f"/workspace/tickets/{theirs}")
+            assert page.status_code == 404
+            assert "Shop B's secret" not in page.text
+            for action, fields in (
+                ("reply", {"body": "x"}),
+                ("note", {"body": "x"}),
+                ("status", {"status": "solved"}),
+            ):
+                response = await client.post(
+                    f"/workspace/tickets/{theirs}/{action}", data={"csrf": csrf, **fields}
+                )
+                assert response.status_code == 404, action
+            queue = await client.get("/workspace/")
+            assert theirs not in queue.text
+        assert await fetchval(intake, "SELECT count(*) FROM messages WHERE ticket_id = $1", theirs) == 1
+        assert await fetchval(intake, "SELECT status FROM tickets WHERE id = $1", theirs) == "open"
+
+
+async def test_status_merge_and_refusals_keep_the_agents_text(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        first = await open_ticket(intake)
+        second = (
+            await post_contact(
+                intake, customer_email="bob@example.com", body="Other question", channel="chat"
+            )
+        ).json()["ticket_id"]
+        async with signed_in(intake) as (client, _):
+            csrf = await page_csrf(client, f"/workspace/tickets/{first}")
+            empty = await client.post(f"/workspace/tickets/{first}/reply", data={"csrf": csrf, "body": ""})
+            assert empty.status_code == 422
+            assert 'aria-invalid="true"' in empty.text
+            long = "x" * 20_001
+            too_long = await client.post(
+                f"/workspace/tickets/{first}/note", data={"csrf": csrf, "body": long}
+            )
+            assert too_long.status_code == 422
+            assert long in too_long.text  # kept for the agent to shorten
+
+            solved = await client.post(
+                f"/workspace/tickets/{first}/status", data={"csrf": csrf, "status": "solved"}
+            )
+            assert solved.status_code == 303
+            assert await fetchval(intake, "SELECT status FROM tickets WHERE id = $1", first) == "solved"
+            refused = await client.post(
+                f"/workspace/tickets/{first}/status", data={"csrf": csrf, "status": "pending"}
+            )
+            assert refused.status_code == 409
+            unknown = await client.post(
+                f"/workspace/tickets/{second}/merge", data={"csrf": csrf, "into": "tkt_none"}
+            )
+            assert unknown.status_code == 422
+            assert 'value="tkt_none"' in unknown.text
+            merged = await client.post(
+                f"/workspace/tickets/{second}/merge", data={"csrf": csrf, "into": first}
+            )
+            assert merged.status_code == 303
+            assert merged.headers["location"] == f"/workspace/tickets/{first}?done=merge"
+            assert await fetchval(intake, "SELECT merged_into FROM tickets WHERE id = $1", second) == first
+        events = await ticket_events(intake, second, at_least=2)
+        assert "ticket.merged" in types_of(events)
+
+
+async def test_sign_out_deactivation_and_expiry_end_a_session(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        async with signed_in(intake) as (client, _):
+            csrf = await page_csrf(client, "/workspace/")
+            switched = await client.post(
+                "/workspace/language", data={"csrf": csrf, "lang": "en", "next": "/workspace/"}
+            )
+            assert switched.status_code == 303
+            english = await client.get("/workspace/")
+            assert '<html lang="en">' in english.text
+            out = await client.post("/workspace/sign-out", data={"csrf": csrf_of(english.text)})
+            assert out.status_code == 303
+            assert await fetchval(intake, "SELECT count(*) FROM workspace_sessions") == 0
+            assert (await client.get("/workspace/")).status_code == 303
+
+        async with signed_in(intake, name="Ewa") as (second, ewa):
+            assert (await second.get("/workspace/")).status_code == 200
+            deactivated = await intake.client.delete(f"/v1/agents/{ewa['id']}", headers=auth(KEY_A))
+            assert deactivated.status_code == 200
+            assert (await second.get("/workspace/")).status_code == 303
+
+        async with signed_in(intake, name="Iga") as (third, _):
+            assert (await third.get("/workspace/")).status_code == 200
+            pool = intake.app.runtime.db.pool
+            await pool.execute("UPDATE workspace_sessions SET expires_at = now() - interval '1 second'")
+            assert (await third.get("/workspace/")).status_code == 303
+
+        async with signed_in(intake, name="Ula") as (fourth, ula):
+            rotated = await intake.client.post(f"/v1/agents/{ula['id']}/token", headers=auth(KEY_A))
+            assert rotated.status_code == 200
+            assert (await fourth.get("/workspace/")).status_code == 303  # a new token ends the old sessions
