@@ -44,8 +44,8 @@ from .domain.ticket import ConflictingChange, TicketNotFound
 from .platforms_api import router as platforms
 from .repository import shop_rules, sla_state
 from .repository import tickets as repo
-from .workspace.pages import mount as mount_workspace
 from .settings_api import router as settings
+from .workspace.pages import mount as mount_workspace
 
 SERVICE = "intake"
 MAX_BODY_BYTES = 256 * 1024
