@@ -34,12 +34,24 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class Variable:
+    """A template variable read from a label's values (`label_values(<label>)`), several or all
+    selectable; "All" stands for `all_value` in the queries (a regex matching every value)."""
+
+    name: str
+    label: str
+    description: str = ""
+    all_value: str = ".*"
+
+
+@dataclass(frozen=True)
 class Dashboard:
     uid: str
     title: str
     description: str
     panels: tuple[Panel, ...]
     tags: tuple[str, ...] = field(default=("careloop",))
+    variables: tuple[Variable, ...] = ()
 
 
 def stat(
@@ -115,6 +127,27 @@ def render_panel(panel: Panel, panel_id: int, position: dict[str, int]) -> dict[
     }
 
 
+def render_variable(variable: Variable) -> dict[str, Any]:
+    query = f"label_values({variable.name})"
+    return {
+        "name": variable.name,
+        "label": variable.label,
+        "description": variable.description,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "definition": query,
+        "query": {"query": query, "refId": f"{variable.name}-values"},
+        "refresh": 2,
+        "sort": 1,
+        "multi": True,
+        "includeAll": True,
+        "allValue": variable.all_value,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "hide": 0,
+    }
+
+
 def render(dashboard: Dashboard) -> dict[str, Any]:
     positions = _layout(dashboard.panels)
     return {
@@ -129,7 +162,7 @@ def render(dashboard: Dashboard) -> dict[str, Any]:
         "version": 1,
         "refresh": "30s",
         "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": []},
+        "templating": {"list": [render_variable(v) for v in dashboard.variables]},
         "annotations": {"list": []},
         "links": [{"title": "CareLoop", "type": "dashboards", "tags": ["careloop"], "asDropdown": True}],
         "panels": [

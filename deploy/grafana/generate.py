@@ -10,110 +10,48 @@ import json
 import sys
 from pathlib import Path
 
-from dashkit import Dashboard, Query, render, series, stat
+from dashkit import Dashboard, Query, Variable, render, series, stat
+from platform_dashboard import PLATFORM
 
 OUT_DIR = Path(__file__).parent / "dashboards"
-SERVICES = 'job="careloop"'
-
-PLATFORM = Dashboard(
-    uid="careloop-platform",
-    title="CareLoop / Platform",
-    description="The shared runtime: process health, consumption and its delay, dead letters, the outbox.",
-    panels=(
-        stat("Service processes up", f"sum(up{{{SERVICES}}})", description="Scraped service processes."),
-        stat(
-            "Outbox backlog", "sum(careloop_outbox_backlog)", description="Committed events not yet in Kafka."
-        ),
-        stat(
-            "Oldest unrelayed event",
-            "max(careloop_outbox_oldest_age_seconds)",
-            unit="s",
-            description="Age of the oldest outbox row; above a minute CareLoopOutboxStuck fires.",
-        ),
-        stat(
-            "Dead letters (1h)",
-            "sum(careloop:dead_letters:increase1h)",
-            description="Events sent to <topic>.dlq in the last hour; any is CareLoopDeadLetters.",
-        ),
-        series(
-            "Process health (up)",
-            Query(f"up{{{SERVICES}}}", "{{app}} {{instance}}"),
-            description="1 = scraped; 0 for a minute = CareLoopServiceDown.",
-        ),
-        series(
-            "Consumer lag (records)",
-            Query("careloop:consumer_lag_records:sum", "{{service}} {{topic}}"),
-            description="Records not yet consumed and committed by the service's consumer groups.",
-        ),
-        series(
-            "Events consumed by outcome",
-            Query("sum by (service, outcome) (careloop:events_consumed:rate5m)", "{{service}} {{outcome}}"),
-            unit="ops",
-            description="applied, duplicate (redelivery, no second effect) or ignored (no handler).",
-        ),
-        series(
-            "Consumer delay p95 (event time to committed effect)",
-            Query("careloop:event_age_seconds:p95_5m", "{{service}}/{{consumer}}"),
-            unit="s",
-            description="How far behind real time each consumer applies events (the lag in seconds).",
-        ),
-        series(
-            "Handle time p95 (transaction included)",
-            Query("careloop:event_handle_seconds:p95_5m", "{{service}}/{{consumer}}"),
-            unit="s",
-        ),
-        series(
-            "Dead letters by consumer and reason (1h)",
-            Query("careloop:dead_letters:increase1h", "{{service}}/{{consumer}} {{reason}}"),
-        ),
-        series(
-            "Outbox backlog and relay rate",
-            Query("sum by (service) (careloop_outbox_backlog)", "{{service}} backlog"),
-            Query("careloop:outbox_published:rate5m", "{{service}} relayed/s"),
-        ),
-        series(
-            "Kafka records received by subscriber",
-            Query(
-                "sum by (app_name, handler) (rate(careloop_faststream_received_messages_total[5m]))",
-                "{{app_name}} {{handler}}",
-            ),
-            unit="ops",
-        ),
-        series(
-            "HTTP requests refused by reason",
-            Query("careloop:http_rejected:rate5m", "{{service}} {{reason}}"),
-            unit="reqps",
-            description="Missing or wrong API key, invalid or oversized bodies.",
-        ),
-        series(
-            "Resident memory",
-            Query(f"process_resident_memory_bytes{{{SERVICES}}}", "{{app}} {{instance}}"),
-            unit="bytes",
-        ),
-        series(
-            "CPU used (cores)",
-            Query(f"rate(process_cpu_seconds_total{{{SERVICES}}}[5m])", "{{app}} {{instance}}"),
-        ),
-    ),
+SHOP = Variable(
+    "shop",
+    "Shop",
+    "The shops whose series the panels show (the KPI series' shop label; shops past the label's budget "
+    "are counted together as (other)). Panels of the platform itself (queues, timers) show every shop.",
 )
+S = 'shop=~"$shop"'
+"""The matcher of the selected shops, for the series that carry a shop."""
+
+
+def first_response(quantile: float) -> str:
+    """The selected shops' first response quantile by channel: their buckets summed, then the quantile
+    (quantiles of shops cannot be combined)."""
+    buckets = f"careloop:first_response_seconds_bucket:rate1h{{{S}}}"
+    return f"histogram_quantile({quantile}, sum by (channel, le) ({buckets}))"
+
 
 CARE = Dashboard(
     uid="careloop-care-overview",
+    variables=(SHOP,),
     title="CareLoop / Care overview",
     description="Contacts and tickets by channel and category, first response and resolution times, "
     "SLA compliance, first-contact resolution, repeat contacts and the backlog. Durations are domain time.",
     panels=(
-        stat("Open tickets", "sum(careloop:open_tickets:max)", description="Not yet solved or closed."),
+        stat(
+            "Open tickets", f"sum(careloop:open_tickets:max{{{S}}})", description="Not yet solved or closed."
+        ),
         stat(
             "First response p90 (1h)",
-            "max(careloop:first_response_seconds:p90_1h)",
+            f"max({first_response(0.9)})",
             unit="s",
-            description="Slowest channel's 90th percentile over the last hour.",
+            description="Slowest channel's 90th percentile over the last hour, the selected shops together.",
         ),
         stat(
             "First response SLA compliance (7d)",
-            'careloop:sla_compliance:ratio7d{metric="first_response"}',
+            f'min(careloop:sla_compliance:ratio7d{{metric="first_response", {S}}})',
             unit="percentunit",
+            description="The lowest of the selected shops.",
         ),
         stat("First-contact resolution (30d)", "careloop:fcr:ratio30d", unit="percentunit"),
         series(
@@ -128,9 +66,10 @@ CARE = Dashboard(
         ),
         series(
             "First response time by channel (p50, p90)",
-            Query("careloop:first_response_seconds:p50_1h", "{{channel}} p50"),
-            Query("careloop:first_response_seconds:p90_1h", "{{channel}} p90"),
+            Query(first_response(0.5), "{{channel}} p50"),
+            Query(first_response(0.9), "{{channel}} p90"),
             unit="s",
+            description="The selected shops together (their buckets summed before the quantile).",
         ),
         series(
             "Resolution time by channel (p50, p90)",
@@ -139,8 +78,8 @@ CARE = Dashboard(
             unit="s",
         ),
         series(
-            "SLA compliance by metric (7d)",
-            Query("careloop:sla_compliance:ratio7d", "{{metric}}"),
+            "SLA compliance by shop and metric (7d)",
+            Query(f"careloop:sla_compliance:ratio7d{{{S}}}", "{{shop}} {{metric}}"),
             unit="percentunit",
         ),
         series(
@@ -154,7 +93,9 @@ CARE = Dashboard(
             Query("careloop:repeat_contacts:increase1d", "{{channel}}"),
             description="New tickets from a customer who opened one about the same order within 7 days.",
         ),
-        series("Backlog by status", Query("careloop:open_tickets:max", "{{status}}")),
+        series(
+            "Backlog by status", Query(f"sum by (status) (careloop:open_tickets:max{{{S}}})", "{{status}}")
+        ),
         series(
             "Tickets reopened and merged (1h)",
             Query("sum by (by) (increase(careloop_intake_tickets_reopened_total[1h]))", "reopened by {{by}}"),
@@ -175,6 +116,7 @@ CARE = Dashboard(
 
 SLA = Dashboard(
     uid="careloop-sla",
+    variables=(SHOP,),
     title="CareLoop / SLA",
     description="SLA clocks: breaches by policy and metric, time to breach, warnings, escalations, order "
     "promises, and how punctually the timers fire.",
@@ -182,47 +124,57 @@ SLA = Dashboard(
         stat("Open clocks", "sum(careloop:sla_open_clocks:max)"),
         stat(
             "Breaches (1h)",
-            "sum(careloop:sla_breaches:increase1h)",
-            description="Targets breached in the last hour, all metrics.",
+            f"sum(careloop:sla_breaches:increase1h{{{S}}})",
+            description="Targets the selected shops breached in the last hour, all metrics.",
         ),
         stat(
             "Resolution SLA compliance (7d)",
-            'careloop:sla_compliance:ratio7d{metric="resolution"}',
+            f'min(careloop:sla_compliance:ratio7d{{metric="resolution", {S}}})',
             unit="percentunit",
+            description="The lowest of the selected shops.",
         ),
         stat("Timer lag p99", "max(careloop:sla_timer_lag_seconds:p99_5m)", unit="s"),
         series(
             "Breaches by policy and metric (1h)",
-            Query("careloop:sla_breaches:increase1h", "{{policy}} {{metric}} {{channel}}"),
+            Query(f"careloop:sla_breaches:increase1h{{{S}}}", "{{shop}} {{policy}} {{metric}} {{channel}}"),
+            description="Policy ids repeat from shop to shop (the shipped defaults): a line names its shop.",
+        ),
+        series(
+            "Breaches by shop (1h)",
+            Query(f"sum by (shop) (careloop:sla_breaches:increase1h{{{S}}})", "{{shop}}"),
+            description="Which shop is breaching.",
         ),
         series(
             "Breached share of finished targets",
-            Query("careloop:sla_breach:ratio1h", "{{metric}} 1h"),
-            Query("careloop:sla_breach:ratio1d", "{{metric}} 1d"),
+            Query(f"careloop:sla_breach:ratio1h{{{S}}}", "{{shop}} {{metric}} 1h"),
+            Query(f"careloop:sla_breach:ratio1d{{{S}}}", "{{shop}} {{metric}} 1d"),
             unit="percentunit",
         ),
         series(
             "Time to breach p50 by metric",
             Query("careloop:sla_time_to_breach_seconds:p50_1d", "{{metric}}"),
             unit="s",
-            description="Wall time from a clock's start to its breach (pauses included).",
+            description="Wall time from a clock's start to its breach (pauses included), every shop; a "
+            "shop's own is in its SLA report (GET /v1/reports/sla).",
         ),
         series(
             "Targets met by metric (1h)",
-            Query("sum by (metric) (careloop:sla_met:increase1h)", "{{metric}}"),
+            Query(f"sum by (metric) (careloop:sla_met:increase1h{{{S}}})", "{{metric}}"),
         ),
-        series("Warnings by metric (30m)", Query("careloop:sla_warnings:increase30m", "{{metric}}")),
+        series(
+            "Warnings by metric (30m)",
+            Query(f"sum by (metric) (careloop:sla_warnings:increase30m{{{S}}})", "{{metric}}"),
+        ),
         series(
             "Escalations by metric and level (1h)",
             Query(
-                "sum by (metric, level) (increase(careloop_sla_escalations_total[1h]))",
-                "{{metric}} {{level}}",
+                f"sum by (metric, level) (careloop:sla_escalations:increase1h{{{S}}})", "{{metric}} {{level}}"
             ),
         ),
         series("Open clocks by metric", Query("careloop:sla_open_clocks:max", "{{metric}}")),
         series(
             "Order promises broken (1h)",
-            Query("sum by (promise) (increase(careloop_sla_promise_breaches_total[1h]))", "{{promise}}"),
+            Query(f"sum by (promise) (careloop:sla_promise_breaches:increase1h{{{S}}})", "{{promise}}"),
         ),
         series(
             "Timer lag p99 and sweep batch time p95",
@@ -235,11 +187,18 @@ SLA = Dashboard(
 
 WEBHOOKS = Dashboard(
     uid="careloop-webhooks",
+    variables=(SHOP,),
     title="CareLoop / Webhooks",
     description="Signed webhook deliveries to the shops: outcomes, latency, failing and disabled endpoints, "
     "the delivery queue and its dead letters.",
     panels=(
-        stat("Attempt success (5m)", "careloop:webhook_success:ratio5m", unit="percentunit"),
+        stat(
+            "Attempt success (5m)",
+            f'sum(careloop:webhook_attempts:rate5m{{outcome="success", {S}}})'
+            f" / sum(careloop:webhook_attempts:rate5m{{{S}}})",
+            unit="percentunit",
+            description="The selected shops' attempts together.",
+        ),
         stat("Delivery queue", "careloop:webhook_queue_depth:max", description="Pending or in flight."),
         stat("Oldest pending delivery", "careloop:webhook_oldest_pending_age_seconds:max", unit="s"),
         stat(
@@ -249,10 +208,23 @@ WEBHOOKS = Dashboard(
         ),
         series(
             "Deliveries by outcome and event type",
-            Query("careloop:webhook_deliveries:rate5m", "{{outcome}} {{event_type}}"),
+            Query(
+                f"sum by (outcome, event_type) (careloop:webhook_deliveries:rate5m{{{S}}})",
+                "{{outcome}} {{event_type}}",
+            ),
             unit="ops",
         ),
-        series("Attempts by outcome", Query("careloop:webhook_attempts:rate5m", "{{outcome}}"), unit="ops"),
+        series(
+            "Attempts by outcome",
+            Query(f"sum by (outcome) (careloop:webhook_attempts:rate5m{{{S}}})", "{{outcome}}"),
+            unit="ops",
+        ),
+        series(
+            "Attempt success by shop (5m)",
+            Query(f"careloop:webhook_success:ratio5m{{{S}}}", "{{shop}}"),
+            unit="percentunit",
+            description="Whose endpoints fail: below 80% for 15 minutes is CareLoopWebhookDeliveriesFailing.",
+        ),
         series(
             "Delivery latency (event time to 2xx)",
             Query("careloop:webhook_delivery_latency_seconds:p50_5m", "p50"),
@@ -273,7 +245,7 @@ WEBHOOKS = Dashboard(
             "Failing and disabled endpoints",
             Query("max(careloop_notify_disabled_endpoints)", "disabled now"),
             Query(
-                'sum(rate(careloop_notify_attempts_total{outcome!="success"}[5m]))',
+                f'sum(rate(careloop_notify_attempts_total{{outcome!="success", {S}}}[5m]))',
                 "failed attempts/s",
             ),
         ),
@@ -289,24 +261,41 @@ WEBHOOKS = Dashboard(
 
 SATISFACTION = Dashboard(
     uid="careloop-satisfaction",
+    variables=(SHOP,),
     title="CareLoop / Satisfaction",
     description="Post-purchase and post-ticket surveys: NPS, CSAT and CES per shop over the trailing window, "
     "response rate, answers and detractors.",
     panels=(
-        stat("NPS", 'avg(careloop:survey_score:max{kind="nps"})', decimals=0, description="-100..100"),
-        stat("CSAT", 'avg(careloop:survey_score:max{kind="csat"})', unit="percent", description="% of 4-5"),
-        stat("CES", 'avg(careloop:survey_score:max{kind="ces"})', decimals=2, description="mean effort 1-7"),
+        stat(
+            "NPS", f'avg(careloop:survey_score:max{{kind="nps", {S}}})', decimals=0, description="-100..100"
+        ),
+        stat(
+            "CSAT",
+            f'avg(careloop:survey_score:max{{kind="csat", {S}}})',
+            unit="percent",
+            description="% of 4-5",
+        ),
+        stat(
+            "CES",
+            f'avg(careloop:survey_score:max{{kind="ces", {S}}})',
+            decimals=2,
+            description="mean effort 1-7",
+        ),
         stat(
             "Response rate",
-            "avg(careloop:survey_response_rate_percent:max)",
+            f"avg(careloop:survey_response_rate_percent:max{{{S}}})",
             unit="percent",
         ),
-        series("NPS by shop", Query('careloop:survey_score:max{kind="nps"}', "{{shop}}")),
-        series("CSAT by shop", Query('careloop:survey_score:max{kind="csat"}', "{{shop}}"), unit="percent"),
-        series("CES by shop", Query('careloop:survey_score:max{kind="ces"}', "{{shop}}")),
+        series("NPS by shop", Query(f'careloop:survey_score:max{{kind="nps", {S}}}', "{{shop}}")),
+        series(
+            "CSAT by shop",
+            Query(f'careloop:survey_score:max{{kind="csat", {S}}}', "{{shop}}"),
+            unit="percent",
+        ),
+        series("CES by shop", Query(f'careloop:survey_score:max{{kind="ces", {S}}}', "{{shop}}")),
         series(
             "Response rate by survey",
-            Query("careloop:survey_response_rate_percent:max", "{{shop}} {{kind}}"),
+            Query(f"careloop:survey_response_rate_percent:max{{{S}}}", "{{shop}} {{kind}}"),
             unit="percent",
         ),
         series(

@@ -80,13 +80,20 @@ def dashboard_files() -> list[Path]:
     return sorted(DASHBOARDS_DIR.glob("*.json"))
 
 
-def panel_queries() -> list[PanelQuery]:
+def panel_queries(*, as_templates: bool = False) -> list[PanelQuery]:
+    """Every panel's queries as Prometheus gets them with every template variable at "All" (its
+    `allValue`), or `as_templates`: as written, `$shop` and all."""
     queries = []
     for path in dashboard_files():
         dashboard = json.loads(path.read_text())
+        variables = {v["name"]: v.get("allValue", ".*") for v in dashboard["templating"]["list"]}
         for panel in dashboard["panels"]:
             for target in panel.get("targets", []):
-                queries.append(PanelQuery(dashboard["title"], panel["title"], target["expr"]))
+                expr = target["expr"]
+                if not as_templates:
+                    for name, value in variables.items():
+                        expr = expr.replace(f"${name}", value)
+                queries.append(PanelQuery(dashboard["title"], panel["title"], expr))
     return queries
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -117,3 +118,51 @@ def test_the_rendered_key_panels_exist_on_the_dashboards(generator: ModuleType) 
     panels = {(q.dashboard, q.panel) for q in panel_queries()}
     assert set(renderer.KEY_PANELS) <= panels
     assert (GRAFANA_DIR.parents[1] / "docs" / "img" / "dashboards.png").is_file()
+
+
+PER_SHOP_DASHBOARDS = {"careloop-care-overview", "careloop-sla", "careloop-webhooks", "careloop-satisfaction"}
+
+
+def _base(name: str) -> str:
+    for suffix in ("_total", "_bucket", "_sum", "_count"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def shop_labelled_names() -> set[str]:
+    """The services' series that carry a shop, and the recording rules that keep it (directly, or by
+    reading such a rule)."""
+    names = set()
+    for service in ("intake", "sla", "notify", "survey"):
+        module = importlib.import_module(f"services.{service}.metrics")
+        for value in vars(module).values():
+            if "shop" in getattr(value, "_labelnames", ()):
+                names.add(value._name)
+    recorded = recording_rules()
+    kept = {n for n, expr in recorded.items() if re.search(r"\bby \([^)]*\bshop\b", expr)}
+    while more := {n for n, e in recorded.items() if n not in kept and metric_names(e) & kept}:
+        kept |= more
+    return names | kept
+
+
+def test_the_per_shop_dashboards_have_a_shop_selector_and_filter_every_shop_series_by_it() -> None:
+    shop_series = shop_labelled_names()
+    assert {"careloop_sla_breaches", "careloop_notify_attempts", "careloop:sla_breach:ratio1h"} <= shop_series
+    dashboards = {json.loads(p.read_text())["uid"]: json.loads(p.read_text()) for p in dashboard_files()}
+    for uid in PER_SHOP_DASHBOARDS:
+        [variable] = dashboards[uid]["templating"]["list"]
+        assert (variable["name"], variable["type"], variable["query"]["query"]) == (
+            "shop",
+            "query",
+            "label_values(shop)",
+        )
+        assert (variable["multi"], variable["includeAll"], variable["allValue"]) == (True, True, ".*")
+    assert dashboards["careloop-platform"]["templating"]["list"] == []
+    filtered = 0
+    for query in panel_queries(as_templates=True):
+        reads_a_shops_series = any(_base(n) in shop_series for n in metric_names(query.expr))
+        if query.dashboard == "CareLoop / Platform" or not reads_a_shops_series:
+            continue
+        assert 'shop=~"$shop"' in query.expr, f"{query}: a shop's series not filtered by the selector"
+        filtered += 1
+    assert filtered >= 25
