@@ -184,6 +184,7 @@ def where_to_look(
     if prometheus.startswith("http") and not prometheus_answers:
         prometheus = f"{prometheus} does not answer (its log, prometheus.log, says why)"
     return {
+        "workspace": f"{urls['intake']}/workspace/  (sign in with an agent's token: docs/workspace.md)",
         "tickets": f"{urls['intake']}/v1/tickets  (Authorization: Bearer <demo key>)",
         "reports": f"{urls['survey']}/v1/reports/nps  ·  /v1/reports/csat",
         "webhooks": f"{urls['notify']}/v1/endpoints/{endpoint_id}/deliveries",

@@ -208,6 +208,9 @@ def test_only_addresses_that_answer_are_shown_as_places_to_look() -> None:
 
     answering = look(prometheus="http://127.0.0.1:9090", prometheus_answers=True, grafana=None)
     assert answering["prometheus"] == "http://127.0.0.1:9090"
+    assert answering["workspace"].startswith(
+        "http://127.0.0.1:8001/workspace/  (sign in with an agent's token"
+    )
     assert answering["webhooks"] == "http://127.0.0.1:8003/v1/endpoints/ep_1/deliveries"
     assert answering["receiver"] == "http://127.0.0.1:8009/stats"
     assert answering["metrics"] == "http://127.0.0.1:8001/metrics  (also on :8002, :8003, :8004)"
