@@ -89,6 +89,7 @@ async def test_sign_in_sets_a_hardened_cookie_and_keeps_only_the_hash_of_the_ses
             assert queue.status_code == 200
             assert "Ola" in queue.text
             assert queue.headers["cache-control"] == "no-store"
+            assert queue.headers["server-timing"].startswith("app;dur=")
             assert "frame-ancestors 'none'" in queue.headers["content-security-policy"]
             assert session_id not in queue.text
 

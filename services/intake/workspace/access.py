@@ -4,6 +4,7 @@ the pages that refuse (a sign-in redirect, 403, 404). The routes ask for these a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.clock import AcceleratedClock, Clock, ManualClock
 from runtime.db import Database
@@ -128,3 +130,30 @@ async def posted(request: Request) -> Form:
 
 Agent = Annotated[Session, Depends(signed_in)]
 Posted = Annotated[Form, Depends(posted)]
+
+
+class ServerTiming:
+    """`Server-Timing: app;dur=<ms>` on every workspace response: the time the server spent on it,
+    from the request's arrival to its answer's start (the pages are rendered whole before that), as
+    the browser's developer tools and bench/workspace.py read it."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                elapsed = (time.perf_counter() - started) * 1000
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"server-timing", f"app;dur={elapsed:.2f}".encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, timed)

@@ -23,6 +23,7 @@ from .access import (
     DbDep,
     PageRefusal,
     Posted,
+    ServerTiming,
     answer_refusal,
     browser_language,
     current_session,
@@ -186,5 +187,6 @@ def mount(api: FastAPI, clock: Callable[[], Clock]) -> None:
 
     api.state.workspace_clock = clock
     api.add_exception_handler(PageRefusal, answer_refusal)
+    api.add_middleware(ServerTiming, prefix=COOKIE_PATH)
     api.include_router(router)
     api.include_router(actions)
