@@ -1,15 +1,17 @@
-"""A shop's settings of automatic answers and housekeeping, and how its "where is my order?" contacts
-went (docs/intake.md, *Automatic answers* and *Housekeeping*)."""
+"""A shop's settings of automatic answers and housekeeping, what intake knows of an order (what an
+automatic answer is written from), and how the shop's "where is my order?" contacts went
+(docs/intake.md, *Automatic answers* and *Housekeeping*)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from runtime.db import Connection, Database
@@ -18,13 +20,14 @@ from runtime.metrics import counted_on_commit
 
 from .api_models import Problem
 from .context import Context
+from .domain.orders import OrderContext
 from .domain.settings import AutomaticAnswers, Housekeeping
-from .repository import shop_settings, wismo
+from .repository import orders, shop_settings, wismo
 
 ContextDep = Annotated[Context, Depends(api_context)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "missing or unknown API key"},
-    404: {"model": Problem, "description": "no such route"},
+    404: {"model": Problem, "description": "no such order in the caller's shop (the orders route)"},
     422: {"model": Problem, "description": "invalid settings (a template that does not compile, times)"},
 }
 
@@ -104,3 +107,78 @@ async def answers_summary(
     async with db.pool.acquire() as conn:
         found = await wismo.summary(conn, shop.id, start, end)
     return AnswersSummary(since=start, until=end, **asdict(found))
+
+
+class ShipmentView(BaseModel):
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None
+    shipped_at: datetime | None
+
+
+class LineView(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Decimal
+
+
+class OrderDetail(BaseModel):
+    """An order as intake knows it from orders.events: what an automatic answer is written from."""
+
+    order_id: str
+    status: str = Field(description="the latest step's status")
+    status_at: datetime
+    late: bool = Field(description="in transit past its promised delivery date (answered as delayed)")
+    customer_id: str
+    customer_email: str | None
+    customer_locale: str
+    promised_delivery_date: date | None
+    shipment: ShipmentView | None = Field(description="from the latest order.shipped")
+    delay_reason: str | None = Field(description="the last order.delayed's reason")
+    delayed_at: datetime | None
+    total: Decimal | None = Field(description="from order.created, with currency and lines")
+    currency: str | None
+    lines: list[LineView]
+
+
+def _order_view(order_id: str, order: OrderContext, today: date) -> OrderDetail:
+    shipment, contents = order.shipment, order.contents
+    return OrderDetail(
+        order_id=order_id,
+        status=order.status.value,
+        status_at=order.status_at,
+        late=order.effective_status(today) is not order.status,
+        customer_id=order.customer_id,
+        customer_email=order.customer_email,
+        customer_locale=order.customer_locale,
+        promised_delivery_date=order.promised_delivery_date,
+        shipment=ShipmentView(
+            carrier=shipment.carrier,
+            tracking_number=shipment.tracking_number,
+            tracking_url=shipment.tracking_url,
+            shipped_at=order.shipped_at,
+        )
+        if shipment is not None
+        else None,
+        delay_reason=order.delay_reason,
+        delayed_at=order.delayed_at,
+        total=contents.total if contents else None,
+        currency=contents.currency if contents else None,
+        lines=[
+            LineView(sku=i.sku, name=i.name, quantity=i.quantity, unit_price=i.unit_price)
+            for i in (contents.lines if contents else ())
+        ],
+    )
+
+
+@router.get("/v1/orders/{order_id}", response_model=OrderDetail, responses=ERRORS)
+async def get_order(
+    order_id: Annotated[str, Path(max_length=128)], shop: CurrentShop, db: Db, ctx: ContextDep
+) -> OrderDetail:
+    """What intake knows of one of the shop's orders (404 until an event of it arrived)."""
+    async with db.pool.acquire() as conn:
+        order = await orders.order_of(conn, shop.id, order_id)
+    if order is None:
+        raise ApiError(404, "not_found", f"no order {order_id!r} known in this shop")
+    return _order_view(order_id, order, ctx.now().date())

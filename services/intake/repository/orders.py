@@ -154,3 +154,12 @@ async def save_order_contexts(conn: Connection, contexts: Sequence[tuple[OrderKe
            ON CONFLICT (shop_id, order_id) DO UPDATE SET {updated}""",  # noqa: S608
         *_columns(contexts),
     )
+
+
+async def order_of(conn: Connection, shop_id: str, order_id: str) -> OrderContext | None:
+    row = await conn.fetchrow(
+        f"SELECT {ORDER_COLUMNS} FROM orders WHERE shop_id = $1 AND order_id = $2",  # noqa: S608
+        shop_id,
+        order_id,
+    )
+    return order_context_of(row) if row is not None else None
