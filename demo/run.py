@@ -25,6 +25,8 @@ from services import SERVICE_NAMES
 from tools.stack import Child, run, say, service_urls
 
 DEFAULT_SPEED = 600.0
+LOCAL_ADMIN_TOKEN = "careloop-local-admin"  # noqa: S105 (a local demo's, documented as such)
+"""The operator API's token under `make run` (README), never for anything but a local demo."""
 
 
 def demo_environment(env: Mapping[str, str], now: datetime, *, tty: bool) -> dict[str, str]:
@@ -41,6 +43,9 @@ def demo_environment(env: Mapping[str, str], now: datetime, *, tty: bool) -> dic
         # The live summary is the screen; services say only what needs attention.
         "CARELOOP_LOG_LEVEL": env.get("CARELOOP_LOG_LEVEL", "WARNING"),
         "DEMO_SUMMARY_CLEAR_SCREEN": env.get("DEMO_SUMMARY_CLEAR_SCREEN", "true" if tty else "false"),
+        # The operator API's credential (intake /v1/admin/*). LOCAL_ADMIN_TOKEN is for `make run` on
+        # one's own machine only: a deployment sets its own secret CARELOOP_ADMIN_TOKEN.
+        "CARELOOP_ADMIN_TOKEN": env.get("CARELOOP_ADMIN_TOKEN") or LOCAL_ADMIN_TOKEN,
     }
     if speed != 1.0:
         out["CARELOOP_TIME_FACTOR"] = f"{speed:g}"

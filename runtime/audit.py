@@ -26,9 +26,9 @@ from schemas.v1.audit import ActorKind, AuditRecorded
 class Actor:
     kind: ActorKind
     id: str
-    """"admin", the shop key's id (never the key), or the system's name for itself."""
+    """"admin", the shop key's id (never the key), the agent's id, or the system's name for itself."""
     agent: str | None = None
-    """The agent's name the request gave (a reply's author_name), beside the key it used."""
+    """The agent's name: an agent's own, or the one a shop-key request gave (a reply's author_name)."""
 
 
 ADMIN = Actor(ActorKind.ADMIN, "admin")
@@ -86,8 +86,11 @@ class Caller:
     trail: AuditTrail
 
     def as_agent(self, name: str | None) -> Caller:
-        """The same caller, naming the agent the request speaks for."""
-        return replace(self, actor=replace(self.actor, agent=name)) if name else self
+        """The same caller, naming the agent a shop-key request speaks for (an agent's own token
+        already names them)."""
+        if not name or self.actor.agent is not None:
+            return self
+        return replace(self, actor=replace(self.actor, agent=name))
 
     async def record(self, conn: Connection, action: str, target: str, *, shop_id: str | None = None) -> None:
         """Record the caller's action on `target` (of its own shop unless `shop_id` says which)."""

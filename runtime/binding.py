@@ -21,21 +21,25 @@ EventHandler = Callable[[CloudEvent[Any], Connection, C], Awaitable[None]]
 FoldHandler = Callable[[Sequence[CloudEvent[Any]], Connection, C], Awaitable[None]]
 
 
-def fold(name: str, context: C, types: Iterable[str], apply: FoldHandler[C]) -> Consumer:
-    """A consumer whose rule is `apply` over a run of events of `types`, in record order."""
+def fold(
+    name: str, context: C, types: Iterable[str], apply: FoldHandler[C], *, holds: bool = True
+) -> Consumer:
+    """A consumer whose rule is `apply` over a run of events of `types`, in record order. `holds`:
+    the events of a suspended shop wait until it is resumed (runtime/holds.py), unless False."""
 
     async def apply_batch(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
         await apply(events, conn, context)
 
-    return Consumer(name, frozenset(types), apply_batch)
+    return Consumer(name, frozenset(types), apply_batch, holds)
 
 
-def each(name: str, context: C, handlers: Mapping[str, EventHandler[C]]) -> Consumer:
-    """A consumer applying each event by its type's handler, one after another in record order."""
+def each(name: str, context: C, handlers: Mapping[str, EventHandler[C]], *, holds: bool = True) -> Consumer:
+    """A consumer applying each event by its type's handler, one after another in record order
+    (`holds` as for `fold`)."""
     table = dict(handlers)
 
     async def apply_batch(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
         for event in events:
             await table[event.type](event, conn, context)
 
-    return Consumer(name, frozenset(table), apply_batch)
+    return Consumer(name, frozenset(table), apply_batch, holds)

@@ -23,7 +23,7 @@ import asyncpg
 from prometheus_client import Counter, Histogram
 
 from runtime.db import Connection, Database
-from runtime.metrics import Update, counted_on_commit
+from runtime.metrics import Update, counted_on_commit, on_commit
 from schemas.envelope import CloudEvent
 from schemas.registry import InvalidEvent, decode_event, known_type_of
 
@@ -60,6 +60,14 @@ with as few round trips as it can. Raising rolls back the whole run."""
 
 class DeadLetterSink(Protocol):
     async def dead_letter(self, record: ConsumerRecord[bytes, bytes], consumer: str, reason: str) -> None: ...
+
+
+class Gate(Protocol):
+    async def split(
+        self, consumer: Consumer, conn: Connection, decoded: list[Decoded]
+    ) -> tuple[list[Decoded], list[Decoded]]:
+        """(the events to apply now, the events it holds back) of a run recorded in `conn`'s
+        transaction (runtime/holds.py: the events of a suspended shop)."""
 
 
 class Unprocessable(Exception):
@@ -101,6 +109,9 @@ class Consumer:
     types: frozenset[str]
     """Known event types outside this set are passed over unvalidated (counted as 'ignored')."""
     apply: BatchHandler
+    holds: bool = True
+    """Whether the events of a suspended shop wait for it (runtime/holds.py); a consumer that must
+    take them anyway (the audit log) says False."""
 
 
 class EventProcessor:
@@ -109,6 +120,7 @@ class EventProcessor:
         self._sink = sink
         self._service = service
         self._attempts = attempts
+        self.gate: Gate | None = None
 
     async def process_batch(
         self, consumer: Consumer, records: tuple[ConsumerRecord[bytes, bytes], ...]
@@ -130,6 +142,9 @@ class EventProcessor:
         with counted_on_commit():
             async with self._db.transaction() as conn:
                 to_apply = await self._fresh(consumer, valid, conn, outcomes)
+                if self.gate is not None:
+                    to_apply, held = await self.gate.split(consumer, conn, to_apply)
+                    outcomes.extend((event, "held") for _, event in held)
                 refused = await self._in_savepoint(consumer, to_apply, conn) if to_apply else None
                 if refused is None:
                     outcomes.extend((event, "applied") for _, event in to_apply)
@@ -283,7 +298,7 @@ class EventProcessor:
             return
         for attempt in range(1, self._attempts + 1):
             try:
-                applied = await self._apply_once(consumer, event)
+                outcome = await self._apply_once(consumer, record, event)
             except INFRASTRUCTURE_ERRORS:
                 raise  # NACK: the batch comes back once Postgres/Kafka answer again
             except Unprocessable as exc:
@@ -299,11 +314,12 @@ class EventProcessor:
                     return
                 await asyncio.sleep(0.05 * attempt)
                 continue
-            outcome = "applied" if applied else "duplicate"
             EVENTS_CONSUMED.labels(self._service, consumer.name, event.type, outcome).inc()
             return
 
-    async def _apply_once(self, consumer: Consumer, event: CloudEvent[Any]) -> bool:
+    async def _apply_once(
+        self, consumer: Consumer, record: ConsumerRecord[bytes, bytes], event: CloudEvent[Any]
+    ) -> str:
         with HANDLE_SECONDS.labels(self._service, consumer.name).time(), counted_on_commit():
             async with self._db.transaction() as conn:
                 first_time = await conn.fetchval(
@@ -313,10 +329,12 @@ class EventProcessor:
                     event.id,
                 )
                 if not first_time:
-                    return False
+                    return "duplicate"
+                if self.gate is not None and (await self.gate.split(consumer, conn, [(record, event)]))[1]:
+                    return "held"
                 await consumer.apply([event], conn)
         EVENT_AGE.labels(self._service, consumer.name).observe(max(0.0, time.time() - event.time.timestamp()))
-        return True
+        return "applied"
 
     async def _refuse(
         self,
@@ -337,6 +355,20 @@ class EventProcessor:
         reason_class: str,
         event: CloudEvent[Any] | None = None,
     ) -> None:
+        async with self._db.transaction() as conn:
+            await self.dead_letter(conn, consumer, record, reason, reason_class, event)
+
+    async def dead_letter(
+        self,
+        conn: Connection,
+        consumer: Consumer,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        reason_class: str,
+        event: CloudEvent[Any] | None = None,
+    ) -> None:
+        """To `<topic>.dlq` and the `dead_letters` table (in `conn`'s transaction), counted once it
+        commits."""
         log.warning(
             "%s: dead-lettering %s[%d]@%d: %s",
             consumer.name,
@@ -346,18 +378,17 @@ class EventProcessor:
             reason,
         )
         await self._sink.dead_letter(record, consumer.name, reason)
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                """INSERT INTO dead_letters
-                       (consumer, topic, partition, "offset", event_id, event_type, reason, payload)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
-                consumer.name,
-                record.topic,
-                record.partition,
-                record.offset,
-                event.id if event else None,
-                event.type if event else None,
-                reason,
-                record.value or b"",
-            )
-        DEAD_LETTERS.labels(self._service, consumer.name, reason_class).inc()
+        await conn.execute(
+            """INSERT INTO dead_letters
+                   (consumer, topic, partition, "offset", event_id, event_type, reason, payload)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+            consumer.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            event.id if event else None,
+            event.type if event else None,
+            reason,
+            record.value or b"",
+        )
+        on_commit(DEAD_LETTERS.labels(self._service, consumer.name, reason_class).inc)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -129,7 +129,7 @@ def guarded(consumer: Consumer, service: str) -> Consumer:
     async def apply(events: Sequence[CloudEvent[Any]], conn: Connection) -> None:
         await consumer.apply(await without_erased(conn, events, service, consumer.name), conn)
 
-    return Consumer(consumer.name, consumer.types, apply)
+    return replace(consumer, apply=apply)  # keeps what else the consumer says (e.g. `holds`)
 
 
 # -- a service's part of a request -----------------------------------------------------------------

@@ -215,7 +215,7 @@ def _is_admin(request: Request, credentials: HTTPAuthorizationCredentials | None
 
 async def api_caller(request: Request, shop: Annotated[Shop, Depends(api_shop)]) -> Caller:
     """Who calls with a shop key: the key's id as the actor (for the audit log)."""
-    actor = Actor(ActorKind.KEY, request.state.key_id)
+    actor = Actor(ActorKind.KEY, getattr(request.state, "key_id", "unknown"))
     return Caller(actor, shop.id, _source(request), request.app.state.audit)
 
 

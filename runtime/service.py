@@ -15,17 +15,20 @@ from faststream.asgi.types import ASGIApp, Receive, Scope, Send
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
+from runtime.audit import AuditTrail
 from runtime.clock import Clock, clock_from_settings
 from runtime.consumer import Consumer, EventProcessor
 from runtime.db import Database
 from runtime.erasure import guarded
+from runtime.holds import Holds
 from runtime.kafka import KafkaOutput, make_broker
 from runtime.lag import LagMonitor
 from runtime.metrics import METRICS_CONTENT_TYPE, configure_shop_labels, render
 from runtime.migrations import RUNTIME_SQL, apply_migrations, load_migrations
 from runtime.outbox import OutboxRelay
 from runtime.settings import Settings
-from runtime.shops import ShopRegistry
+from runtime.shop_state import ShopFollower
+from runtime.shops import Shop, ShopRegistry
 from schemas.topics import Topic
 
 log = logging.getLogger(__name__)
@@ -54,10 +57,24 @@ class ServiceRuntime:
             settings.outbox_batch_size,
             settings.outbox_poll_seconds,
         )
+        self.shops = ShopRegistry.from_file(settings.shops_file)
+        """The file's shops, then what shops.state said (runtime/shop_state.py): every change of a shop
+        reaches the routes and handlers through this one object."""
+        self.holds = Holds(
+            self.db, self.shops, self.processor, settings.service_name, settings.handler_attempts
+        )
+        self.processor.gate = self.holds
+        self.shop_follower = ShopFollower(settings, self.db, self.shops, self.output)
+        self.shop_follower.on_change.append(self._shop_changed)
+        self.audit = AuditTrail.of(settings)
+        """Where the service's audit records go (runtime/audit.py)."""
         self._migrations = load_migrations(RUNTIME_SQL, "runtime")
         if migrations is not None:
             self._migrations += load_migrations(migrations, settings.service_name)
-        self._loops: list[tuple[str, Sweep]] = [("outbox-relay", self.relay.run)]
+        self._loops: list[tuple[str, Sweep]] = [
+            ("outbox-relay", self.relay.run),
+            ("shops-state", self.shop_follower.run),
+        ]
         self._tasks: list[asyncio.Task[None]] = []
         self.running = False
         """True between the end of start-up (consumers and loops started) and the start of shutdown."""
@@ -69,7 +86,7 @@ class ServiceRuntime:
         self.every("consumer-lag", 5.0, self._measure_lag)
         self.every("outbox-gauges", settings.outbox_gauge_seconds, self.relay.measure_backlog)
         self.every("processed-events-cleanup", 3600.0, self._forget_old_event_ids)
-        self.shops = ShopRegistry.from_file(settings.shops_file)
+        self.every("held-events", settings.held_release_seconds, self._release_held)
         configure_shop_labels(settings.metrics_shop_label_limit, (shop.id for shop in self.shops))
         self.clock: Clock = clock_from_settings(settings.time_factor, settings.time_origin)
         """Domain time; tests replace it with a ManualClock before the app starts."""
@@ -129,6 +146,13 @@ class ServiceRuntime:
     async def _measure_lag(self) -> None:
         await self.lag.measure()
 
+    async def _shop_changed(self, shop: Shop) -> None:
+        if not shop.suspended:
+            await self.holds.release(self.consumers.values(), shop.id)
+
+    async def _release_held(self) -> None:
+        await self.holds.sweep(self.consumers)
+
     async def _forget_old_event_ids(self) -> None:
         # Kafka keeps events 14 days: an id older than the retention can never be redelivered.
         async with self.db.pool.acquire() as conn:
@@ -142,6 +166,7 @@ class ServiceRuntime:
         await self.db.open()
         async with self.db.pool.acquire() as conn:
             await apply_migrations(conn, self.settings.db_schema, self._migrations)
+        await self.shop_follower.load()
 
     async def start_loops(self) -> None:
         # FastStream may run after-startup hooks after a quick shutdown has begun: start nothing then.

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(default=None, validation_alias="CARELOOP_ADMIN_TOKEN")
     """The operator's credential for intake's `/v1/admin/*` routes and the whole audit log (compared
     in constant time); unset, the operator API refuses every request."""
+    held_release_seconds: float = Field(default=5.0, gt=0, validation_alias="CARELOOP_HELD_RELEASE_SECONDS")
+    """How often held events of resumed shops are looked for (runtime/holds.py); a resume seen on
+    shops.state releases them at once, this catches what a stopped process or a failure left."""
     metrics_shop_label_limit: int = Field(
         default=1000, ge=0, validation_alias="CARELOOP_METRICS_SHOP_LABEL_LIMIT"
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -53,15 +54,15 @@ class Shop(BaseModel):
     keys: tuple[ShopKey, ...] = ()
     version: int = Field(default=0, ge=0)
     """0 for a shop known only from the file; the shops.state version otherwise (higher wins)."""
+    api_key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    """The JSON file's one key: it is also the shop's key `seed` in `keys`."""
 
     @model_validator(mode="before")
     @classmethod
     def _seed_key(cls, data: Any) -> Any:
-        """The file's `api_key_sha256` is the shop's key `seed`."""
-        if isinstance(data, dict) and "api_key_sha256" in data:
-            data = dict(data)
-            digest = data.pop("api_key_sha256")
-            data["keys"] = [*data.get("keys", ()), {"key_id": SEED_KEY_ID, "name": "seed", "sha256": digest}]
+        if isinstance(data, dict) and data.get("api_key_sha256") and not data.get("keys"):
+            seed = {"key_id": SEED_KEY_ID, "name": "seed", "sha256": data["api_key_sha256"]}
+            data = {**data, "keys": [seed]}
         return data
 
     @property
@@ -114,6 +115,7 @@ class ShopRegistry:
     def __init__(self, shops: list[Shop]) -> None:
         self._by_id: dict[str, Shop] = {}
         self._by_digest: dict[str, tuple[str, str]] = {}
+        self._uses: dict[tuple[str, str], float] = {}
         for shop in shops:
             self.put(shop)
 
@@ -155,4 +157,11 @@ class ShopRegistry:
         if found is None:
             return None
         shop_id, key_id = found
+        self._uses[found] = time.time()
         return Authenticated(self._by_id[shop_id], key_id)
+
+    def take_uses(self) -> dict[tuple[str, str], float]:
+        """(shop, key) -> when it last authenticated (epoch seconds), since the last call: kept in
+        memory, so a request costs no write; intake's sweep stores its own (docs/operations.md)."""
+        uses, self._uses = self._uses, {}
+        return uses

@@ -17,6 +17,8 @@ class ActorKind(StrEnum):
     """The operator, with the admin credential."""
     KEY = "key"
     """A shop's API key (the actor id is the key's id, never the key)."""
+    AGENT = "agent"
+    """One of a shop's agents, by their own token (the actor id is the agent's id)."""
     SYSTEM = "system"
     """CareLoop itself, e.g. a privacy request arriving from a shop platform."""
 

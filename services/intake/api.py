@@ -16,6 +16,7 @@ from schemas.v1.contacts import Channel, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
 from . import handlers, metrics
+from .admin_api import router as admin
 from .agents_api import install_people
 from .api_models import (
     ContactAccepted,
@@ -33,6 +34,7 @@ from .api_models import (
     sla_view,
     ticket_view,
 )
+from .audit_api import Auditor
 from .audit_api import router as audit
 from .context import Context
 from .domain.customers import NoCustomerIdentity
@@ -268,7 +270,9 @@ async def get_ticket(ticket_id: str, shop: CurrentShop, db: Db) -> dict[str, Any
 @tickets.post(
     "/v1/tickets/{ticket_id}/replies", response_model=MessageCreated, status_code=201, responses=ERRORS
 )
-async def reply(ticket_id: str, body: ReplyIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> MessageCreated:
+async def reply(
+    ticket_id: str, body: ReplyIn, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor
+) -> MessageCreated:
     """An agent's public reply to the customer (the first one is the ticket's first response): sent
     on the ticket's channel (ticket.replied, support.replies; e-mail by notify's SMTP relay)."""
     async with unit_of_work(db) as conn:
@@ -281,44 +285,53 @@ async def reply(ticket_id: str, body: ReplyIn, shop: CurrentShop, db: Db, ctx: C
             author_name=body.author_name,
             attachments=body.attachments,
         )
+        await who.as_agent(body.author_name).record(conn, "ticket.reply", f"ticket:{ticket_id}")
     return MessageCreated(ticket_id=ticket_id, message_id=message_id)
 
 
 @tickets.post(
     "/v1/tickets/{ticket_id}/notes", response_model=MessageCreated, status_code=201, responses=ERRORS
 )
-async def note(ticket_id: str, body: NoteIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> MessageCreated:
+async def note(
+    ticket_id: str, body: NoteIn, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor
+) -> MessageCreated:
     """An internal note: agents see it, the customer does not, and it is not a response."""
     async with unit_of_work(db) as conn:
         message_id = await handlers.add_agent_message(
             conn, ctx, shop.id, ticket_id, body.body, internal=True, author_name=body.author_name
         )
+        await who.as_agent(body.author_name).record(conn, "ticket.note", f"ticket:{ticket_id}")
     return MessageCreated(ticket_id=ticket_id, message_id=message_id)
 
 
 @tickets.post("/v1/tickets/{ticket_id}/status", response_model=TicketDetail, responses=ERRORS)
 async def set_status(
-    ticket_id: str, body: StatusIn, shop: CurrentShop, db: Db, ctx: ContextDep
+    ticket_id: str, body: StatusIn, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor
 ) -> dict[str, Any]:
     """open, pending (on the customer), on_hold (on a third party), solved, closed (final)."""
     async with unit_of_work(db) as conn:
         await handlers.change_status(conn, ctx, shop.id, ticket_id, body.status)
+        await who.record(conn, f"ticket.{body.status.value}", f"ticket:{ticket_id}")
     return await _detail(db, shop.id, ticket_id)
 
 
 @tickets.post("/v1/tickets/{ticket_id}/reopen", response_model=TicketDetail, responses=ERRORS)
-async def reopen(ticket_id: str, shop: CurrentShop, db: Db, ctx: ContextDep) -> dict[str, Any]:
+async def reopen(ticket_id: str, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor) -> dict[str, Any]:
     """A solved ticket back to open (a closed one stays closed: 409)."""
     async with unit_of_work(db) as conn:
         await handlers.reopen(conn, ctx, shop.id, ticket_id)
+        await who.record(conn, "ticket.reopen", f"ticket:{ticket_id}")
     return await _detail(db, shop.id, ticket_id)
 
 
 @tickets.post("/v1/tickets/{ticket_id}/merge", response_model=TicketDetail, responses=ERRORS)
-async def merge(ticket_id: str, body: MergeIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> dict[str, Any]:
+async def merge(
+    ticket_id: str, body: MergeIn, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor
+) -> dict[str, Any]:
     """Merge this ticket into `into_ticket_id`; returns the surviving ticket."""
     async with unit_of_work(db) as conn:
         await handlers.merge_tickets(conn, ctx, shop.id, ticket_id, body.into_ticket_id)
+        await who.record(conn, "ticket.merge", f"ticket:{ticket_id}")
     return await _detail(db, shop.id, body.into_ticket_id)
 
 
@@ -335,18 +348,20 @@ async def get_rules(shop: CurrentShop, db: Db) -> RuleTable:
 
 
 @rules.put("/v1/rules", response_model=RuleTable, responses=ERRORS)
-async def put_rules(table: RuleTable, shop: CurrentShop, db: Db, ctx: ContextDep) -> RuleTable:
+async def put_rules(table: RuleTable, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor) -> RuleTable:
     """Replace the shop's rule table; it applies to tickets opened from now on."""
     async with unit_of_work(db) as conn:
         await shop_rules.save_shop_rules(conn, shop.id, table, ctx.now())
+        await who.record(conn, "rules.update", f"shop:{shop.id}")
     return table
 
 
 @rules.delete("/v1/rules", response_model=RuleTable, responses=ERRORS)
-async def reset_rules(shop: CurrentShop, db: Db) -> RuleTable:
+async def reset_rules(shop: CurrentShop, db: Db, who: Auditor) -> RuleTable:
     """Back to the default rule table."""
     async with unit_of_work(db) as conn:
         await shop_rules.delete_shop_rules(conn, shop.id)
+        await who.record(conn, "rules.reset", f"shop:{shop.id}")
     return DEFAULT_RULES
 
 
@@ -361,7 +376,7 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
         path_body_bytes={"/v1/inbound/email": ctx.config.inbound_email_max_bytes},
     )
-    for router in (contacts, tickets, rules, settings, platforms, audit):
+    for router in (contacts, tickets, rules, settings, platforms, audit, admin):
         api.include_router(router)
     install_people(api)
     mount_workspace(api, lambda: runtime.clock)

@@ -6,20 +6,36 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
+from runtime.audit import Actor, Caller
 from runtime.http_api import AnyCaller, ApiError, Db, api_context
 from runtime.reports import ReportParams, report_response
 from schemas.v1.audit import ActorKind
 
 from .api_models import Problem
+from .auth import CurrentCaller
 from .context import Context
 from .repository import audit
 
 ContextDep = Annotated[Context, Depends(api_context)]
 
 router = APIRouter(tags=["audit"])
+
+
+async def audit_caller(request: Request, caller: CurrentCaller) -> Caller:
+    """Who a request to intake is for the audit log: the agent by their own token, else the key."""
+    if caller.agent is not None:
+        actor = Actor(ActorKind.AGENT, caller.agent.id, agent=caller.agent.name)
+    else:
+        actor = Actor(ActorKind.KEY, getattr(request.state, "key_id", "unknown"))
+    source = request.client.host if request.client is not None else None
+    return Caller(actor, caller.shop.id, source, request.app.state.audit)
+
+
+Auditor = Annotated[Caller, Depends(audit_caller)]
+"""The audit actor of a route that also takes the shop: an agent (their token) or a key."""
 
 COLUMNS = ("at", "shop_id", "service", "actor_kind", "actor_id", "agent", "action", "target", "source_ip")
 

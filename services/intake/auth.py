@@ -67,6 +67,9 @@ async def api_caller(
         if caller is None:
             REJECTED_REQUESTS.labels(SERVICE, "bad_agent_token").inc()
             raise ApiError(401, "unauthorized", "unknown or deactivated agent token")
+        if caller.shop.suspended:  # as the runtime answers the shop's keys
+            REJECTED_REQUESTS.labels(SERVICE, "shop_suspended").inc()
+            raise ApiError(403, "shop_suspended", "the shop is suspended: its keys are refused until resumed")
         return caller
     return Caller(await api_shop(request, credentials))
 

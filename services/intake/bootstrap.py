@@ -28,6 +28,11 @@ def orders_consumer(ctx: Context) -> Consumer:
     return fold("intake-orders", ctx, ORDER_EVENT_TYPES, handlers.on_order_events)
 
 
+def audit_consumer(ctx: Context) -> Consumer:
+    # a suspended shop's audit records are kept at once: the suspension itself is one of them
+    return fold("intake-audit", ctx, handlers.AUDIT_TYPES, handlers.on_audit_events, holds=False)
+
+
 def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime = ServiceRuntime(settings, MIGRATIONS)
     ctx = Context(
@@ -37,6 +42,9 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
         config=config or IntakeConfig(),
         orders_topic=runtime.topic(topics.ORDERS),
         replies_topic=runtime.topic(topics.REPLIES),
+        shops_topic=runtime.topic(topics.SHOPS),
+        audit=runtime.audit,
+        take_shops=runtime.shop_follower.take,
     )
     runtime.consume(topics.CONTACTS, contacts_consumer(ctx))
     runtime.consume(topics.ORDERS, orders_consumer(ctx))
@@ -48,8 +56,11 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime.every("intake-platform-deliveries", ctx.config.platform_sweep_seconds, forget)
     housekeeping = partial(sweeps.housekeeping, runtime.db, ctx)
     runtime.every("intake-housekeeping", ctx.config.housekeeping_seconds, housekeeping)
-    runtime.consume(topics.AUDIT, fold("intake-audit", ctx, handlers.AUDIT_TYPES, handlers.on_audit_events))
+    runtime.consume(topics.AUDIT, audit_consumer(ctx))
     purge_audit = partial(sweeps.purge_audit_log, runtime.db, ctx)
     runtime.every("intake-audit-retention", ctx.config.audit_sweep_seconds, purge_audit)
+    runtime.background("intake-shops-seed", partial(sweeps.seed_shops, runtime.db, ctx))
+    key_uses = partial(sweeps.store_key_uses, runtime.db, ctx)
+    runtime.every("intake-key-uses", ctx.config.key_use_seconds, key_uses)
     runtime.api = build_api(runtime, ctx)
     return runtime.asgi()

@@ -37,6 +37,8 @@ class IntakeConfig(BaseSettings):
     """How often the records older than that are deleted (wall time)."""
     audit_purge_batch: int = Field(default=5000, ge=1)
     """Records one transaction of the retention sweep deletes at most (it goes on until none is left)."""
+    key_use_seconds: float = Field(default=30.0, gt=0)
+    """How often the API keys' last uses (kept in memory per request) are stored (wall time)."""
 
     housekeeping_seconds: float = Field(default=60.0, gt=0)
     """How often the housekeeping sweep runs (wall time): deflected automatic answers solved, pending

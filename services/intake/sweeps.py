@@ -9,8 +9,10 @@ runtime's clock (`ctx.now`), read once per run."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from runtime.clock import SystemClock
 from runtime.db import Connection, Database
@@ -22,9 +24,13 @@ from .domain.lifecycle import ACTIVE
 from .domain.settings import Housekeeping, days
 from .domain.ticket import Ticket
 from .handlers import housekeeping as act
+from .handlers.shops import seed_shops as seed_from_file
 from .repository import audit as audit_log
 from .repository import housekeeping as due
 from .repository import platforms, shop_settings, tickets
+from .repository import shops as shop_keys
+
+log = logging.getLogger(__name__)
 
 Find = Callable[[Connection], Awaitable[list[Ticket]]]
 Act = Callable[[Connection, Ticket], Awaitable[bool]]
@@ -122,3 +128,32 @@ async def purge_audit_log(db: Database, ctx: Context, now: datetime | None = Non
         metrics.AUDIT_PURGED.inc(deleted)
         if deleted < ctx.config.audit_purge_batch:
             return
+
+
+async def seed_shops(db: Database, ctx: Context) -> None:
+    """Once at start: the JSON file's shops onto shops.state (handlers.seed_shops), retried until it
+    went through."""
+    while True:
+        try:
+            with counted_on_commit():
+                async with db.transaction() as conn:
+                    states = await seed_from_file(conn, ctx, list(ctx.shops), SystemClock().now())
+            if states and ctx.take_shops is not None:
+                await ctx.take_shops(states)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("intake: seeding the shops of the file failed; retrying")
+            await asyncio.sleep(1.0)
+
+
+async def store_key_uses(db: Database, ctx: Context) -> None:
+    """The keys' last uses since the previous run, from memory into shop_keys (wall time). A run
+    that fails loses them: a last use is a hint, never a reason to slow a request down."""
+    uses = ctx.shops.take_uses()
+    if uses:
+        async with db.pool.acquire() as conn:
+            await shop_keys.record_uses(
+                conn, [(shop, key, datetime.fromtimestamp(at, UTC)) for (shop, key), at in uses.items()]
+            )

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Response
 
 from runtime.db import Database
-from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
+from runtime.http_api import ApiError, CurrentCaller, CurrentShop, Db, api_context, make_api
 from runtime.reports import ReportParams, report_response
 from services.notify import email_use_cases, reports, use_cases
 from services.notify.api_models import (
@@ -59,8 +59,10 @@ router = APIRouter(responses=ERROR_RESPONSES)
 
 # -- endpoints -----------------------------------------------------------------------------------
 @router.post("/v1/endpoints", status_code=201, tags=["endpoints"])
-async def create_endpoint(body: EndpointCreate, shop: CurrentShop, db: Db, ctx: Ctx) -> EndpointCreated:
-    return await use_cases.create_endpoint(db, ctx, shop, body)
+async def create_endpoint(
+    body: EndpointCreate, shop: CurrentShop, db: Db, ctx: Ctx, who: CurrentCaller
+) -> EndpointCreated:
+    return await use_cases.create_endpoint(db, ctx, shop, body, who)
 
 
 @router.get("/v1/endpoints", tags=["endpoints"])
@@ -75,22 +77,22 @@ async def get_endpoint(endpoint_id: EndpointId, shop: CurrentShop, db: Db) -> En
 
 @router.patch("/v1/endpoints/{endpoint_id}", tags=["endpoints"])
 async def update_endpoint(
-    endpoint_id: EndpointId, body: EndpointUpdate, shop: CurrentShop, db: Db, ctx: Ctx
+    endpoint_id: EndpointId, body: EndpointUpdate, shop: CurrentShop, db: Db, ctx: Ctx, who: CurrentCaller
 ) -> EndpointOut:
-    return await use_cases.update_endpoint(db, ctx, shop, endpoint_id, body)
+    return await use_cases.update_endpoint(db, ctx, shop, endpoint_id, body, who)
 
 
 @router.delete("/v1/endpoints/{endpoint_id}", status_code=204, tags=["endpoints"])
-async def delete_endpoint(endpoint_id: EndpointId, shop: CurrentShop, db: Db) -> Response:
-    await use_cases.delete_endpoint(db, shop, endpoint_id)
+async def delete_endpoint(endpoint_id: EndpointId, shop: CurrentShop, db: Db, who: CurrentCaller) -> Response:
+    await use_cases.delete_endpoint(db, shop, endpoint_id, who)
     return Response(status_code=204)
 
 
 @router.post("/v1/endpoints/{endpoint_id}/secret/rotate", tags=["endpoints"])
 async def rotate_secret(
-    endpoint_id: EndpointId, body: RotateRequest, shop: CurrentShop, db: Db, ctx: Ctx
+    endpoint_id: EndpointId, body: RotateRequest, shop: CurrentShop, db: Db, ctx: Ctx, who: CurrentCaller
 ) -> RotatedSecret:
-    return await use_cases.rotate_secret(db, ctx, shop, endpoint_id, body.overlap_seconds)
+    return await use_cases.rotate_secret(db, ctx, shop, endpoint_id, body.overlap_seconds, who)
 
 
 # -- deliveries ----------------------------------------------------------------------------------
@@ -111,15 +113,22 @@ async def get_delivery(delivery_id: DeliveryId, shop: CurrentShop, db: Db) -> De
 
 
 @router.post("/v1/deliveries/{delivery_id}/replay", status_code=202, tags=["deliveries"], responses=CONFLICT)
-async def replay_delivery(delivery_id: DeliveryId, shop: CurrentShop, db: Db, ctx: Ctx) -> DeliveryOut:
-    return await use_cases.replay_delivery(db, ctx, shop, delivery_id)
+async def replay_delivery(
+    delivery_id: DeliveryId, shop: CurrentShop, db: Db, ctx: Ctx, who: CurrentCaller
+) -> DeliveryOut:
+    return await use_cases.replay_delivery(db, ctx, shop, delivery_id, who)
 
 
 @router.post("/v1/endpoints/{endpoint_id}/replay-failed", status_code=202, tags=["deliveries"])
 async def replay_failed(
-    endpoint_id: EndpointId, body: ReplayFailedRequest, shop: CurrentShop, db: Db, ctx: Ctx
+    endpoint_id: EndpointId,
+    body: ReplayFailedRequest,
+    shop: CurrentShop,
+    db: Db,
+    ctx: Ctx,
+    who: CurrentCaller,
 ) -> ReplayResult:
-    return await use_cases.replay_failed(db, ctx, shop, endpoint_id, body.since)
+    return await use_cases.replay_failed(db, ctx, shop, endpoint_id, body.since, who)
 
 
 # -- templates -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from fastapi.exceptions import RequestValidationError
 
+from runtime.audit import Caller
 from runtime.db import Connection, Database
 from runtime.http_api import ApiError
 from runtime.shops import Shop
@@ -54,6 +55,12 @@ NOT_NULL = ("description", "event_types", "enabled")
 """Fields besides the URL that a PATCH may leave out but not send as null."""
 
 
+async def audited(conn: Connection, who: Caller | None, action: str, target: str) -> None:
+    """The audit record of a shop's change, in the change's transaction (runtime/audit.py)."""
+    if who is not None:
+        await who.record(conn, action, target)
+
+
 # -- checks --------------------------------------------------------------------------------------
 async def check_url(url: str, ctx: Context) -> None:
     """Refuses (422) a URL the service would refuse to call: bad scheme, credentials (`invalid_url`),
@@ -87,7 +94,9 @@ async def owned_endpoint(
 
 
 # -- endpoints -----------------------------------------------------------------------------------
-async def create_endpoint(db: Database, ctx: Context, shop: Shop, body: EndpointCreate) -> EndpointCreated:
+async def create_endpoint(
+    db: Database, ctx: Context, shop: Shop, body: EndpointCreate, who: Caller | None = None
+) -> EndpointCreated:
     await check_url(body.url, ctx)
     now = ctx.now()
     endpoint = Endpoint(
@@ -111,6 +120,7 @@ async def create_endpoint(db: Database, ctx: Context, shop: Shop, body: Endpoint
     )
     async with db.transaction() as conn:
         await endpoints.insert_endpoint(conn, endpoint)
+        await audited(conn, who, "endpoint.create", f"endpoint:{endpoint.id}")
     return EndpointCreated(**EndpointOut.of(endpoint).model_dump(), secret=endpoint.secret)
 
 
@@ -125,7 +135,7 @@ async def get_endpoint(db: Database, shop: Shop, endpoint_id: str) -> EndpointOu
 
 
 async def update_endpoint(
-    db: Database, ctx: Context, shop: Shop, endpoint_id: str, body: EndpointUpdate
+    db: Database, ctx: Context, shop: Shop, endpoint_id: str, body: EndpointUpdate, who: Caller | None = None
 ) -> EndpointOut:
     changes = body.model_dump(exclude_unset=True)
     if "url" in changes:
@@ -144,6 +154,7 @@ async def update_endpoint(
             endpoint = await endpoints.update_endpoint(conn, shop.id, endpoint_id, now, **changes) or endpoint
         if changes.get("enabled"):
             await deliveries.wake_workers(conn)
+        await audited(conn, who, "endpoint.update", f"endpoint:{endpoint_id}")
     return EndpointOut.of(endpoint)
 
 
@@ -162,14 +173,20 @@ def enablement(enabled: bool, now: datetime) -> dict[str, Any]:
     }
 
 
-async def delete_endpoint(db: Database, shop: Shop, endpoint_id: str) -> None:
+async def delete_endpoint(db: Database, shop: Shop, endpoint_id: str, who: Caller | None = None) -> None:
     async with db.transaction() as conn:
         if not await endpoints.delete_endpoint(conn, shop.id, endpoint_id):
             raise ApiError(404, "not_found", f"no endpoint {endpoint_id}")
+        await audited(conn, who, "endpoint.delete", f"endpoint:{endpoint_id}")
 
 
 async def rotate_secret(
-    db: Database, ctx: Context, shop: Shop, endpoint_id: str, overlap_seconds: int | None
+    db: Database,
+    ctx: Context,
+    shop: Shop,
+    endpoint_id: str,
+    overlap_seconds: int | None,
+    who: Caller | None = None,
 ) -> RotatedSecret:
     """A new secret; the previous one keeps signing beside it for the overlap."""
     if overlap_seconds is None:
@@ -188,6 +205,7 @@ async def rotate_secret(
             previous_secret=endpoint.secret,
             previous_secret_expires_at=expires,
         )
+        await audited(conn, who, "endpoint.rotate_secret", f"endpoint:{endpoint_id}")
     return RotatedSecret(secret=fresh, previous_secret_expires_at=expires)
 
 
@@ -214,7 +232,9 @@ async def get_delivery(db: Database, shop: Shop, delivery_id: str) -> DeliveryDe
     )
 
 
-async def replay_delivery(db: Database, ctx: Context, shop: Shop, delivery_id: str) -> DeliveryOut:
+async def replay_delivery(
+    db: Database, ctx: Context, shop: Shop, delivery_id: str, who: Caller | None = None
+) -> DeliveryOut:
     """Queue a finished delivery again, with the same webhook-id; 409 while it is unfinished."""
     async with db.transaction() as conn:
         row = await deliveries.replay_delivery(conn, shop.id, delivery_id, ctx.now())
@@ -226,11 +246,12 @@ async def replay_delivery(db: Database, ctx: Context, shop: Shop, delivery_id: s
                 409, "conflict", f"delivery {delivery_id} is still {found['status']}; nothing to replay"
             )
         await deliveries.wake_workers(conn)
+        await audited(conn, who, "delivery.replay", f"delivery:{delivery_id}")
     return DeliveryOut.of(row)
 
 
 async def replay_failed(
-    db: Database, ctx: Context, shop: Shop, endpoint_id: str, since: datetime
+    db: Database, ctx: Context, shop: Shop, endpoint_id: str, since: datetime, who: Caller | None = None
 ) -> ReplayResult:
     """Queue again every dead-lettered delivery of the endpoint created at or after `since`."""
     async with db.transaction() as conn:
@@ -238,6 +259,7 @@ async def replay_failed(
         count = await deliveries.replay_failed_since(conn, shop.id, endpoint_id, since, ctx.now())
         if count:
             await deliveries.wake_workers(conn)
+        await audited(conn, who, "endpoint.replay_failed", f"endpoint:{endpoint_id}")
     return ReplayResult(replayed=count)
 
 

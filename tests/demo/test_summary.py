@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client import Counter as PromCounter
 
 from demo.prometheus import OPS_CONFIG, RULES, demo_config
-from demo.run import demo_environment, service_logs
+from demo.run import LOCAL_ADMIN_TOKEN, demo_environment, service_logs
 from demo.summary import (
     CLEAR_BELOW,
     CLEAR_LINE,
@@ -262,6 +262,10 @@ def test_the_demo_environment_shares_accelerated_time_and_allows_the_loopback_re
     )
     assert service_logs({}) is not None
     assert service_logs({"DEMO_SERVICE_LOGS": "terminal"}) is None
+    # the operator API gets the local-only token unless the caller set one
+    assert env["CARELOOP_ADMIN_TOKEN"] == LOCAL_ADMIN_TOKEN
+    chosen = demo_environment({"CARELOOP_ADMIN_TOKEN": "mine"}, NOW, tty=False)
+    assert chosen["CARELOOP_ADMIN_TOKEN"] == "mine"
 
 
 def test_the_demo_prometheus_config_is_the_ops_config_with_make_runs_targets(tmp_path: Path) -> None:

@@ -33,6 +33,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/tickets/{ticket_id}/notes"): {"body": "an agent of shop A notes"},
     ("POST", "/v1/tickets/{ticket_id}/status"): {"status": "pending"},
     ("POST", "/v1/tickets/{ticket_id}/merge"): {"into_ticket_id": "tkt_of_nobody"},
+    ("POST", "/v1/tickets/{ticket_id}/assign"): {"agent_id": "{agent_id}"},
+    ("POST", "/v1/tickets/{ticket_id}/tags"): {"add": ["shop-a"]},
+    ("POST", "/v1/macros"): {"name": "a macro of shop A", "texts": {"en": "Hello {{ customer_name }}"}},
+    ("PATCH", "/v1/macros/{macro_id}"): {"name": "hijacked by shop A"},
     ("POST", "/v1/endpoints"): {"url": "{receiver}/shop-a-hook"},
     ("PATCH", "/v1/endpoints/{endpoint_id}"): {"description": "hijacked by shop A", "enabled": False},
     ("POST", "/v1/endpoints/{endpoint_id}/secret/rotate"): {"overlap_seconds": 0},
@@ -45,6 +49,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/v1/agents/{agent_id}"): {"capacity": 1, "name": "hijacked by shop A"},
     ("POST", "/v1/teams"): {"name": "a team of shop A"},
     ("PATCH", "/v1/teams/{team_id}"): {"name": "hijacked by shop A", "auto_assign": True},
+    ("POST", "/v1/admin/shops"): {"id": "shop-of-shop-a", "name": "made by shop A"},
+    ("PATCH", "/v1/admin/shops/{shop_id}"): {"name": "hijacked by shop A"},
+    ("POST", "/v1/admin/shops/{shop_id}/keys"): {"name": "shop A's own key for B"},
 }
 """A valid body per route, so a request reaches the ownership check instead of stopping at validation.
 PUT routes without an entry send back what GET returns for the same path (a shop's own table)."""
@@ -68,6 +75,11 @@ class Route:
     @property
     def public(self) -> bool:
         return (self.service, self.method, self.path) in PUBLIC_ROUTES
+
+    @property
+    def admin(self) -> bool:
+        """The operator API: only the admin credential reaches it, never a shop's key."""
+        return self.path.startswith("/v1/admin/")
 
     @property
     def path_params(self) -> list[str]:

@@ -81,7 +81,7 @@ async def test_shop_a_key_never_reads_or_changes_shop_b_data_on_any_route(infra:
         assert before["notify GET /v1/deliveries/{delivery_id}"][0] == 200
         markers = world.b_markers()
         failures = []
-        routes = [r for r in all_routes(world) if not r.public]
+        routes = [r for r in all_routes(world) if not r.public and not r.admin]
         for route in routes:
             response = await send(world, route, KEY_A)
             owned = OWNED_PARAMS & set(route.path_params)
@@ -126,3 +126,18 @@ async def test_shop_a_key_never_reads_or_changes_shop_b_data_on_any_route(infra:
 
         assert not failures, "\n".join(failures)
         assert await snapshot_of_shop_b(world) == before
+
+
+async def test_a_shop_key_never_reaches_the_operator_api(infra: Settings) -> None:
+    async with running_world(infra) as world:
+        routes = [r for r in all_routes(world) if r.admin]
+        assert len(routes) >= 8, [str(r) for r in routes]
+        failures = []
+        for route in routes:
+            for key in (KEY_A, KEY_B):
+                response = await send(world, route, key)
+                if response.status_code != 401:
+                    failures.append(f"{route} with a shop key: {response.status_code} {response.text[:200]}")
+        assert not failures, "\n".join(failures)
+        shops = await world.clients["intake"].get("/v1/admin/shops", headers=auth(KEY_B))
+        assert shops.json()["error"] == "unauthorized"

@@ -18,7 +18,9 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 - other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
   `on_promise_breached`, `on_sla_breached`; `on_sla_events` (a fold over `sla.events`: each
   ticket's SLA state, breach marks, broken promises);
-- the audit log: `on_audit_events` (a fold over `audit.events`, every service's records).
+- the audit log: `on_audit_events` (a fold over `audit.events`, every service's records);
+- the operator API: `create_shop`, `change_shop`, `set_shop_status`, `issue_shop_key`,
+  `revoke_shop_key`, and `seed_shops` (the JSON file's shops, at start).
 """
 
 from .agents import add_agent_message, change_status, merge_tickets, reopen
@@ -27,6 +29,7 @@ from .contacts import ContactOutcome, on_contact_event, receive_contact
 from .inbound import EmailOutcome, receive_email
 from .platforms import receive_platform_delivery
 from .replies import on_reply_status, reply_to_customer
+from .shops import change_shop, create_shop, issue_shop_key, revoke_shop_key, seed_shops, set_shop_status
 from .sla import SLA_TYPES, on_sla_events
 from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_survey_detractor
 
@@ -43,7 +46,10 @@ __all__ = [
     "ContactOutcome",
     "EmailOutcome",
     "add_agent_message",
+    "change_shop",
     "change_status",
+    "create_shop",
+    "issue_shop_key",
     "merge_tickets",
     "on_audit_events",
     "on_contact_event",
@@ -58,4 +64,7 @@ __all__ = [
     "receive_platform_delivery",
     "reopen",
     "reply_to_customer",
+    "revoke_shop_key",
+    "seed_shops",
+    "set_shop_status",
 ]
