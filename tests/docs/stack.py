@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from demo.run import LOCAL_ADMIN_TOKEN
 from runtime.settings import Settings
 from services import SERVICE_PORTS
 from tests.ops.support import REPO
@@ -58,6 +59,7 @@ def stack_env(settings: Settings, port_base: int) -> dict[str, str]:
         "CARELOOP_TOPIC_PREFIX": settings.topic_prefix,
         "CARELOOP_SCHEMA_PREFIX": settings.schema_prefix,
         "CARELOOP_SHOPS_FILE": str(DEMO_SHOPS),
+        "CARELOOP_ADMIN_TOKEN": LOCAL_ADMIN_TOKEN,  # as `make run` sets it
         "CARELOOP_PORT_BASE": str(port_base),
         "CARELOOP_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
