@@ -12,6 +12,10 @@ SLA_CLOCKS = (100_000, 1_000_000)
 
 
 CONSTANT_ROUTE = "same route returning a constant (make_api, same auth and body model), same wrk load"
+SHOPIFY_CONSTANT = (
+    "same path in the constant app (make_api) reading the same raw body and answering the adapter's "
+    "fixed 200 JSON, no signature check, same signed wrk load"
+)
 HELLO = "bare hello-world ASGI app on the same uvicorn/uvloop/httptools stack, same wrk load"
 EMPTY_SCHEMA = "intake on an empty schema, same wrk load, its runs alternating with the pre-filled one's"
 
@@ -109,6 +113,20 @@ def _specs() -> list[FigureSpec]:
             "requests/s",
             "higher",
             HELLO,
+        ),
+        FigureSpec(
+            "intake.shopify.deliveries_per_s",
+            "Intake Shopify adapter POST /v1/platforms/shopify/{shop} throughput, orders/create",
+            "deliveries/s",
+            "higher",
+            SHOPIFY_CONSTANT,
+        ),
+        FigureSpec(
+            "intake.shopify.p99_ms",
+            "Intake Shopify adapter POST /v1/platforms/shopify/{shop} p99, orders/create",
+            "ms",
+            "lower",
+            SHOPIFY_CONSTANT,
         ),
         FigureSpec(
             "intake.prefilled.contacts_per_s",

@@ -1,6 +1,7 @@
 """`make bench`'s HTTP scenarios: intake's POST /v1/contacts and the survey's GET /s/{token}, each
-beside the same route returning a constant and a bare hello-world on the same server stack, all
-driven by wrk at the same concurrency (bench/wrk.py), with wrk's CPU beside every figure."""
+beside the same route returning a constant and a bare hello-world on the same server stack, and
+intake's Shopify adapter beside its route returning a constant, all driven by wrk at the same
+concurrency (bench/wrk.py), with wrk's CPU beside every figure."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any, Protocol
 from bench import intake_api, survey_page
 from bench.common import PeakMemory, summarize
 from bench.report import LoadCpu, Report
+from bench.shopify_orders import TOPIC, Deliveries
 from bench.wrk import Load, random_tokens, write_tokens
 
 TARGET_INTAKE_SHARE = 0.3
 TARGET_INTAKE_P99_MS = 50.0
 TARGET_SURVEY_SHARE = 0.6
+SHOPIFY_FIGURES = ("intake.shopify.deliveries_per_s", "intake.shopify.p99_ms")
 
 
 class HttpPlan(Protocol):
@@ -41,6 +44,9 @@ class HttpPlan(Protocol):
 
     @property
     def wrk_threads(self) -> int: ...
+
+    @property
+    def shopify_file_rate(self) -> float: ...
 
 
 def rates(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -152,3 +158,51 @@ async def survey(plan: HttpPlan, report: Report, memory: PeakMemory) -> None:
         load_cpu=wrk_cpu(real, constant),
     )
     report.set("survey.p99_ms", p99s(real), p99s(constant), load_cpu=wrk_cpu(real, constant))
+
+
+def shopify_note(load: Load, runs: list[dict[str, Any]], outcomes: dict[str, int]) -> str:
+    """How the adapter was loaded, and what its deliveries came to by its own metrics: all of them
+    `applied` (a new order's events), unless a delivery file wrapped to repeats (duplicates)."""
+    note = (
+        f"every request a new order's signed {TOPIC} (its own order id, customer and event id); "
+        + load_note(load, runs)
+        + "; intake's deliveries by outcome, warm-ups included: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) or "none")
+    )
+    wrapped = sum(r["wrapped"] for r in runs)
+    if wrapped or set(outcomes) - {"applied"}:
+        note += (
+            f"; NOT all new orders: a delivery file wrapped {wrapped} time(s) or deliveries were not "
+            "applied, so part of the load took a shorter path (raise Plan.shopify_file_rate)"
+        )
+    return note
+
+
+async def shopify(plan: HttpPlan, report: Report, memory: PeakMemory) -> None:
+    """Intake's Shopify adapter and its constant route under the same signed orders/create load."""
+    with tempfile.TemporaryDirectory(prefix="careloop-bench-") as directory:
+        deliveries = Deliveries(Path(directory), plan.shopify_file_rate)
+        load = Load(
+            "signed",
+            plan.intake_concurrency,
+            plan.intake_seconds,
+            threads=plan.wrk_threads,
+            deliveries=deliveries,
+        )
+        constant = await intake_api.run_constant(memory, load, plan.repeats)
+        real, outcomes = await intake_api.run_shopify(memory, load, plan.repeats, deliveries.secret)
+    report.scenarios["intake_shopify"] = {
+        "load": load.describe(),
+        "constant": constant,
+        "shopify": real,
+        "outcomes": outcomes,
+    }
+    cpu = wrk_cpu(real, constant)
+    report.set(
+        "intake.shopify.deliveries_per_s",
+        rates(real),
+        rates(constant),
+        note=shopify_note(load, real, outcomes),
+        load_cpu=cpu,
+    )
+    report.set("intake.shopify.p99_ms", p99s(real), p99s(constant), load_cpu=cpu)

@@ -28,6 +28,9 @@ class Plan:
     scale_repeats: int = 2
     intake_concurrency: int = 16
     intake_seconds: float = 8.0
+    shopify_file_rate: float = 2000.0
+    """Signed Shopify deliveries written per second of each wrk run (bench/shopify_orders.py): more
+    than the adapter answers here, so a run never wraps to a repeated, duplicate delivery."""
     intake_prefill_tickets: int = 1_000_000
     """Tickets pre-filled in intake's schema for the contact rate at a large shop's size
     (bench/intake_prefill.py)."""

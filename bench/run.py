@@ -137,6 +137,9 @@ class Bench:
     async def intake(self) -> None:
         await http_bench.intake(self.plan, self.report, self.memory)
 
+    async def intake_shopify(self) -> None:
+        await http_bench.shopify(self.plan, self.report, self.memory)
+
     async def intake_size(self) -> None:
         await intake_size.intake_size(self.plan, self.report, self.memory)
 
@@ -182,6 +185,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     ),
     "scale": e2e_scenario.SCALE_FIGURES,
     "intake": ("intake.contacts_per_s", "intake.p99_ms", "intake.constant_route_per_s"),
+    "intake_shopify": http_bench.SHOPIFY_FIGURES,
     "intake_size": intake_size.FIGURES,
     "sla": (*(f"sla.lag_p99_ms.{c}" for c in SLA_CLOCKS), "sla.drained_per_s"),
     "survey": ("survey.requests_per_s", "survey.p99_ms", "survey.constant_page_per_s"),
@@ -206,6 +210,7 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
     steps: dict[str, Callable[[], Awaitable[None]]] = {
         "ingest": bench.ingest,
         "intake": bench.intake,
+        "intake_shopify": bench.intake_shopify,
         "intake_size": bench.intake_size,
         "survey": bench.survey,
         "e2e": bench.e2e,
@@ -236,6 +241,7 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         timings[name] = round(time.monotonic() - begun, 1)
         print(f"bench: {name} done in {timings[name]} s", file=sys.stderr, flush=True)
         checkpoint()  # after every scenario: a later crash still leaves the figures so far
+    checkpoint()  # scenarios left out after the last one run are marked in the file too
     return report
 
 

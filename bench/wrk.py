@@ -1,7 +1,8 @@
 """HTTP load from wrk (Debian's, installed by deploy/local/cli-tools.sh), outside the measured process.
 
-bench/lua/load.lua makes every request a different one (a new customer's contact, or the next survey
-token from a file) and its done() prints one `WRK_JSON {...}` line, which `parse_wrk_output` reads.
+bench/lua/load.lua makes every request a different one (a new customer's contact, the next survey
+token from a file, or the next signed Shopify delivery from a file written for the run by a
+`DeliverySource`) and its done() prints one `WRK_JSON {...}` line, which `parse_wrk_output` reads.
 `drive` runs a warm-up and then the measured run, and records three CPU figures over the measured run:
 wrk's own (user + system from wait4, so nothing else is counted), and the server's from /proc, both
 as shares of one core: a generator near 1.0 per thread would be the limit, not the server.
@@ -21,9 +22,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bench.common import DEMO_KEY, ROOT, cpu_seconds
+from bench.common import DEMO_KEY, DEMO_SHOP, ROOT, cpu_seconds
 
 SCRIPT = ROOT / "bench" / "lua" / "load.lua"
 MARKER = "WRK_JSON "
@@ -35,10 +36,17 @@ class WrkUnavailable(RuntimeError):
     """wrk is missing or gave no result: the HTTP figures are missing, not measured another way."""
 
 
+class DeliverySource(Protocol):
+    """Writes the file of signed deliveries one wrk run walks (bench/shopify_orders.py)."""
+
+    def file_for(self, seconds: float) -> Path: ...
+
+
 @dataclass(frozen=True)
 class Load:
-    """One HTTP scenario's load: `mode` "contacts" (POST /v1/contacts, unique bodies) or "tokens"
-    (GET /s/<token>?score=9 over the tokens of `token_file`)."""
+    """One HTTP scenario's load: `mode` "contacts" (POST /v1/contacts, unique bodies), "tokens"
+    (GET /s/<token>?score=9 over the tokens of `token_file`) or "signed" (POST
+    /v1/platforms/shopify/<shop>, each run over a new file of `deliveries`)."""
 
     mode: str
     concurrency: int
@@ -46,13 +54,26 @@ class Load:
     threads: int = 1
     warmup: float = 1.0
     token_file: Path | None = None
+    deliveries: DeliverySource | None = None
+    shop: str = DEMO_SHOP
 
-    def script_args(self, tag: str) -> list[str]:
+    def script_args(self, tag: str, seconds: float | None = None) -> list[str]:
+        """wrk's script arguments for a run of `seconds` (the load's own by default); a signed load
+        writes the run's delivery file here."""
         if self.mode == "contacts":
             return ["contacts", tag, str(self.threads), DEMO_KEY]
         if self.mode == "tokens" and self.token_file is not None:
             return ["tokens", str(self.token_file), str(self.threads)]
-        raise ValueError(f"load mode {self.mode!r} needs contacts, or tokens with a token file")
+        if self.mode == "signed" and self.deliveries is not None:
+            deliveries = self.deliveries.file_for(self.seconds if seconds is None else seconds)
+            return ["signed", str(deliveries), str(self.threads), self.shop]
+        raise ValueError(
+            f"load mode {self.mode!r} needs contacts, tokens with a token file, or signed with deliveries"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The load as the report keeps it (no file paths or writers)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("token_file", "deliveries")}
 
 
 def write_tokens(path: Path, tokens: list[str]) -> Path:
@@ -67,16 +88,17 @@ def random_tokens(count: int) -> list[str]:
 
 
 def wrk_command(base: str, load: Load, seconds: float, tag: str) -> list[str]:
+    duration = max(1, round(seconds))  # wrk takes whole seconds
     return [
         "wrk",
         f"--threads={load.threads}",
         f"--connections={load.concurrency}",
-        f"--duration={max(1, round(seconds))}s",
+        f"--duration={duration}s",
         f"--timeout={TIMEOUT_SECONDS}s",
         f"--script={SCRIPT}",
         base,
         "--",
-        *load.script_args(tag),
+        *load.script_args(tag, duration),
     ]
 
 
@@ -96,6 +118,8 @@ def parse_wrk_output(stdout: str) -> dict[str, Any]:
     return {
         "requests": requests,
         "ok": ok,
+        # times a thread came to the end of its delivery file and started it again (signed mode)
+        "wrapped": int(done.get("wrapped", 0)),
         "status_400_or_more": status_errors,
         "errors": sum(int(errors[k]) for k in ("connect", "read", "write", "timeout")),
         "socket_errors": {k: int(errors[k]) for k in ("connect", "read", "write", "timeout")},
@@ -148,7 +172,8 @@ def run_wrk(argv: list[str], timeout: float) -> WrkRun:
 
 
 async def wrk_once(base: str, load: Load, seconds: float) -> WrkRun:
-    argv = wrk_command(base, load, seconds, uuid.uuid4().hex[:10])
+    # a signed load writes the run's delivery file while the command is built: off the event loop
+    argv = await asyncio.to_thread(wrk_command, base, load, seconds, uuid.uuid4().hex[:10])
     run = await asyncio.to_thread(run_wrk, argv, seconds + TIMEOUT_SECONDS + 30)
     if run.returncode != 0:
         raise WrkUnavailable(f"wrk exited {run.returncode}: {(run.stderr or run.stdout).strip()[-300:]}")

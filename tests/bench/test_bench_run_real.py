@@ -22,6 +22,8 @@ OWNED_BY_THE_HARNESS = (
     *(f"ingest.{s}" for s in ("intake", "sla", "notify", "survey")),
     "intake.contacts_per_s",
     "intake.p99_ms",
+    "intake.shopify.deliveries_per_s",
+    "intake.shopify.p99_ms",
     "intake.prefilled.contacts_per_s",
     "intake.prefilled.p99_ms",
     "scale.notify_1_per_s",
@@ -79,6 +81,11 @@ def test_quick_run_writes_every_figure_with_its_ceiling(infra: Settings, tmp_pat
     for runs in ingest["services"].values():
         assert runs["runs"][0]["committed"] > 0
         assert runs["runs"][0]["dead_letters"] == 0
+    shopify = document["scenarios"]["intake_shopify"]
+    # every signed delivery was a new order the adapter applied: none a duplicate of a wrapped file
+    assert set(shopify["outcomes"]) == {"applied"}
+    assert shopify["outcomes"]["applied"] >= sum(r["requests"] for r in shopify["shopify"])
+    assert [r["wrapped"] for r in shopify["shopify"]] == [0] * QUICK.repeats
     prefill = document["scenarios"]["intake_size"]["prefill"]
     assert prefill["rows"]["tickets"] == QUICK.intake_prefill_tickets
     assert prefill["demo_shop_tickets"] > 0
