@@ -28,6 +28,7 @@ from runtime.shops import Shop
 
 from . import handlers
 from .api_models import Problem
+from .audit_api import Auditor
 from .context import Context
 from .domain.platforms.deliveries import Outcome, Platform
 from .domain.platforms.signatures import verify
@@ -119,7 +120,7 @@ def _payload(raw: bytes) -> Any:
 
 
 @router.post("/v1/platforms/secrets", response_model=SecretOut, status_code=201, responses=ERRORS)
-async def add_secret(body: SecretIn, shop: CurrentShop, db: Db, ctx: ContextDep) -> SecretOut:
+async def add_secret(body: SecretIn, shop: CurrentShop, db: Db, ctx: ContextDep, who: Auditor) -> SecretOut:
     """Add a secret the shop's platform signs its webhooks with. Several may stand at once (a
     rotation: add the new one, change it in the platform, delete the old one). It is never shown
     again."""
@@ -127,6 +128,7 @@ async def add_secret(body: SecretIn, shop: CurrentShop, db: Db, ctx: ContextDep)
         if await repo.count_secrets(conn, shop.id, body.platform) >= MAX_SECRETS:
             raise ApiError(409, "too_many_secrets", f"at most {MAX_SECRETS} secrets per platform")
         row = await repo.add_secret(conn, shop.id, body.platform, body.secret, ctx.now())
+        await who.record(conn, "platform_secret.add", f"platform_secret:{row['id']}")
     return _secret_view(row, shop.id)
 
 
@@ -140,12 +142,13 @@ async def list_secrets(shop: CurrentShop, db: Db) -> SecretList:
 
 @router.delete("/v1/platforms/secrets/{secret_id}", status_code=204, responses=ERRORS)
 async def delete_secret(
-    secret_id: Annotated[int, Path(ge=1, le=2**63 - 1)], shop: CurrentShop, db: Db
+    secret_id: Annotated[int, Path(ge=1, le=2**63 - 1)], shop: CurrentShop, db: Db, who: Auditor
 ) -> Response:
     """Stop accepting deliveries signed with this secret."""
-    async with db.pool.acquire() as conn:
+    async with db.transaction() as conn:
         if not await repo.delete_secret(conn, shop.id, secret_id):
             raise ApiError(404, "not_found", f"no secret {secret_id}")
+        await who.record(conn, "platform_secret.delete", f"platform_secret:{secret_id}")
     return Response(status_code=204)
 
 

@@ -139,22 +139,30 @@ async def list_templates(shop: CurrentShop, db: Db) -> list[TemplateOut]:
 
 @router.put("/v1/templates/{event_type}/{language}", tags=["templates"])
 async def put_template(
-    event_type: EventType, language: Language, body: TemplateIn, shop: CurrentShop, db: Db, ctx: Ctx
+    event_type: EventType,
+    language: Language,
+    body: TemplateIn,
+    shop: CurrentShop,
+    db: Db,
+    ctx: Ctx,
+    who: CurrentCaller,
 ) -> TemplateOut:
-    return await use_cases.put_template(db, ctx, shop, event_type, language, body)
+    return await use_cases.put_template(db, ctx, shop, event_type, language, body, who)
 
 
 @router.delete("/v1/templates/{event_type}/{language}", status_code=204, tags=["templates"])
-async def delete_template(event_type: EventType, language: Language, shop: CurrentShop, db: Db) -> Response:
-    await use_cases.delete_template(db, shop, event_type, language)
+async def delete_template(
+    event_type: EventType, language: Language, shop: CurrentShop, db: Db, who: CurrentCaller
+) -> Response:
+    await use_cases.delete_template(db, shop, event_type, language, who)
     return Response(status_code=204)
 
 
 # -- e-mail replies ------------------------------------------------------------------------------
 @router.put("/v1/email/relay", tags=["email"])
-async def put_relay(body: RelayIn, shop: CurrentShop, db: Db, ctx: Ctx) -> RelayOut:
+async def put_relay(body: RelayIn, shop: CurrentShop, db: Db, ctx: Ctx, who: CurrentCaller) -> RelayOut:
     """Set the shop's SMTP relay: replies to customers who wrote by e-mail go out through it."""
-    return await email_use_cases.put_relay(db, ctx, shop, body)
+    return await email_use_cases.put_relay(db, ctx, shop, body, who)
 
 
 @router.get("/v1/email/relay", tags=["email"])
@@ -164,9 +172,9 @@ async def get_relay(shop: CurrentShop, db: Db) -> RelayOut:
 
 
 @router.delete("/v1/email/relay", status_code=204, tags=["email"])
-async def delete_relay(shop: CurrentShop, db: Db) -> Response:
+async def delete_relay(shop: CurrentShop, db: Db, who: CurrentCaller) -> Response:
     """No more e-mail replies through notify; those queued are given up when their turn comes."""
-    await email_use_cases.delete_relay(db, shop)
+    await email_use_cases.delete_relay(db, shop, who)
     return Response(status_code=204)
 
 

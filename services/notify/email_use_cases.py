@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from runtime.audit import Caller
 from runtime.db import Database
 from runtime.http_api import ApiError
 from runtime.shops import Shop
@@ -13,6 +14,7 @@ from services.notify.context import Context
 from services.notify.repository import email
 from services.notify.resolver import Forbidden, Resolver, Unresolvable
 from services.notify.smtp import Relay
+from services.notify.use_cases import audited
 
 RESOLVE_SECONDS = 3.0
 """How long a relay check waits for DNS before accepting the host as it is (every connection is
@@ -30,7 +32,9 @@ async def check_relay_host(host: str, port: int, ctx: Context) -> None:
         return
 
 
-async def put_relay(db: Database, ctx: Context, shop: Shop, body: RelayIn) -> RelayOut:
+async def put_relay(
+    db: Database, ctx: Context, shop: Shop, body: RelayIn, who: Caller | None = None
+) -> RelayOut:
     await check_relay_host(body.host, body.port, ctx)
     relay = Relay(
         host=body.host.strip("[]"),
@@ -43,6 +47,7 @@ async def put_relay(db: Database, ctx: Context, shop: Shop, body: RelayIn) -> Re
     )
     async with db.transaction() as conn:
         row = await email.put_relay(conn, shop.id, relay, ctx.now())
+        await audited(conn, who, "email_relay.update", f"shop:{shop.id}")
     return RelayOut.of(row)
 
 
@@ -54,10 +59,11 @@ async def get_relay(db: Database, shop: Shop) -> RelayOut:
     return RelayOut.of(row)
 
 
-async def delete_relay(db: Database, shop: Shop) -> None:
+async def delete_relay(db: Database, shop: Shop, who: Caller | None = None) -> None:
     async with db.transaction() as conn:
         if not await email.delete_relay(conn, shop.id):
             raise ApiError(404, "not_found", "the shop has no SMTP relay")
+        await audited(conn, who, "email_relay.delete", f"shop:{shop.id}")
 
 
 async def list_sends(db: Database, shop: Shop, status: str | None, limit: int) -> list[EmailSendOut]:

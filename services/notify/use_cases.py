@@ -303,7 +303,13 @@ def check_template_key(event_type: str, lang: str) -> None:
 
 
 async def put_template(
-    db: Database, ctx: Context, shop: Shop, event_type: str, language: str, body: TemplateIn
+    db: Database,
+    ctx: Context,
+    shop: Shop,
+    event_type: str,
+    language: str,
+    body: TemplateIn,
+    who: Caller | None = None,
 ) -> TemplateOut:
     check_template_key(event_type, language)
     for name, source in (("subject", body.subject), ("text", body.text)):
@@ -314,6 +320,7 @@ async def put_template(
         await endpoints.put_template_override(
             conn, shop.id, event_type, language, MessageTemplate(body.subject, body.text), ctx.now()
         )
+        await audited(conn, who, "template.update", f"template:{event_type}/{language}")
     return TemplateOut(
         event_type=event_type,
         language=language,
@@ -324,8 +331,11 @@ async def put_template(
     )
 
 
-async def delete_template(db: Database, shop: Shop, event_type: str, language: str) -> None:
+async def delete_template(
+    db: Database, shop: Shop, event_type: str, language: str, who: Caller | None = None
+) -> None:
     check_template_key(event_type, language)
     async with db.transaction() as conn:
         if not await endpoints.delete_template_override(conn, shop.id, event_type, language):
             raise ApiError(404, "not_found", f"no shop template for {event_type}/{language}")
+        await audited(conn, who, "template.delete", f"template:{event_type}/{language}")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Response
 from pydantic import BaseModel
 
 from runtime.db import Database
-from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
+from runtime.http_api import ApiError, CurrentCaller, CurrentShop, Db, api_context, make_api
 from runtime.reports import ReportParams, report_response
 from services.sla import reports
 from services.sla import repository as repo
@@ -105,10 +105,11 @@ async def get_policies(shop: CurrentShop, db: Db) -> PolicySet:
 
 
 @router.put("/policies", response_model=PolicySet)
-async def put_policies(policies: PolicySet, shop: CurrentShop, db: Db) -> PolicySet:
+async def put_policies(policies: PolicySet, shop: CurrentShop, db: Db, who: CurrentCaller) -> PolicySet:
     """Replace the shop's policies. Running clocks keep the targets they started with."""
     async with db.transaction() as conn:
         await repo.save_policies(conn, shop.id, policies)
+        await who.record(conn, "sla_policies.update", f"shop:{shop.id}")
     return policies
 
 
@@ -119,10 +120,13 @@ async def get_calendar(shop: CurrentShop, db: Db) -> CalendarDocument:
 
 
 @router.put("/calendar", response_model=CalendarDocument)
-async def put_calendar(calendar: CalendarDocument, shop: CurrentShop, db: Db) -> CalendarDocument:
+async def put_calendar(
+    calendar: CalendarDocument, shop: CurrentShop, db: Db, who: CurrentCaller
+) -> CalendarDocument:
     """Replace the shop's business calendar; deadlines computed from now on use it."""
     async with db.transaction() as conn:
         await repo.save_calendar(conn, shop.id, calendar)
+        await who.record(conn, "sla_calendar.update", f"shop:{shop.id}")
     return calendar
 
 

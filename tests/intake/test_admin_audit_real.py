@@ -1,7 +1,7 @@
 """Who did what, end to end: the operator's shop and key changes, a shop key's replies, status
 changes and merges on intake, its endpoint change and replay on notify, each land in intake's audit
 log with the actor (admin, the key's id, the agent's name), the target, the time and the source
-address; a shop reads only its own records."""
+address (a template and a platform secret too); a shop reads only its own records."""
 
 from __future__ import annotations
 
@@ -77,6 +77,10 @@ async def test_every_admin_key_and_agent_action_is_in_the_audit_log(infra: Setti
         created = await eventually(endpoint, timeout=15.0)
         since = {"since": (datetime.now(UTC) - timedelta(days=1)).isoformat()}
         await ok(await notify.post(f"/v1/endpoints/{created['id']}/replay-failed", json=since, headers=key))
+        template = {"subject": "Shipped", "text": "It is on its way."}
+        await ok(await notify.put("/v1/templates/order.shipped/en", json=template, headers=key))
+        secret = {"platform": "shopify", "secret": "shpss_audited_0123456789"}
+        added = await ok(await intake.post("/v1/platforms/secrets", json=secret, headers=key))
         await ok(await intake.delete(f"/v1/admin/shops/{SHOP}/keys/{key_id}", headers=admin))
 
         wanted = {
@@ -88,6 +92,8 @@ async def test_every_admin_key_and_agent_action_is_in_the_audit_log(infra: Setti
             ("ticket.merge", "key", key_id, f"ticket:{second}", "intake"),
             ("endpoint.create", "key", key_id, f"endpoint:{created['id']}", "notify"),
             ("endpoint.replay_failed", "key", key_id, f"endpoint:{created['id']}", "notify"),
+            ("template.update", "key", key_id, "template:order.shipped/en", "notify"),
+            ("platform_secret.add", "key", key_id, f"platform_secret:{added['id']}", "intake"),
             ("key.revoke", "admin", "admin", f"key:{key_id}", "intake"),
         }
 
