@@ -115,7 +115,7 @@ SHOPS = Topic(
 AUDIT = Topic(
     "audit.events",
     "shop id",
-    3,
+    6,
     14 * DAY_MS,
     ("intake", "sla", "notify", "survey"),
     ("intake",),

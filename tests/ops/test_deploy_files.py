@@ -42,8 +42,9 @@ def settings_env_names() -> set[str]:
 
 
 def partition_ceiling(service: str) -> int:
-    """Replicas beyond this many would get no partition of some topic the service consumes."""
-    return min(t.partitions for t in ALL_TOPICS if service in t.consumers)
+    """Replicas beyond this many would get no partition of some topic the service consumes (a
+    compacted topic sets none: every replica reads it whole, without a consumer group)."""
+    return min(t.partitions for t in ALL_TOPICS if service in t.consumers and not t.compacted)
 
 
 # -- Kubernetes ----------------------------------------------------------------------------------
