@@ -98,6 +98,8 @@ class Agents:
             self._seed, ticket["id"], Channel(ticket["channel"]), locale, ticket["category"], ticket["source"]
         )
         if ticket["status"] == "pending":
+            if ticket.get("deflect_at"):
+                return  # an automatic answer waits for the customer: intake settles it
             if ticket["first_response_at"] and now >= _at(ticket["first_response_at"]) + plan.solve_after:
                 await self._set_status(ticket["id"], "solved")
             return

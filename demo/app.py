@@ -108,6 +108,20 @@ class DemoShop:
             await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
         raise RuntimeError("notify did not accept the demo endpoint")
 
+    async def answer_where_is_my_order(self, attempts: int = 20) -> None:
+        """Turn on the demo shop's automatic answers to "where is my order?" (the clean slate removed
+        its settings). Its endpoint takes every event type, order.delayed included: the shop tells
+        its customers of delays, so a delay counts as a notice sent."""
+        settings = {"enabled": True, "delay_notices": True}
+        for attempt in range(attempts):
+            try:
+                response = await self._clients["intake"].put("/v1/settings/automatic-answers", json=settings)
+                response.raise_for_status()
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
+        raise RuntimeError("intake did not take the demo shop's automatic-answer settings")
+
     async def unsubscribe(self) -> None:
         if self.endpoint_id is None:
             return
@@ -174,6 +188,7 @@ class DemoShop:
                     server.result()  # the receiver could not start: say why
                 await asyncio.sleep(0.05)
             await self.subscribe()
+            await self.answer_where_is_my_order()
             for name, work in (
                 ("shop", self.shop.run),
                 ("agents", self.agents.run),

@@ -39,6 +39,19 @@ def by_label(samples: Samples, name: str, label: str) -> Tally[str]:
     return out
 
 
+OUTCOMES = "careloop_intake_automatic_answer_outcomes_total"
+
+
+def automatic_answers(intake: Samples) -> dict[str, int]:
+    """Intake's automatic-answer counters, summed over shops and categories."""
+    return {
+        "sent": int(total(intake, "careloop_intake_automatic_answers_total")),
+        "deflected": int(total(intake, OUTCOMES, outcome="deflected")),
+        "came_back": int(total(intake, OUTCOMES, outcome="came_back")),
+        "after_notice": int(total(intake, "careloop_intake_contacts_after_notice_total")),
+    }
+
+
 @dataclass
 class Score:
     score: float | None = None
@@ -63,6 +76,8 @@ class Snapshot:
     """Open and pending tickets of the shop at the agents' latest look: `demo` (the demo's customers',
     all of this run) and `others` (somebody else's, or an earlier run's: the agents leave them)."""
     agent: Mapping[str, int] = field(default_factory=dict)
+    answers: Mapping[str, int] = field(default_factory=dict)
+    """Intake's automatic answers to "where is my order?": sent, deflected, came_back, after_notice."""
     sla_open_clocks: int = 0
     sla_warnings: int = 0
     sla_breaches_by_metric: Tally[str] = field(default_factory=Tally)
@@ -119,6 +134,15 @@ def _ticket_lines(s: Snapshot) -> list[str]:
     return lines
 
 
+def _answers_line(s: Snapshot) -> str:
+    a = s.answers
+    return (
+        f"answers     {a.get('sent', 0)} automatic answers to 'where is my order?' · "
+        f"{a.get('deflected', 0)} deflected · {a.get('came_back', 0)} came back to an agent · "
+        f"{a.get('after_notice', 0)} asked after a delay notice"
+    )
+
+
 def _survey_lines(s: Snapshot) -> list[str]:
     answered = {k.split(":", 1)[1]: v for k, v in s.customers.items() if k.startswith("answered:")}
     by_kind = ", ".join(f"{kind.upper()} {answered.get(kind, 0)}" for kind in ("nps", "csat", "ces"))
@@ -144,6 +168,7 @@ def render(s: Snapshot) -> str:
         f"contacts    {s.contacts_sent} sent by customers"
         + (f" · {s.lost} steps/contacts could not be delivered" if s.lost else ""),
         *_ticket_lines(s),
+        _answers_line(s),
         f"SLA         {s.sla_open_clocks} clocks running · {s.sla_warnings} warnings · "
         f"{breaches} breached ({_tally(s.sla_breaches_by_metric)}) · "
         f"{s.promise_breaches} order promises broken",
@@ -254,6 +279,7 @@ async def gather(
     snapshot.unreachable = [n for n, v in samples.items() if v is None]
     intake, sla, notify = samples["intake"] or [], samples["sla"] or [], samples["notify"] or []
     snapshot.tickets_by_channel = by_label(intake, "careloop_intake_tickets_created_total", "channel")
+    snapshot.answers = automatic_answers(intake)
     snapshot.sla_open_clocks = int(total(sla, "careloop_sla_open_clocks"))
     snapshot.sla_warnings = int(total(sla, "careloop_sla_warnings_total"))
     snapshot.sla_breaches_by_metric = by_label(sla, "careloop_sla_breaches_total", "metric")

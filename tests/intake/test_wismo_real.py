@@ -216,3 +216,30 @@ async def test_a_template_that_does_not_compile_is_refused(infra: Settings) -> N
         ticket_id = await ask(intake, order_id)
         answer = (await get_ticket(intake, ticket_id))["messages"][-1]["body"]
         assert answer == f"Order {order_id} is shipped; track: {TRACKING_URL}"
+
+
+async def test_a_message_after_the_delay_notice_on_an_earlier_ticket_counts_once(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        await answers_on(intake, enabled=False, delay_notices=True)  # counted, not answered
+        order_id = unique("o")
+        await ship(intake, order_id)
+        before = await metric(intake, AFTER_NOTICE, shop=SHOP_A, answered="false")
+        ticket_id = await ask(intake, order_id)  # before any delay: not after a notice
+        assert await metric(intake, AFTER_NOTICE, shop=SHOP_A, answered="false") == before
+
+        later(intake, hours=1)
+        await ship(intake, order_id, delay="the depot flooded")  # the same steps again, and a delay
+        for body in ("Still nothing?", "Hello?"):
+            later(intake, minutes=5)
+            response = await post_contact(
+                intake, customer_email="anna@example.com", order_id=order_id, body=body
+            )
+            assert (response.json()["outcome"], response.json()["ticket_id"]) == ("joined", ticket_id)
+
+        assert await metric(intake, AFTER_NOTICE, shop=SHOP_A, answered="false") == before + 1
+        row = await intake.app.runtime.db.pool.fetchrow(
+            "SELECT after_notice, answer_message_id FROM wismo_contacts WHERE ticket_id = $1", ticket_id
+        )
+        assert row is not None
+        assert (row["after_notice"], row["answer_message_id"]) == (True, None)
+        assert (await get_ticket(intake, ticket_id))["status"] == "open"

@@ -12,9 +12,10 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 - agents (the API's routes): `add_agent_message`, `change_status`, `reopen`, `merge_tickets`;
 - replies: `reply_to_customer` (every public message, an agent's or automatic), `on_reply_status`
   (`reply.status` from the gateways);
-- automatic answers (`automatic.py`): `answer_where_is_my_order` for a new ticket and `came_back` for
-  a customer writing back, both within `receive_contact`; housekeeping (`housekeeping.py`): what the
-  sweeps do to one due ticket (deflect, solve an unanswered pending ticket, remind, close);
+- automatic answers (`automatic.py`): `answer_where_is_my_order` for a new ticket and `joined` for a
+  message joining one (came back to an answer, or after a delay notice), both within
+  `receive_contact`; housekeeping (`housekeeping.py`): what the sweeps do to one due ticket (deflect,
+  solve an unanswered pending ticket, remind, close);
 - other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
   `on_promise_breached`, `on_sla_breached`; `on_sla_events` (a fold over `sla.events`: each
   ticket's SLA state, breach marks, broken promises);

@@ -1,6 +1,7 @@
 """Automatic answers to "where is my order?" (domain/automatic.py), in the contact's transaction: the
 answer goes out through the one reply path (`reply_to_customer`, marked automatic) and the ticket
-waits pending on the customer; a customer writing back is recorded as having come back."""
+waits pending on the customer; a customer writing back is recorded as having come back, and one
+writing about an order whose delay the shop had announced is counted as a contact after notice."""
 
 from __future__ import annotations
 
@@ -42,25 +43,33 @@ async def answer_where_is_my_order(
     now = ctx.now()
     notice = automatic.notice_at(settings, found.order, now)
     message_id = await _answer(conn, ctx, ticket, found, notice, settings) if settings.enabled else None
-    shop = shop_label(ticket.shop_id)
-    await wismo.record(
-        conn,
-        wismo.WismoContact(
-            shop_id=ticket.shop_id,
-            ticket_id=ticket.id,
-            order_id=found.order_id,
-            category=ticket.category.value,
-            order_status=found.order.effective_status(now.date()).value,
-            after_notice=notice is not None,
-            answer_message_id=message_id,
-            at=now,
-        ),
-    )
-    if notice is not None:
-        on_commit(metrics.CONTACTS_AFTER_NOTICE.labels(shop, str(message_id is not None).lower()).inc)
+    await _record(conn, ticket, found, notice, message_id, now)
     if message_id is not None:
-        on_commit(metrics.AUTOMATIC_ANSWERS.labels(shop, ticket.category.value).inc)
+        on_commit(metrics.AUTOMATIC_ANSWERS.labels(shop_label(ticket.shop_id), ticket.category.value).inc)
     return message_id
+
+
+async def _record(
+    conn: Connection,
+    ticket: Ticket,
+    found: automatic.OrderInQuestion,
+    notice: datetime | None,
+    message_id: str | None,
+    now: datetime,
+) -> None:
+    contact = wismo.WismoContact(
+        shop_id=ticket.shop_id,
+        ticket_id=ticket.id,
+        order_id=found.order_id,
+        category=ticket.category.value,
+        order_status=found.order.effective_status(now.date()).value,
+        after_notice=notice is not None,
+        answer_message_id=message_id,
+        at=now,
+    )
+    if await wismo.record(conn, contact) and notice is not None:
+        answered = str(message_id is not None).lower()
+        on_commit(metrics.CONTACTS_AFTER_NOTICE.labels(shop_label(ticket.shop_id), answered).inc)
 
 
 async def _answer(
@@ -94,8 +103,22 @@ async def _answer(
     return message_id
 
 
-async def came_back(conn: Connection, ticket: Ticket, at: datetime) -> None:
-    """The customer wrote back to an automatic answer (`ticket` as it was, locked): recorded and
-    counted; the ticket itself went to an agent one priority step up (Ticket.customer_wrote)."""
-    await wismo.settle(conn, ticket.shop_id, ticket.id, "came_back", at)
-    on_commit(metrics.AUTOMATIC_ANSWER_OUTCOMES.labels(shop_label(ticket.shop_id), "came_back").inc)
+async def joined(
+    conn: Connection, ticket: Ticket, named: OrderContext | None, settings: AutomaticAnswers, at: datetime
+) -> None:
+    """The customer's message joined `ticket` (as it was, locked). Writing back to an automatic answer
+    is recorded and counted (the ticket itself went to an agent one priority step up:
+    Ticket.customer_wrote). A ticket about an order whose delay the shop had announced (a follow-up
+    intake opened for a broken promise, say) counts its first such message as a contact after notice."""
+    if ticket.deflect_at is not None:
+        await wismo.settle(conn, ticket.shop_id, ticket.id, "came_back", at)
+        on_commit(metrics.AUTOMATIC_ANSWER_OUTCOMES.labels(shop_label(ticket.shop_id), "came_back").inc)
+        return
+    if not (settings.delay_notices and ticket.category in automatic.WISMO_CATEGORIES and ticket.order_id):
+        return
+    if named is None:
+        named = await orders.order_of(conn, ticket.shop_id, ticket.order_id)
+    found = automatic.order_in_question(ticket, named, [])
+    notice = automatic.notice_at(settings, found.order, at) if found is not None else None
+    if found is not None and notice is not None:
+        await _record(conn, ticket, found, notice, None, at)

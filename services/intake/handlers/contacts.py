@@ -27,7 +27,7 @@ from ..domain.threading import (
 )
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
 from ..repository import conversations, replies, tickets
-from .automatic import answer_where_is_my_order, came_back
+from .automatic import answer_where_is_my_order, joined
 from .writes import apply, known_shop, new_id, order_status
 
 
@@ -99,8 +99,9 @@ async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Conte
         if change.ticket.continues_ticket_id is not None:
             on_commit(metrics.CONTINUED_CLOSED.labels(channel).inc)
         await answer_where_is_my_order(conn, ctx, change.ticket, known.order, known.automatic_answers)
-    elif ticket is not None and ticket.deflect_at is not None:
-        await came_back(conn, ticket, now)
+    elif ticket is not None:
+        named = known.order if contact.order_id == ticket.order_id else None
+        await joined(conn, ticket, named, known.automatic_answers, now)
     return ContactOutcome(kind, change.ticket.id, message.id)
 
 

@@ -21,11 +21,16 @@ class WismoContact:
     at: datetime
 
 
-async def record(conn: Connection, contact: WismoContact) -> None:
-    await conn.execute(
+async def record(conn: Connection, contact: WismoContact) -> bool:
+    """Keep the ticket's contact; a later one after a delay notice marks the ticket's as such. True
+    if it was new or became one after a notice (what is counted: once per ticket)."""
+    added = await conn.fetchval(
         """INSERT INTO wismo_contacts (shop_id, ticket_id, order_id, category, order_status, after_notice,
                                        answer_message_id, at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (shop_id, ticket_id) DO UPDATE SET after_notice = true
+           WHERE excluded.after_notice AND NOT wismo_contacts.after_notice
+           RETURNING true""",
         contact.shop_id,
         contact.ticket_id,
         contact.order_id,
@@ -35,6 +40,7 @@ async def record(conn: Connection, contact: WismoContact) -> None:
         contact.answer_message_id,
         contact.at,
     )
+    return bool(added)
 
 
 async def settle(conn: Connection, shop_id: str, ticket_id: str, outcome: str, at: datetime) -> None:
