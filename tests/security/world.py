@@ -1,7 +1,7 @@
 """All four services in-process on one isolated run, with shop B owning a resource of every kind.
 
-Shop B's resources are what shop A's key must never reach: a ticket, a platform secret, an agent and a
-team (intake),
+Shop B's resources are what shop A's key must never reach: a ticket, an order, a platform secret, an
+agent and a team (intake),
 its SLA clocks (sla), a webhook endpoint, a delivery and a template override (notify), and survey
 reports (survey)."""
 
@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -20,9 +21,14 @@ from runtime.clock import ManualClock
 from runtime.provision import ensure_service_schema
 from runtime.service import ServiceApp
 from runtime.settings import Settings
+from schemas.registry import make_event
+from schemas.topics import ORDERS
+from schemas.v1.common import Customer
+from schemas.v1.orders import OrderCreated
 from services.notify import bootstrap as notify_bootstrap
 from services.notify.config import NotifyConfig
 from tests.notify.receiver import Receiver
+from tests.support.kafka import produce
 from tests.support.shops import KEY_B, SHOP_B, auth
 from tests.support.stack import http_client, wait_ready
 from tests.support.wait import eventually
@@ -48,7 +54,9 @@ class World:
         return [B_MARK, "secret-b@example.com", *owned, *self.b_secrets]
 
 
-OWNED_PARAMS = frozenset({"ticket_id", "endpoint_id", "delivery_id", "secret_id", "agent_id", "team_id"})
+OWNED_PARAMS = frozenset(
+    {"ticket_id", "endpoint_id", "delivery_id", "secret_id", "agent_id", "team_id", "order_id"}
+)
 """Path parameters naming one shop's resource: another shop's key must get 403/404 for them."""
 
 
@@ -153,3 +161,26 @@ async def seed_shop_b(world: World) -> None:
 
     deliveries = await eventually(delivered, timeout=30)
     world.b_ids["delivery_id"] = deliveries[0]["id"]
+    await _seed_order(world)
+
+
+async def _seed_order(world: World) -> None:
+    """An order of shop B's, as its platform announced it on orders.events."""
+    order_id = f"{B_MARK}-order"
+    created = OrderCreated(
+        shop_id="shop-b",
+        order_id=order_id,
+        customer=Customer(id=f"{B_MARK}-customer", email="secret-b@example.com"),
+        total=Decimal("10.00"),
+        currency="EUR",
+    )
+    await produce(
+        world.settings, ORDERS.name, make_event("order.created", "shop-b", created, subject=order_id)
+    )
+
+    async def known() -> bool:
+        response = await world.clients["intake"].get(f"/v1/orders/{order_id}", headers=auth(KEY_B))
+        return response.status_code == 200
+
+    await eventually(known, timeout=30)
+    world.b_ids["order_id"] = order_id
