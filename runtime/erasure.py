@@ -175,10 +175,19 @@ async def remember_erased(conn: Connection, subject: Subject, request_id: str, a
     )
 
 
+def contains(column: str, needle: str) -> str:
+    """SQL: the bytes of `column` contain the text `needle` (an SQL expression), ignoring case, whatever
+    the bytes are (escape-encoded on both sides: invalid UTF-8 never fails the statement)."""
+    return (
+        f"position(lower(encode(convert_to({needle}, 'UTF8'), 'escape')) "
+        f"IN lower(encode({column}, 'escape'))) > 0"
+    )
+
+
 def _needles(subject: Subject) -> list[str]:
-    """What a stored event's JSON contains when it is about the subject (lower-cased)."""
+    """What a stored event's compact JSON contains when it is about the subject."""
     quoted = [
-        f'"{field}":{json.dumps(value)}'
+        f'"{field}":{json.dumps(value, ensure_ascii=False)}'
         for field, values in (
             ("customer_id", subject.customer_ids),
             ("ticket_id", subject.ticket_ids),
@@ -186,18 +195,17 @@ def _needles(subject: Subject) -> list[str]:
         )
         for value in values
     ]
-    return [n.lower() for n in [*subject.emails, *subject.phones, *quoted]]
+    return [*subject.emails, *quoted]
 
 
 async def erase_dead_letters(conn: Connection, subject: Subject, request_id: str) -> int:
     """Dead letters (the runtime's table: original bytes) about the subject keep their row and reason
-    but lose their bytes. Matched on the raw JSON, case-insensitively."""
+    but lose their bytes. Matched on the raw bytes (any encoding of them), case-insensitively."""
     status = await conn.execute(
-        """UPDATE dead_letters SET payload = ''::bytea, reason = $4
-           WHERE position($1 IN lower(encode(payload, 'escape'))) > 0
-             AND ($2 OR EXISTS (SELECT 1 FROM unnest($3::text[]) AS n
-                                WHERE position(n IN lower(encode(payload, 'escape'))) > 0))""",
-        f'"shop_id":{json.dumps(subject.shop_id)}'.lower(),
+        f"""UPDATE dead_letters SET payload = ''::bytea, reason = $4
+            WHERE {contains("payload", "$1")}
+              AND ($2 OR EXISTS (SELECT 1 FROM unnest($3::text[]) AS n WHERE {contains("payload", "n")}))""",  # noqa: S608
+        f'"shop_id":{json.dumps(subject.shop_id, ensure_ascii=False)}',
         subject.whole_shop,
         _needles(subject),
         ERASED_PAYLOAD_REASON.format(request=request_id),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from schemas.v1.privacy import PrivacyRequested, PrivacyScope
@@ -166,6 +166,26 @@ def event_digests(shop_id: str, data: Any) -> list[str]:
     ]
 
 
+def hashed(channel_id: str) -> str:
+    """A channel's message or thread id (an e-mail's Message-ID) once erased: unreadable, still the
+    same for the same id (intake's SQL makes the same: 'erased:' || md5(id)), so a duplicate is
+    still known as one."""
+    if channel_id.startswith(PSEUDONYM_PREFIX):
+        return channel_id
+    return PSEUDONYM_PREFIX + hashlib.md5(channel_id.encode(), usedforsecurity=False).hexdigest()
+
+
+def scrub_threading(threading: Mapping[str, Any]) -> dict[str, Any]:
+    """A reply's e-mail threading without the customer's Message-IDs (its own id is CareLoop's)."""
+    answered = _text(threading.get("in_reply_to"))
+    references = threading.get("references")
+    return {
+        **threading,
+        "in_reply_to": hashed(answered) if answered else None,
+        "references": [hashed(str(r)) for r in references] if isinstance(references, list) else [],
+    }
+
+
 def contact_pseudonym(shop_id: str, contact: Mapping[str, Any]) -> str | None:
     """The handle an erased contact keeps (a contact must name someone): the pseudonym of its handle,
     else of its e-mail, else of its phone's digits, each as intake compares them, so the contacts of
@@ -183,8 +203,8 @@ def contact_pseudonym(shop_id: str, contact: Mapping[str, Any]) -> str | None:
 
 def scrub(data: Mapping[str, Any], shop_id: str) -> dict[str, Any]:
     """`data` without its personal fields: texts erased, contact details emptied, the customer id
-    (and a contact's handle, which stands in for the identity a contact must have) pseudonymous.
-    Fields that are none of these are kept."""
+    (and a contact's handle, which stands in for the identity a contact must have) pseudonymous, the
+    channel's message and thread ids hashed. Fields that are none of these are kept."""
     out = dict(data)
     for name in TEXT_FIELDS:
         if _text(out.get(name)):
@@ -198,6 +218,25 @@ def scrub(data: Mapping[str, Any], shop_id: str) -> dict[str, Any]:
         out["customer_handle"] = contact_pseudonym(shop_id, data)
     if isinstance(out.get("attachments"), list):
         out["attachments"] = []
+    _scrub_channel_ids(out)
+    _scrub_nested(out, shop_id)
+    return out
+
+
+def _scrub_channel_ids(out: dict[str, Any]) -> None:
+    for name in ("channel_message_id", "thread_id"):
+        if _text(out.get(name)):
+            out[name] = hashed(out[name])
+    if isinstance(out.get("references"), list):
+        out["references"] = [hashed(str(r)) for r in out["references"]]
+    threading = out.get("threading")
+    if isinstance(threading, Mapping):
+        out["threading"] = scrub_threading(threading)
+
+
+def _scrub_nested(out: dict[str, Any], shop_id: str) -> None:
+    """The customer object (orders, surveys) keeps a pseudonymous id and its language; a reply's
+    contact keeps nothing but its (hashed) thread."""
     customer = out.get("customer")
     if isinstance(customer, Mapping):
         kept = {"locale": customer["locale"]} if "locale" in customer else {}
@@ -205,8 +244,8 @@ def scrub(data: Mapping[str, Any], shop_id: str) -> dict[str, Any]:
         out["customer"] = {**kept, "id": pseudonym(shop_id, identity)} if identity else kept
     contact = out.get("contact")
     if isinstance(contact, Mapping):
-        out["contact"] = {"thread_id": contact.get("thread_id")}
-    return out
+        thread = _text(contact.get("thread_id"))
+        out["contact"] = {"thread_id": hashed(thread) if thread else None}
 
 
 # -- exports -------------------------------------------------------------------------------------
@@ -235,7 +274,13 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def rows_of(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+class Row(Protocol):
+    """A stored row (an asyncpg record or a mapping): its columns and values."""
+
+    def items(self) -> Iterable[tuple[str, Any]]: ...
+
+
+def rows_of(records: Iterable[Row]) -> list[dict[str, Any]]:
     return [{str(k): jsonable(v) for k, v in record.items()} for record in records]
 
 

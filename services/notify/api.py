@@ -40,6 +40,7 @@ from services.notify.api_models import (
     TemplateOut,
 )
 from services.notify.context import Context
+from services.notify.privacy_api import router as privacy_router
 from services.notify.report_models import DeliveryReportOut, InvalidPeriod
 
 SERVICE = "notify"
@@ -224,4 +225,5 @@ async def deliveries_report(
 def build_api(db: Database, ctx: Context) -> FastAPI:
     api = make_api(SERVICE, "CareLoop notify API", DESCRIPTION, db=db, shops=ctx.shops, context=ctx)
     api.include_router(router)
+    api.include_router(privacy_router)
     return api

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from runtime.binding import fold
 from runtime.consumer import Consumer
+from runtime.erasure import PrivacyPart, privacy_consumer
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
@@ -18,6 +19,7 @@ from services.notify.context import Context
 from services.notify.delivery import DeliveryWorker
 from services.notify.email_worker import EmailWorker
 from services.notify.handlers import queue_emails, queue_events
+from services.notify.repository import privacy
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -59,5 +61,8 @@ def build(settings: Settings, config: NotifyConfig | None = None) -> ServiceApp:
     runtime.background("emails", EmailWorker(runtime.db, ctx).run)
     runtime.every("queue-gauges", config.gauge_seconds, partial(sweeps.measure_queue, runtime.db, ctx))
     runtime.every("retention", config.purge_seconds, partial(sweeps.purge_finished, runtime.db, ctx))
+    runtime.every("retention-bodies", config.purge_seconds, partial(sweeps.purge_bodies, runtime.db, ctx))
+    part = PrivacyPart("notify", runtime.topic(topics.PRIVACY), privacy.erase, privacy.export, ctx.now)
+    runtime.consume(topics.PRIVACY, privacy_consumer("notify-privacy", part))
     runtime.api = build_api(runtime.db, ctx)
     return runtime.asgi()

@@ -54,6 +54,12 @@ class NotifyConfig(BaseSettings):
     """Finished deliveries (succeeded or dead-lettered) and their attempts are kept this long."""
     purge_seconds: float = Field(default=3600.0, gt=0)
     """How often deliveries past their retention are purged."""
+    delivery_body_retention_days: int | None = Field(default=None, ge=1)
+    """The bodies of finished deliveries and reply e-mails are replaced this many days after they
+    finished (the rows stay; a replay sends the stub), for a shop without its own setting
+    (PUT /v1/privacy/retention); None keeps them as long as the rows (retention_days)."""
+    retention_batch: int = Field(default=1000, ge=1)
+    """Bodies one transaction of that purge replaces at most."""
     default_rotation_overlap_seconds: int = Field(default=DAY_SECONDS, ge=0)
     """How long the previous secret keeps signing after a rotation, unless the request says otherwise."""
     email_timeout_seconds: float = Field(default=60.0, gt=0)

@@ -61,3 +61,8 @@ EMAIL_SECONDS = Histogram(
     "Duration of one SMTP send attempt (connect, TLS, login, send)",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+RETENTION_PURGED = Counter(
+    "careloop_notify_retention_purged_total",
+    "Bodies a shop's retention removed from finished deliveries and reply e-mails, by kind",
+    ["kind"],
+)

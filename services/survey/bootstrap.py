@@ -7,10 +7,11 @@ from pathlib import Path
 
 from runtime.binding import each, fold
 from runtime.consumer import Consumer
+from runtime.erasure import PrivacyPart, privacy_consumer
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
-from services.survey import handlers, sweeps
+from services.survey import handlers, privacy_repository, sweeps
 from services.survey.api import build_api
 from services.survey.config import SurveyConfig
 from services.survey.context import Context
@@ -34,6 +35,10 @@ def build(settings: Settings, config: SurveyConfig | None = None) -> ServiceApp:
     )
     runtime.consume(topics.ORDERS, orders_consumer(ctx))
     runtime.consume(topics.TICKETS, each("survey-tickets", ctx, handlers.TICKET_HANDLERS))
+    part = PrivacyPart(
+        "survey", runtime.topic(topics.PRIVACY), privacy_repository.erase, privacy_repository.export, ctx.now
+    )
+    runtime.consume(topics.PRIVACY, privacy_consumer("survey-privacy", part))
     runtime.every("survey-send-due", config.sweep_seconds, partial(sweeps.send_due, runtime.db, ctx))
     runtime.every(
         "survey-score-gauges",
