@@ -181,11 +181,10 @@ async def test_a_suspended_shops_events_are_held_with_the_reason_and_applied_aft
             await produce(infra, "orders.events", event)
 
         async def held_everywhere() -> dict[str, list[Any]]:
-            found = {
-                name: await rows(infra, name, "SELECT consumer, shop_id, event_type, reason FROM held_events")
-                for name in SERVICES
-            }
-            return found if all(found.values()) else {}
+            query = "SELECT consumer, shop_id, event_type, reason FROM held_events ORDER BY id"
+            found = {name: await rows(infra, name, query) for name in SERVICES}
+            both = len([r for r in found["intake"] if r["consumer"] == "intake-orders"]) == 2
+            return found if both and all(found.values()) else {}
 
         held = await eventually(held_everywhere, timeout=20.0)
         for name, found in held.items():
