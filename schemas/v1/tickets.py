@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import Field
@@ -52,6 +53,11 @@ class TicketEventData(EventData):
     """The shop's customer id, known from the order's events; null when not (yet) known."""
     customer_email: str | None = None
     customer_locale: str = "en"
+    customer_value: dict[str, Decimal] | None = None
+    """The customer's lifetime value per currency (CLV, docs/intake.md "Customer 360"), as intake knew
+    it then: {} when no counted order of theirs is known; null when not told."""
+    customer_detractor: bool | None = None
+    """Whether the customer is a detractor (their latest answer of some survey kind was unhappy)."""
     channel: Channel
     category: Category
     priority: Priority

@@ -15,7 +15,7 @@ from runtime.service import ServiceRuntime
 from schemas.v1.contacts import Channel, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
-from . import handlers, metrics
+from . import customers_api, handlers, metrics
 from .admin_api import router as admin
 from .agents_api import install_people
 from .api_models import (
@@ -376,7 +376,7 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
         max_body_bytes=MAX_BODY_BYTES,
         path_body_bytes={"/v1/inbound/email": ctx.config.inbound_email_max_bytes},
     )
-    for router in (contacts, tickets, rules, settings, platforms, audit, admin):
+    for router in (contacts, tickets, rules, settings, platforms, audit, admin, customers_api.router):
         api.include_router(router)
     install_people(api)
     mount_workspace(api, lambda: runtime.clock)

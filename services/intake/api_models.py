@@ -1,6 +1,7 @@
 """Intake's HTTP request and response bodies, and how a ticket and a message are shown."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
@@ -11,6 +12,7 @@ from schemas.v1.contacts import Attachment, Channel, ContactFields
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
 from .domain.sla_state import ClockState, summary
+from .repository.customers import standing_of
 
 
 class ContactSubmission(ContactFields):
@@ -81,6 +83,12 @@ class TicketView(BaseModel):
     source: str
     source_ref: str | None
     customer: CustomerView
+    customer_value: dict[str, Decimal] | None = Field(
+        description="the customer's lifetime value per currency (CLV, GET /v1/customers); null: not known"
+    )
+    customer_detractor: bool | None = Field(
+        description="whether the customer is a detractor; null: not known"
+    )
     order: OrderView | None
     is_repeat: bool
     repeat_of: str | None
@@ -208,6 +216,7 @@ def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
             "name": row["customer_name"],
             "locale": row["customer_locale"],
         },
+        **customer_standing(row),
         "order": None
         if row["order_id"] is None
         else {
@@ -237,6 +246,14 @@ def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
         "reminded_at": row["reminded_at"],
         "deflect_at": row["deflect_at"],
     }
+
+
+def customer_standing(row: asyncpg.Record) -> dict[str, Any]:
+    """What the ticket knows of its customer's worth (tickets.customer_standing, kept current)."""
+    standing = standing_of(row["customer_standing"])
+    if standing is None:
+        return {"customer_value": None, "customer_detractor": None}
+    return {"customer_value": standing.clv(), "customer_detractor": standing.detractor}
 
 
 def sla_view(clocks: list[ClockState]) -> dict[str, Any]:

@@ -182,7 +182,7 @@ async def fill_shop(runtime: ServiceRuntime, shop_id: str, count: int) -> None:
 
 TICKET_TABLES = frozenset({"tickets", "messages", "ticket_threads", "orders"})
 NARROWING = re.compile(
-    r"\b(id|customer_key|thread_key|ticket_id|order_id|channel_message_id|customer_email)\b"
+    r"\b(id|customer_key|customer_id|thread_key|ticket_id|order_id|channel_message_id|customer_email)\b"
 )
 """A key within the shop: an index condition naming one of these reads that key's own entries."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from .orders import OrderStatus
+from .orders import OrderContext, OrderStatus
 
 _NOT_DIGITS = re.compile(r"[^0-9]")
 
@@ -211,12 +211,7 @@ class SurveyAnswer:
 def is_detractor(answers: Iterable[SurveyAnswer]) -> bool:
     """A detractor: the latest answer of some survey kind was unhappy. A happier answer of the same
     kind since clears it; a kind survey never judges unhappy (CES) changes nothing."""
-    latest: dict[str, SurveyAnswer] = {}
-    for answer in answers:
-        held = latest.get(answer.kind)
-        if held is None or (answer.at, answer.survey_id) > (held.at, held.survey_id):
-            latest[answer.kind] = answer
-    return any(answer.detractor for answer in latest.values())
+    return any(answer.detractor for answer in latest_by_kind(answers).values())
 
 
 @dataclass(frozen=True)
@@ -232,3 +227,26 @@ class CustomerStanding:
 
     def clv(self) -> dict[str, Decimal]:
         return self.value().clv()
+
+
+def value_moved(before: OrderContext | None, after: OrderContext) -> bool:
+    """Whether an order's change moves its customer's value: what of it counts (whose, how much, in
+    which currency, when placed) differs, or it started or stopped counting."""
+    return _counted_facts(before) != _counted_facts(after)
+
+
+def _counted_facts(order: OrderContext | None) -> tuple[object, ...] | None:
+    if order is None or order.contents is None or order.status in NOT_COUNTED:
+        return None
+    contents = order.contents
+    return (order.customer_id, order.customer_email, contents.total, contents.currency, order.placed_at)
+
+
+def latest_by_kind(answers: Iterable[SurveyAnswer]) -> dict[str, SurveyAnswer]:
+    """Each survey kind's latest answer (what NPS, CSAT and CES the customer gave last)."""
+    latest: dict[str, SurveyAnswer] = {}
+    for answer in answers:
+        held = latest.get(answer.kind)
+        if held is None or (answer.at, answer.survey_id) > (held.at, held.survey_id):
+            latest[answer.kind] = answer
+    return dict(sorted(latest.items()))

@@ -112,6 +112,8 @@ class OrderContext:
     """When the order was last delayed (order.delayed): the shop may have told the customer then."""
     contents: Contents | None = None
     contents_at: datetime | None = None
+    placed_at: datetime | None = None
+    """When the order was placed: the earliest step told of it (None: with the status)."""
 
     def effective_status(self, today: date) -> OrderStatus:
         """An order in transit past its promised delivery date is late even if nobody said so."""
@@ -200,12 +202,18 @@ def _contents(state: OrderContext, step: OrderStep) -> OrderContext:
     return state
 
 
+def _placed(state: OrderContext, held: OrderContext | None, step: OrderStep) -> OrderContext:
+    """The earliest step's time: order.created's when it came, whatever arrived first."""
+    placed = step.at if held is None else min(held.placed_at or held.status_at, step.at)
+    return state if state.placed_at == placed else replace(state, placed_at=placed)
+
+
 def apply_step(current: OrderContext | None, step: OrderStep) -> OrderContext:
     """Fold one order step in; the same steps in any order end in the same state."""
     state = _status(current, step)
     for fact in (_email, _promise, _shipment, _delay, _contents):
         state = fact(state, step)
-    return state
+    return _placed(state, current, step)
 
 
 def apply_order_step(

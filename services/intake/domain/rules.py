@@ -6,6 +6,7 @@ without a deploy; the evaluation is a pure function of the table, the text and t
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from schemas.v1.contacts import Channel
 from schemas.v1.tickets import Category, Priority, TicketSource
 
+from .customers import CustomerStanding as CustomerStanding
 from .orders import OrderStatus
 
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -47,6 +49,32 @@ class CategoryRule(BaseModel):
         return not self.keywords or any(k in text for k in self.keywords)
 
 
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class CustomerRule(BaseModel):
+    """A valued or unhappy customer's ticket starts at least at `priority` when its category is one of
+    `categories` and the customer's CLV reaches `min_clv` in one of its currencies (each currency
+    against its own threshold, never converted) or they are a detractor (if `detractors`). Channel
+    and repeat raise it further as for anyone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    categories: tuple[Category, ...] = Field(default=(Category.COMPLAINT_REPAIR,), max_length=20)
+    min_clv: dict[CurrencyCode, Annotated[Decimal, Field(ge=0)]] = Field(default_factory=dict, max_length=50)
+    """Currency -> the CLV from which a customer counts as valued (none: CLV raises nothing)."""
+    detractors: bool = True
+    priority: Priority = Priority.HIGH
+
+    def applies(self, standing: CustomerStanding | None) -> bool:
+        if standing is None:
+            return False
+        if self.detractors and standing.detractor:
+            return True
+        clv = standing.clv()
+        return any(currency in clv and clv[currency] >= floor for currency, floor in self.min_clv.items())
+
+
 class RuleTable(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -59,6 +87,20 @@ class RuleTable(BaseModel):
     """Words that make a ticket urgent whatever else holds (chargeback, lawyer)."""
     threading_window_hours: float = Field(default=72.0, gt=0, le=24 * 90)
     """A customer's new message joins their ticket on the same order/thread active this recently."""
+    customer_rule: CustomerRule | None = None
+    """Raises a valued or unhappy customer's ticket (absent: no such rule; the default table raises a
+    detractor's complaint to high)."""
+
+    def for_customer(self, standing: CustomerStanding | None) -> RuleTable:
+        """The table as it applies to this customer: the customer rule's categories start at least at
+        its priority when it applies to them, else the table as it is."""
+        rule = self.customer_rule
+        if rule is None or not rule.applies(standing):
+            return self
+        raised_base = {
+            c: at_least(self.base_priority.get(c, Priority.NORMAL), rule.priority) for c in rule.categories
+        }
+        return self.model_copy(update={"base_priority": {**self.base_priority, **raised_base}})
 
     @field_validator("urgent_keywords")
     @classmethod
@@ -242,4 +284,5 @@ DEFAULT_RULES = RuleTable(
         Category.OTHER: Priority.NORMAL,
     },
     urgent_keywords=("chargeback", "lawyer", "legal action", "prawnik", "uokik"),
+    customer_rule=CustomerRule(),
 )

@@ -32,7 +32,7 @@ from schemas.v1.tickets import (
 
 from .lifecycle import check_transition, is_first_contact_resolution, status_after_customer_message
 from .orders import OrderStatus
-from .rules import RuleTable, categorise, normalise_text, prioritise, raised
+from .rules import CustomerStanding, RuleTable, categorise, normalise_text, prioritise, raised
 
 S = TicketStatus
 
@@ -59,6 +59,7 @@ class TicketCustomer:
     handle: str | None = None
     name: str | None = None
     locale: str = "en"
+    standing: CustomerStanding | None = None  # their orders and survey answers (domain/customers.py)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 - other services' events: `on_order_events` (a fold over `orders.events`), `on_survey_detractor`,
   `on_promise_breached`, `on_sla_breached`; `on_sla_events` (a fold over `sla.events`: each
   ticket's SLA state, breach marks, broken promises);
+- survey answers (`surveys.py`): `on_survey_answered`, `on_unhappy_answer` (survey.detractor: kept,
+  then `on_survey_detractor`'s follow-up), each refreshing the standing on the customer's tickets;
 - the audit log: `on_audit_events` (a fold over `audit.events`, every service's records);
 - the operator API: `create_shop`, `change_shop`, `set_shop_status`, `issue_shop_key`,
   `revoke_shop_key`, and `seed_shops` (the JSON file's shops, at start).
@@ -32,10 +34,11 @@ from .platforms import receive_platform_delivery
 from .replies import on_reply_status, reply_to_customer
 from .shops import change_shop, create_shop, issue_shop_key, revoke_shop_key, seed_shops, set_shop_status
 from .sla import SLA_TYPES, on_sla_events
+from .surveys import on_survey_answered, on_unhappy_answer
 from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_survey_detractor
 
 CONTACT_HANDLERS = {"contact.received": on_contact_event}
-SURVEY_HANDLERS = {"survey.detractor": on_survey_detractor}
+SURVEY_HANDLERS = {"survey.answered": on_survey_answered, "survey.detractor": on_unhappy_answer}
 REPLY_STATUS_HANDLERS = {"reply.status": on_reply_status}
 
 __all__ = [
@@ -59,7 +62,9 @@ __all__ = [
     "on_reply_status",
     "on_sla_breached",
     "on_sla_events",
+    "on_survey_answered",
     "on_survey_detractor",
+    "on_unhappy_answer",
     "receive_contact",
     "receive_email",
     "receive_platform_delivery",

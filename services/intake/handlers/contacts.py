@@ -57,6 +57,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Conte
         email=contact.customer_email,
         channel=channel,
         channel_message_id=contact.channel_message_id,
+        customer_key=who,
     )
     if known.seen is not None:
         on_commit(metrics.CONTACTS.labels(channel, "duplicate").inc)
@@ -141,6 +142,7 @@ def _opening(
                 shop.locale if shop is not None else None,
                 contact.customer_locale,
             ),
+            standing=known.standing,
         ),
         order_id=contact.order_id,
         repeat_of=repeats,

@@ -19,7 +19,7 @@ from schemas.v1.tickets import Author, Category, TicketSource
 
 from .. import metrics
 from ..context import Context
-from ..domain.customers import known_customer_key
+from ..domain.customers import known_customer_key, value_moved
 from ..domain.orders import (
     STATUS_OF_EVENT,
     Contents,
@@ -30,7 +30,7 @@ from ..domain.orders import (
     apply_step,
 )
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
-from ..repository import conversations, orders, tickets
+from ..repository import conversations, customers, orders, tickets
 from .writes import apply, known_shop, new_id, order_status
 
 
@@ -57,9 +57,10 @@ def order_step(event: CloudEvent[Any]) -> OrderStep:
 
 
 async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
-    """What intake keeps of orders, for a run of order events (record order) in at most three
+    """What intake keeps of orders, for a run of order events (record order) in at most four
     statements: lock and load every order of the run, fold the steps in memory, write back only the
-    orders that changed, and fill in the customer id of their tickets. An event of an unknown shop
+    orders that changed, fill in the customer id of their tickets, and refresh the standing on the
+    tickets of the customers whose counted orders changed (domain/customers.py). An event of an unknown shop
     makes it raise before any write (the runtime then redoes the run event by event)."""
     for event in events:
         known_shop(event.data.shop_id, ctx)
@@ -74,6 +75,19 @@ async def on_order_events(events: Sequence[CloudEvent[Any]], conn: Connection, c
         customer_of.setdefault(key, event.data.customer.id)
     await orders.save_order_contexts(conn, [(k, o) for k, o in after.items() if before.get(k) != o])
     await tickets.fill_in_customer_ids(conn, list(customer_of.items()))
+    await customers.refresh_standings(conn, _value_moved(before, after))
+
+
+def _value_moved(
+    before: dict[orders.OrderKey, OrderContext], after: dict[orders.OrderKey, OrderContext]
+) -> list[customers.Whose]:
+    """The customers (as they were and as they are) of the orders whose counted value changed."""
+    whose = []
+    for (shop_id, order_id), order in after.items():
+        held = before.get((shop_id, order_id))
+        if value_moved(held, order):
+            whose += [customers.Whose(shop_id, o.customer_id, o.customer_email) for o in (held, order) if o]
+    return whose
 
 
 async def _open_follow_up(
@@ -91,7 +105,10 @@ async def _open_follow_up(
 ) -> None:
     """A ticket intake opens on the customer's behalf; once per source_ref however often it is told."""
     now = ctx.now()
-    known = await conversations.facts(conn, shop_id, order_id=order_id)
+    key = known_customer_key(customer.id, customer.email, customer.phone)
+    known = await conversations.facts(
+        conn, shop_id, order_id=order_id, email=customer.email, customer_key=key, customer_id=customer.id
+    )
     opening = Opening(
         ticket_id=new_id("tkt"),
         shop_id=shop_id,
@@ -100,12 +117,13 @@ async def _open_follow_up(
         source_ref=source_ref,
         subject=subject,
         customer=TicketCustomer(
-            key=known_customer_key(customer.id, customer.email, customer.phone),
+            key=key,
             id=customer.id,
             email=customer.email,
             phone=customer.phone,
             name=customer.name,
             locale=customer.locale,
+            standing=known.standing,
         ),
         order_id=order_id,
         category=category,

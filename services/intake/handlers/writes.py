@@ -23,6 +23,7 @@ from schemas.v1.tickets import (
 
 from .. import metrics
 from ..context import Context
+from ..domain.customers import CustomerStanding
 from ..domain.orders import OrderContext, OrderStatus
 from ..domain.ticket import Change
 from ..repository import tickets
@@ -43,7 +44,7 @@ async def apply(
     for n, change in enumerate(changes, start=1):
         if not await tickets.save(conn, change, thread if n == len(changes) else None):
             return False
-    events = [event for change in changes for event in change.events]
+    events = [with_customer(e, change.ticket.customer.standing) for change in changes for e in change.events]
     now = ctx.now()
     await enqueue_many(
         conn,
@@ -76,6 +77,15 @@ def _count(event: TicketEventData, reopened_by: str) -> None:
         on_commit(metrics.REOPENED.labels(reopened_by).inc)
     elif isinstance(event, TicketMerged):
         on_commit(metrics.MERGED.inc)
+
+
+def with_customer(event: TicketEventData, standing: CustomerStanding | None) -> TicketEventData:
+    """The event with what the ticket knows of its customer: CLV per currency, detractor or not."""
+    if standing is None:
+        return event
+    return event.model_copy(
+        update={"customer_value": standing.clv(), "customer_detractor": standing.detractor}
+    )
 
 
 def known_shop(shop_id: str, ctx: Context) -> None:

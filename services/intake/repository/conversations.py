@@ -11,10 +11,12 @@ from datetime import datetime
 from runtime.db import Connection
 from schemas.v1.tickets import TicketStatus
 
+from ..domain.customers import CustomerStanding
 from ..domain.orders import OrderContext
 from ..domain.rules import DEFAULT_RULES, RuleTable
 from ..domain.settings import DEFAULT_AUTOMATIC_ANSWERS, AutomaticAnswers
 from ..domain.threading import TicketSummary
+from .customers import standing_of, standing_sql
 from .orders import order_columns, order_context_of
 
 
@@ -36,15 +38,28 @@ class Seen:
     ticket_id: str
 
 
+STANDING = standing_sql(
+    "$1",
+    "ARRAY[coalesce($6::text, o.customer_id)]",
+    "ARRAY[lower(coalesce($3::text, o.customer_email))]",
+    "ARRAY[$7::text]",
+)
+"""The customer's standing in the facts' statement: by the id given or the order's, the e-mail given
+or the order's, and the customer key given."""
+
+
 @dataclass(frozen=True)
 class Facts:
     """What deciding about a message needs besides the tickets: read in one round trip."""
 
     rules: RuleTable
+    """The shop's rule table as it applies to this customer (RuleTable.for_customer)."""
     order: OrderContext | None
     customer_id_by_email: str | None
     """The shop's id of the customer with this e-mail, from their latest order."""
     seen: Seen | None
+    standing: CustomerStanding | None = None
+    """Where the customer stands (their orders and survey answers): what the rules applied to them."""
     automatic_answers: AutomaticAnswers = DEFAULT_AUTOMATIC_ANSWERS
     """The shop's automatic answers to "where is my order?" (domain/automatic.py)."""
 
@@ -57,12 +72,16 @@ async def facts(
     email: str | None = None,
     channel: str | None = None,
     channel_message_id: str | None = None,
+    customer_key: str | None = None,
+    customer_id: str | None = None,
 ) -> Facts:
     """The shop's rule table and automatic answers, the order's context, the customer's id by e-mail
-    and an earlier delivery of the same channel message. Read after the conversation lock: a message
+    and an earlier delivery of the same channel message; where the customer stands (by `customer_id`
+    or the order's, `email` or the order's, and `customer_key`). Read after the conversation lock: a message
     delivered twice at once is seen by the second."""
     row = await conn.fetchrow(
         f"""SELECT (SELECT rules FROM shop_rules WHERE shop_id = $1) AS rules, {order_columns("o")},
+                  {STANDING} AS standing,
                   (SELECT settings FROM shop_settings
                    WHERE shop_id = $1 AND kind = 'automatic_answers') AS automatic_answers,
                   (SELECT b.customer_id FROM orders b
@@ -78,11 +97,16 @@ async def facts(
         email,
         channel,
         channel_message_id,
+        customer_id,
+        customer_key,
     )
     assert row is not None
     answers = row["automatic_answers"]
+    table = RuleTable.model_validate(row["rules"]) if row["rules"] is not None else DEFAULT_RULES
+    standing = standing_of(row["standing"])
     return Facts(
-        rules=RuleTable.model_validate(row["rules"]) if row["rules"] is not None else DEFAULT_RULES,
+        rules=table.for_customer(standing),
+        standing=standing,
         order=order_context_of(row) if row["status"] is not None else None,
         customer_id_by_email=row["customer_id_by_email"],
         seen=Seen(row["seen_message_id"], row["seen_ticket_id"]) if row["seen_message_id"] else None,

@@ -20,7 +20,7 @@ OrderKey = tuple[str, str]
 ORDER_COLUMNS = (
     "status, status_at, customer_id, customer_email, customer_locale, promised_delivery_date, "
     "customer_email_at, promise_at, carrier, tracking_number, tracking_url, shipped_at, delay_reason, "
-    "delayed_at, total, currency, lines, contents_at"
+    "delayed_at, total, currency, lines, contents_at, placed_at"
 )
 """What `order_context_of` reads."""
 
@@ -62,6 +62,7 @@ def order_context_of(row: asyncpg.Record) -> OrderContext:
         delayed_at=row["delayed_at"],
         contents=_contents(row),
         contents_at=row["contents_at"],
+        placed_at=row["placed_at"],
     )
 
 
@@ -131,6 +132,7 @@ def _columns(contexts: Sequence[tuple[OrderKey, OrderContext]]) -> list[list[Any
         [o.contents.currency if o.contents else None for _, o in contexts],
         [_lines(o.contents) for _, o in contexts],
         [o.contents_at for _, o in contexts],
+        [o.placed_at for _, o in contexts],
     ]
 
 
@@ -149,7 +151,7 @@ async def save_order_contexts(conn: Connection, contexts: Sequence[tuple[OrderKe
            FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
                        $7::text[], $8::date[], $9::timestamptz[], $10::timestamptz[], $11::text[],
                        $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::timestamptz[],
-                       $17::numeric[], $18::text[], $19::text[], $20::timestamptz[])
+                       $17::numeric[], $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[])
                 AS u ({", ".join(columns)})
            ON CONFLICT (shop_id, order_id) DO UPDATE SET {updated}""",  # noqa: S608
         *_columns(contexts),

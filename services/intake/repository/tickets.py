@@ -16,6 +16,7 @@ from schemas.v1.contacts import Channel
 from schemas.v1.tickets import Category, Priority, TicketSource, TicketStatus
 
 from ..domain.ticket import Change, Message, Ticket, TicketCustomer
+from .customers import standing_json, standing_of
 from .orders import OrderKey
 
 
@@ -38,6 +39,7 @@ def ticket_of(row: asyncpg.Record) -> Ticket:
             handle=row["customer_handle"],
             name=row["customer_name"],
             locale=row["customer_locale"],
+            standing=standing_of(row["customer_standing"]),
         ),
         order_id=row["order_id"],
         is_repeat=row["is_repeat"],
@@ -86,6 +88,7 @@ def _columns(ticket: Ticket) -> dict[str, Any]:
         "customer_handle": customer.handle,
         "customer_name": customer.name,
         "customer_locale": customer.locale,
+        "customer_standing": standing_json(customer.standing),
     }
 
 
