@@ -44,6 +44,7 @@ from .domain.rules import DEFAULT_RULES, RuleTable
 from .domain.threading import RouteKind
 from .domain.ticket import ConflictingChange, TicketNotFound
 from .platforms_api import router as platforms
+from .privacy_api import router as privacy
 from .repository import shop_rules, sla_state
 from .repository import tickets as repo
 from .settings_api import router as settings
@@ -378,6 +379,7 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
     )
     for router in (contacts, tickets, rules, settings, platforms, audit, admin, customers_api.router):
         api.include_router(router)
+    api.include_router(privacy)
     install_people(api)
     mount_workspace(api, lambda: runtime.clock)
     return api

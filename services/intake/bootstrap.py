@@ -7,6 +7,7 @@ from pathlib import Path
 
 from runtime.binding import each, fold
 from runtime.consumer import Consumer
+from runtime.erasure import privacy_consumer
 from runtime.service import ServiceApp, ServiceRuntime
 from runtime.settings import Settings
 from schemas import topics
@@ -42,6 +43,7 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
         config=config or IntakeConfig(),
         orders_topic=runtime.topic(topics.ORDERS),
         replies_topic=runtime.topic(topics.REPLIES),
+        privacy_topic=runtime.topic(topics.PRIVACY),
         shops_topic=runtime.topic(topics.SHOPS),
         audit=runtime.audit,
         take_shops=runtime.shop_follower.take,
@@ -59,6 +61,16 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime.consume(topics.AUDIT, audit_consumer(ctx))
     purge_audit = partial(sweeps.purge_audit_log, runtime.db, ctx)
     runtime.every("intake-audit-retention", ctx.config.audit_sweep_seconds, purge_audit)
+    runtime.consume(topics.PRIVACY, privacy_consumer("intake-privacy", handlers.privacy_part(ctx)))
+    completions = fold(
+        "intake-privacy-completions", ctx, handlers.PRIVACY_COMPLETED, handlers.on_privacy_completed
+    )
+    runtime.consume(topics.PRIVACY, completions)
+    retention = partial(sweeps.apply_retention, runtime.db, ctx)
+    runtime.every("intake-retention", ctx.config.retention_sweep_seconds, retention)
+    runtime.every(
+        "intake-privacy-gauge", ctx.config.gauge_seconds, partial(sweeps.measure_privacy, runtime.db)
+    )
     runtime.background("intake-shops-seed", partial(sweeps.seed_shops, runtime.db, ctx))
     key_uses = partial(sweeps.store_key_uses, runtime.db, ctx)
     runtime.every("intake-key-uses", ctx.config.key_use_seconds, key_uses)

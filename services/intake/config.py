@@ -37,6 +37,15 @@ class IntakeConfig(BaseSettings):
     """How often the records older than that are deleted (wall time)."""
     audit_purge_batch: int = Field(default=5000, ge=1)
     """Records one transaction of the retention sweep deletes at most (it goes on until none is left)."""
+    message_body_retention_days: int | None = Field(default=None, ge=1)
+    """Message texts are purged (replaced by '[purged]', the rows stay) this many days after they were
+    written, for a shop without its own setting (PUT /v1/privacy/retention); None keeps them."""
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often message texts past their retention are purged (wall time)."""
+    retention_batch: int = Field(default=1000, ge=1)
+    """Messages one transaction of the retention sweep purges at most."""
+    privacy_export_days: float = Field(default=7.0, gt=0)
+    """How long an export's rows are kept after they arrived (domain time), for the shop to fetch."""
     key_use_seconds: float = Field(default=30.0, gt=0)
     """How often the API keys' last uses (kept in memory per request) are stored (wall time)."""
 

@@ -26,6 +26,8 @@ class Context:
     """Where the platform adapters publish order events (the prefixed orders.events)."""
     replies_topic: str = "support.replies"
     """Where replies go to the channel gateways (the prefixed support.replies)."""
+    privacy_topic: str = "privacy.events"
+    """Where privacy requests go out and their completions come back (the prefixed privacy.events)."""
     shops_topic: str = "shops.state"
     """Where the operator API publishes each shop's whole state (the prefixed shops.state)."""
     audit: AuditTrail = field(default_factory=lambda: AuditTrail("audit.events", "intake"))

@@ -112,3 +112,21 @@ AUDIT_RECORDS = Counter("careloop_intake_audit_records_total", "Audit records ap
 AUDIT_PURGED = Counter(
     "careloop_intake_audit_purged_total", "Audit records deleted after the log's retention"
 )
+PRIVACY_REQUESTS = Counter(
+    "careloop_intake_privacy_requests_total",
+    "Privacy requests received, by kind (erasure, export) and where from (api, shopify)",
+    ["kind", "source"],
+)
+PRIVACY_COMPLETED = Counter(
+    "careloop_intake_privacy_requests_completed_total",
+    "Privacy requests every service has answered, by kind",
+    ["kind"],
+)
+PRIVACY_PENDING = Gauge(
+    "careloop_intake_privacy_requests_pending", "Privacy requests some service has not answered yet"
+)
+RETENTION_PURGED = Counter(
+    "careloop_intake_retention_purged_total",
+    "Rows whose texts a retention removed: message_body (a shop's setting), privacy_export (exports' rows)",
+    ["kind"],
+)

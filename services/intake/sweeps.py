@@ -26,8 +26,9 @@ from .domain.ticket import Ticket
 from .handlers import housekeeping as act
 from .handlers.shops import seed_shops as seed_from_file
 from .repository import audit as audit_log
+from .repository import erasure, platforms, shop_settings, tickets
 from .repository import housekeeping as due
-from .repository import platforms, shop_settings, tickets
+from .repository import privacy as privacy_repo
 from .repository import shops as shop_keys
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,35 @@ async def purge_audit_log(db: Database, ctx: Context, now: datetime | None = Non
         metrics.AUDIT_PURGED.inc(deleted)
         if deleted < ctx.config.audit_purge_batch:
             return
+
+
+async def apply_retention(db: Database, ctx: Context) -> None:
+    """Message texts past each shop's retention (its own setting, else the service's) purged a batch
+    per transaction, and the rows of privacy exports past theirs dropped (docs/privacy.md)."""
+    now, batch = ctx.now(), ctx.config.retention_batch
+    shops = [shop.id for shop in ctx.shops]
+    async with db.pool.acquire() as conn:
+        own = await privacy_repo.retention_of_shops(conn, shops)
+    for shop_id in shops:
+        kept_days = own.get(shop_id) or ctx.config.message_body_retention_days
+        purged = batch if kept_days is not None else 0
+        while purged == batch:
+            async with db.transaction() as conn:
+                purged = await erasure.purge_message_bodies(
+                    conn, shop_id, now - timedelta(days=kept_days or 0), batch
+                )
+            metrics.RETENTION_PURGED.labels("message_body").inc(purged)
+    async with db.transaction() as conn:
+        expired = await privacy_repo.expire_exports(
+            conn, now - timedelta(days=ctx.config.privacy_export_days)
+        )
+    metrics.RETENTION_PURGED.labels("privacy_export").inc(expired)
+
+
+async def measure_privacy(db: Database) -> None:
+    """The privacy requests some service has not answered yet (one that stays up is a service down)."""
+    async with db.pool.acquire() as conn:
+        metrics.PRIVACY_PENDING.set(await privacy_repo.pending_count(conn))
 
 
 async def seed_shops(db: Database, ctx: Context) -> None:

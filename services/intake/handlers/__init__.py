@@ -24,6 +24,9 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 - the audit log: `on_audit_events` (a fold over `audit.events`, every service's records);
 - the operator API: `create_shop`, `change_shop`, `set_shop_status`, `issue_shop_key`,
   `revoke_shop_key`, and `seed_shops` (the JSON file's shops, at start).
+- privacy requests: `request_privacy` (the API, Shopify's compliance webhooks), `privacy_part`
+  (intake's own rows, on the runtime's `privacy.requested` path), `on_privacy_completed` (a fold
+  over `privacy.completed`: each service's part of a request).
 """
 
 from .agents import add_agent_message, change_status, merge_tickets, reopen
@@ -31,6 +34,7 @@ from .audit import AUDIT_TYPES, on_audit_events
 from .contacts import ContactOutcome, on_contact_event, receive_contact
 from .inbound import EmailOutcome, receive_email
 from .platforms import receive_platform_delivery
+from .privacy import Asked, on_privacy_completed, privacy_part, request_privacy
 from .replies import on_reply_status, reply_to_customer
 from .shops import change_shop, create_shop, issue_shop_key, revoke_shop_key, seed_shops, set_shop_status
 from .sla import SLA_TYPES, on_sla_events
@@ -40,13 +44,16 @@ from .upstream import on_order_events, on_promise_breached, on_sla_breached, on_
 CONTACT_HANDLERS = {"contact.received": on_contact_event}
 SURVEY_HANDLERS = {"survey.answered": on_survey_answered, "survey.detractor": on_unhappy_answer}
 REPLY_STATUS_HANDLERS = {"reply.status": on_reply_status}
+PRIVACY_COMPLETED = ("privacy.completed",)
 
 __all__ = [
     "AUDIT_TYPES",
     "CONTACT_HANDLERS",
+    "PRIVACY_COMPLETED",
     "REPLY_STATUS_HANDLERS",
     "SLA_TYPES",
     "SURVEY_HANDLERS",
+    "Asked",
     "ContactOutcome",
     "EmailOutcome",
     "add_agent_message",
@@ -58,6 +65,7 @@ __all__ = [
     "on_audit_events",
     "on_contact_event",
     "on_order_events",
+    "on_privacy_completed",
     "on_promise_breached",
     "on_reply_status",
     "on_sla_breached",
@@ -65,11 +73,13 @@ __all__ = [
     "on_survey_answered",
     "on_survey_detractor",
     "on_unhappy_answer",
+    "privacy_part",
     "receive_contact",
     "receive_email",
     "receive_platform_delivery",
     "reopen",
     "reply_to_customer",
+    "request_privacy",
     "revoke_shop_key",
     "seed_shops",
     "set_shop_status",

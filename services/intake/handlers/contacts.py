@@ -8,6 +8,7 @@ from typing import Any
 
 from runtime.consumer import Unprocessable
 from runtime.db import Connection
+from runtime.erasure import scrubbed_if_erased
 from runtime.metrics import on_commit
 from schemas.envelope import CloudEvent
 from schemas.v1.contacts import ContactReceived
@@ -45,6 +46,7 @@ class ContactOutcome:
 
 async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Context) -> ContactOutcome:
     """A customer's message from any channel: a duplicate, a new ticket, or the next message of one."""
+    contact = await scrubbed_if_erased(conn, contact, contact.shop_id, "intake", "contacts")
     now = ctx.now()
     shop_id, channel = contact.shop_id, contact.channel.value
     who = customer_key(contact.customer_email, contact.customer_phone, contact.customer_handle)
