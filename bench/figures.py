@@ -9,6 +9,9 @@ from bench.common import SERVICES
 
 E2E_LOADS = (100, 1000, 5000)
 SLA_CLOCKS = (100_000, 1_000_000)
+WISMO_RATE = 50.0
+"""Issue #14: automatic answers' latency at 50 contacts/s (the quick plan keeps the rate)."""
+QUEUE_TICKETS = 500
 
 
 CONSTANT_ROUTE = "same route returning a constant (make_api, same auth and body model), same wrk load"
@@ -26,7 +29,8 @@ class FigureSpec:
     title: str
     unit: str
     better: str  # "higher" or "lower"
-    ceiling: str
+    ceiling: str | None
+    """None: nothing barer does the same work (docs/benchmarks.md says why, figure by figure)."""
     target: str | None = None
 
 
@@ -185,6 +189,7 @@ def _specs() -> list[FigureSpec]:
             HELLO,
         ),
     ]
+    specs += _answers_and_workspace()
     specs += [
         FigureSpec(
             f"memory.{s}_mib",
@@ -194,6 +199,46 @@ def _specs() -> list[FigureSpec]:
             "the service's code imported and its app built, idle",
         )
         for s in SERVICES
+    ]
+    return specs
+
+
+def _answers_and_workspace() -> list[FigureSpec]:
+    """Issue #14's automatic answers, each leg beside the one before it on the same contacts (no
+    numeric target: the issue asks for p50/p99), and issue #15's queue page (no ceiling)."""
+    legs = {
+        "replied": (
+            "ticket.replied on Kafka",
+            "the same contacts' HTTP answer (201): the answer is committed in the contact's "
+            "transaction, so the outbox relay and Kafka are the difference",
+        ),
+        "webhook": (
+            "reply webhook received",
+            "the same contacts' ticket.replied on Kafka (wismo.replied), same run: notify's consumer, "
+            "delivery queue and signed POST are the difference",
+        ),
+    }
+    specs = [
+        FigureSpec(
+            f"wismo.{leg}.{pct}_ms",
+            f"Automatic answer, POST /v1/contacts → {what} {pct} at {WISMO_RATE:g} contacts/s",
+            "ms",
+            "lower",
+            ceiling,
+        )
+        for leg, (what, ceiling) in legs.items()
+        for pct in ("p50", "p99")
+    ]
+    specs += [
+        FigureSpec(
+            f"workspace.queue.{pct}_ms",
+            f"Workspace queue page of {QUEUE_TICKETS} tickets, server time (Server-Timing) {pct}",
+            "ms",
+            "lower",
+            None,
+            "< 100 ms" if pct == "p99" else None,
+        )
+        for pct in ("p50", "p99")
     ]
     return specs
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.figures import WISMO_RATE
 from bench.report import SLA_CLOCKS
 
 
@@ -55,6 +56,12 @@ class Plan:
     survey_seconds: float = 8.0
     survey_tokens: int = 20_000
     """Sent invitations whose tokens wrk walks: more than one run's requests at the page's rate."""
+    wismo_rate: float = WISMO_RATE
+    wismo_seconds: float = 20.0
+    """Seconds of contacts offered per bench/wismo.py run."""
+    wismo_repeats: int = 3
+    workspace_requests: int = 200
+    """Queue pages (and as many ticket pages) asked for per bench/workspace.py run, one at a time."""
     wrk_threads: int = 1
     """One wrk thread keeps the generator's share of the 2 cores small; its CPU is in the report."""
     script_timeout: float = 300.0
@@ -94,5 +101,8 @@ QUICK = Plan(
     survey_concurrency=4,
     survey_seconds=2.0,
     survey_tokens=500,
+    wismo_seconds=3.0,
+    wismo_repeats=1,
+    workspace_requests=30,
     script_timeout=120.0,
 )

@@ -169,7 +169,7 @@ class Report:
         lines += ["", "## Ceilings", ""]
         for spec in {s.ceiling: s for s in SPECS}.values():
             names = ", ".join(f"`{s.name}`" for s in SPECS if s.ceiling == spec.ceiling)
-            lines.append(f"- {spec.ceiling}: {names}")
+            lines.append(f"- {spec.ceiling or 'none (nothing barer does the same work)'}: {names}")
         notes = [(f.spec.name, f.note) for f in self.figures.values() if f.note]
         missing = [(f.spec.name, f.missing) for f in self.figures.values() if f.missing]
         if missing:

@@ -23,7 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import e2e_scenario, http_bench, ingest, intake_size, sla_scenario
+from bench import (
+    e2e_scenario,
+    http_bench,
+    ingest,
+    intake_size,
+    sla_scenario,
+    wismo_scenario,
+    workspace_scenario,
+)
 from bench.common import (
     ROOT,
     SERVICES,
@@ -150,6 +158,13 @@ class Bench:
     async def sla(self) -> None:
         await sla_scenario.sla(self)
 
+    # -- automatic answers and the workspace (bench/wismo_scenario.py, bench/workspace_scenario.py)
+    async def wismo(self) -> None:
+        await wismo_scenario.wismo(self)
+
+    async def workspace(self) -> None:
+        await workspace_scenario.workspace(self)
+
     # -- memory ----------------------------------------------------------------------------------
     async def memory_figures(self) -> None:
         # the services' peaks before the idle ceilings run: their labels start with the service's name too
@@ -189,6 +204,8 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "intake_size": intake_size.FIGURES,
     "sla": (*(f"sla.lag_p99_ms.{c}" for c in SLA_CLOCKS), "sla.drained_per_s"),
     "survey": ("survey.requests_per_s", "survey.p99_ms", "survey.constant_page_per_s"),
+    "wismo": wismo_scenario.FIGURES,
+    "workspace": workspace_scenario.FIGURES,
     "memory": tuple(f"memory.{s}_mib" for s in SERVICES),
 }
 
@@ -215,6 +232,8 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         "survey": bench.survey,
         "e2e": bench.e2e,
         "scale": bench.scale,
+        "wismo": bench.wismo,
+        "workspace": bench.workspace,
         "memory": bench.memory_figures,  # after every scenario that runs a service process
         "sla": bench.sla,  # the longest; its service runs inside sla_timers.py, not as a service process
     }

@@ -9,7 +9,7 @@ customer's message and an SLA deadline, some already late), creates an agent, si
 the sign-in form as a browser does, and asks for the queue (all the tickets on one page) and a ticket
 page one request at a time. The server's own time is each response's `Server-Timing: app;dur=` (from
 the request's arrival to the answer's start: session lookup, queries, rendering); the client's time
-over loopback is beside it. The target: the queue's p95 server time under TARGET_MS. Prints one JSON
+over loopback is beside it. The target: the queue's p99 server time under TARGET_MS. Prints one JSON
 document.
 """
 
@@ -145,14 +145,14 @@ async def run(tickets: int, requests: int) -> dict[str, Any]:
     finally:
         await process.stop()
         await cleanup(settings, ("intake",))
-    p95 = queue["server_ms"]["p95"]
+    p99 = queue["server_ms"]["p99"]
     return {
         "benchmark": "workspace",
         "tickets": tickets,
         "queue": queue,
         "ticket": ticket,
         "target_ms": TARGET_MS,
-        "meets_target": p95 is not None and p95 < TARGET_MS,
+        "meets_target": p99 is not None and p99 < TARGET_MS,
     }
 
 
