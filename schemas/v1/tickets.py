@@ -61,6 +61,10 @@ class TicketEventData(EventData):
     channel: Channel
     category: Category
     priority: Priority
+    team_id: str | None = None
+    """The team working the ticket (null: none), so a consumer (survey's CSAT by team) needs no lookup."""
+    assignee_agent_id: str | None = None
+    """The agent the ticket is assigned to (null: it waits in the unassigned queue)."""
 
 
 class TicketSource(StrEnum):
@@ -88,11 +92,15 @@ class TicketMessageAdded(TicketEventData):
     author: Author
     internal: bool = False
     at: datetime
+    author_agent_id: str | None = None
+    """The agent who wrote it (an agent's reply or note made with their token)."""
 
 
 class TicketFirstResponse(TicketEventData):
     at: datetime
     first_response_seconds: float
+    author_agent_id: str | None = None
+    """The agent whose reply it was (null: the shop's key or an automatic answer)."""
 
 
 class TicketStatusChanged(TicketEventData):
@@ -132,6 +140,23 @@ class TicketClosed(TicketEventData):
     """`auto_close`: intake closed it after it stayed solved for the shop's time."""
 
 
+class TicketAssigned(TicketEventData):
+    """The ticket's team or agent changed (`team_id`, `assignee_agent_id`: now; null agent: back in
+    the team's unassigned queue)."""
+
+    previous_team_id: str | None = None
+    previous_agent_id: str | None = None
+    reason: str = Field(description="auto | manual | take | escalation | released")
+    """auto: intake routed it (the team its rule or the shop's default names, and that team's policy);
+    manual: an assign call; take: the agent took it; escalation: an SLA escalation reached its level's
+    target; released: its agent was deactivated."""
+    escalation_level: int | None = None
+    """The SLA escalation level that moved it (reason escalation)."""
+    by_agent_id: str | None = None
+    """Who assigned it (an agent's token; null: the shop's key or intake itself)."""
+    at: datetime
+
+
 class ReplyContact(EventData):
     """Whatever the ticket knows of how to reach the customer."""
 
@@ -160,6 +185,8 @@ class ReplyFields(EventData):
     """The ticket message's id: what `reply.status` reports on."""
     author: Author
     author_name: str | None = None
+    author_agent_id: str | None = None
+    """The agent who wrote it, when they wrote with their own token."""
     text: str = Field(min_length=1, max_length=20_000)
     subject: str = Field(default="", max_length=500)
     """The ticket's subject (an e-mail reply is "Re: <subject>")."""
@@ -196,4 +223,5 @@ TICKET_EVENT_TYPES: dict[str, type[EventData]] = {
     "ticket.closed": TicketClosed,
     "ticket.replied": TicketReplied,
     "ticket.reply_failed": TicketReplyFailed,
+    "ticket.assigned": TicketAssigned,
 }

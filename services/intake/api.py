@@ -36,10 +36,13 @@ from .api_models import (
 )
 from .audit_api import Auditor
 from .audit_api import router as audit
+from .auth import AssigneeFilter
 from .context import Context
+from .domain.agents import PeopleRefused
 from .domain.customers import NoCustomerIdentity
 from .domain.email import EmailRefused, parse_email
 from .domain.lifecycle import TransitionRefused
+from .domain.macros import MacroFailed, MacroNotFound
 from .domain.rules import DEFAULT_RULES, RuleTable
 from .domain.threading import RouteKind
 from .domain.ticket import ConflictingChange, TicketNotFound
@@ -67,6 +70,9 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     ConflictingChange: (409, "conflict"),
     TransitionRefused: (409, "invalid_transition"),
     NoCustomerIdentity: (422, "no_customer_identity"),
+    PeopleRefused: (422, "unknown_team"),
+    MacroNotFound: (404, "not_found"),
+    MacroFailed: (422, "macro_failed"),
 }
 """How the domain's refusals are answered: status and error code (the detail is the message)."""
 
@@ -221,6 +227,7 @@ tickets = APIRouter(tags=["tickets"])
 async def list_tickets(
     shop: CurrentShop,
     db: Db,
+    assigned: AssigneeFilter,
     status: TicketStatus | None = None,
     channel: Channel | None = None,
     category: Category | None = None,
@@ -231,6 +238,8 @@ async def list_tickets(
     ] = None,
     breached: bool | None = None,
     is_repeat: bool | None = None,
+    team: Annotated[str | None, Query(max_length=64, description="a team's id")] = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     sort: Annotated[
@@ -250,6 +259,9 @@ async def list_tickets(
         customer=customer,
         breached=breached,
         is_repeat=is_repeat,
+        **assigned,
+        team_id=team,
+        tag=tag.strip().lower() if tag else None,
     )
     async with db.pool.acquire() as conn:
         rows = await repo.list_tickets(conn, shop.id, wanted, limit + 1, offset, sort)

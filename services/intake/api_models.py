@@ -115,6 +115,10 @@ class TicketView(BaseModel):
     deflect_at: datetime | None = Field(
         description="an automatic answer waits for the customer until then; then it is solved as deflected"
     )
+    team_id: str | None = Field(description="the team working it")
+    assignee_agent_id: str | None = Field(description="its agent; null: in the unassigned queue")
+    assigned_at: datetime | None
+    tags: list[str]
 
 
 class MessageDelivery(BaseModel):
@@ -133,6 +137,7 @@ class MessageView(BaseModel):
     channel: str | None
     channel_message_id: str | None
     author_name: str | None
+    author_agent_id: str | None = Field(description="the agent who wrote it with their own token")
     subject: str
     body: str
     attachments: list[Attachment]
@@ -245,6 +250,10 @@ def ticket_view(row: asyncpg.Record) -> dict[str, Any]:
         "pending_since": row["pending_since"],
         "reminded_at": row["reminded_at"],
         "deflect_at": row["deflect_at"],
+        "team_id": row["team_id"],
+        "assignee_agent_id": row["assignee_agent_id"],
+        "assigned_at": row["assigned_at"],
+        "tags": list(row["tags"]),
     }
 
 
@@ -290,6 +299,7 @@ def message_view(row: asyncpg.Record, ticket_id: str) -> dict[str, Any]:
         "channel": row["channel"],
         "channel_message_id": row["channel_message_id"],
         "author_name": row["author_name"],
+        "author_agent_id": row["author_agent_id"],
         "subject": row["subject"],
         "body": row["body"],
         "attachments": row["attachments"],

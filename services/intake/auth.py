@@ -11,9 +11,9 @@ the agent is ask for `CurrentCaller`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from runtime.db import Database
@@ -80,3 +80,28 @@ CurrentCaller = Annotated[Caller, Depends(api_caller)]
 async def caller_shop(caller: CurrentCaller) -> Shop:
     """Stands in for the runtime's `api_shop` on intake's app: the shop of either credential."""
     return caller.shop
+
+
+async def assignee_query(
+    caller: CurrentCaller,
+    assignee: Annotated[
+        str | None,
+        Query(
+            max_length=64, description="me (the calling agent), none (the unassigned queue) or an agent id"
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """The listing's assignee filter (repository/tickets.TicketFilter's fields)."""
+    if assignee is None:
+        return {}
+    if assignee == "none":
+        return {"unassigned": True}
+    if assignee == "me":
+        if caller.agent is None:
+            REJECTED_REQUESTS.labels(SERVICE, "not_an_agent").inc()
+            raise ApiError(422, "not_an_agent", "assignee=me needs an agent's token")
+        return {"assignee": caller.agent.id}
+    return {"assignee": assignee}
+
+
+AssigneeFilter = Annotated[dict[str, Any], Depends(assignee_query)]

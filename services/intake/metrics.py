@@ -46,6 +46,12 @@ REPEAT_CONTACTS = Counter(
 )
 REOPENED = Counter("careloop_intake_tickets_reopened_total", "Tickets reopened", ["by"])
 MERGED = Counter("careloop_intake_tickets_merged_total", "Tickets merged into another ticket")
+ASSIGNMENTS = Counter(
+    "careloop_intake_assignments_total",
+    "Tickets given a team or an agent, by reason (auto, manual, take, escalation, released); queued:"
+    " a team's policy found nobody with room, the ticket waits unassigned",
+    ["reason"],
+)
 REJECTED = Counter(
     "careloop_intake_rejected_inputs_total",
     "Inputs intake refused, by where they came from and why",

@@ -1,7 +1,7 @@
 """All four services in-process on one isolated run, with shop B owning a resource of every kind.
 
 Shop B's resources are what shop A's key must never reach: a ticket, an order, a platform secret, an
-agent and a team (intake),
+agent, a team and a macro (intake),
 its SLA clocks (sla), a webhook endpoint, a delivery and a template override (notify), and survey
 reports (survey)."""
 
@@ -55,7 +55,7 @@ class World:
 
 
 OWNED_PARAMS = frozenset(
-    {"ticket_id", "endpoint_id", "delivery_id", "secret_id", "agent_id", "team_id", "order_id"}
+    {"ticket_id", "endpoint_id", "delivery_id", "secret_id", "agent_id", "team_id", "order_id", "macro_id"}
 )
 """Path parameters naming one shop's resource: another shop's key must get 403/404 for them."""
 
@@ -129,6 +129,11 @@ async def seed_shop_b(world: World) -> None:
     assert agent.status_code == 201, agent.text
     world.b_ids["agent_id"] = agent.json()["id"]
     world.b_secrets.append(agent.json()["token"])
+    macro = await intake.post(
+        "/v1/macros", json={"name": f"{B_MARK} macro", "texts": {"en": f"{B_MARK} text"}}, headers=auth(KEY_B)
+    )
+    assert macro.status_code == 201, macro.text
+    world.b_ids["macro_id"] = macro.json()["id"]
 
     contact = await intake.post(
         "/v1/contacts",

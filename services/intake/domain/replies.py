@@ -87,6 +87,7 @@ def reply(
         message_id=stored.id,
         author=stored.author,
         author_name=stored.author_name,
+        author_agent_id=stored.agent_id,
         text=stored.body,
         subject=ticket.subject,
         attachments=list(attachments),

@@ -7,7 +7,7 @@ without a deploy; the evaluation is a pure function of the table, the text and t
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -18,6 +18,8 @@ from .customers import CustomerStanding as CustomerStanding
 from .orders import OrderStatus
 
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[\w.:-]{1,50}$")]
+"""A ticket's tag: a word (letters, digits, `_ . : -`), lower case."""
 
 PRIORITY_ORDER: tuple[Priority, ...] = (Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT)
 
@@ -31,6 +33,10 @@ class CategoryRule(BaseModel):
     category: Category
     keywords: tuple[Keyword, ...] = Field(default=(), max_length=200)
     order_statuses: tuple[OrderStatus, ...] = ()
+    tags: tuple[Tag, ...] = Field(default=(), max_length=20)
+    """Tags a ticket this rule categorises starts with."""
+    team_id: str | None = Field(default=None, max_length=64)
+    """The team a ticket this rule categorises goes to (else the shop's default team)."""
 
     @field_validator("keywords")
     @classmethod
@@ -107,17 +113,27 @@ class RuleTable(BaseModel):
     def _normalised(cls, keywords: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(k.casefold() for k in keywords)
 
+    def classify(self, subject: str, body: str, order_status: OrderStatus | None) -> Classification:
+        """The first matching rule's category, tags and team (OTHER, no tags, no team if none matches)."""
+        text = normalise_text(subject, body)
+        for rule in self.rules:
+            if rule.matches(text, order_status):
+                return Classification(rule.category, tuple(sorted(set(rule.tags))), rule.team_id)
+        return Classification(Category.OTHER)
+
+
+class Classification(NamedTuple):
+    category: Category
+    tags: tuple[str, ...] = ()
+    team_id: str | None = None
+
 
 def normalise_text(*parts: str) -> str:
     return " ".join(p.casefold() for p in parts if p)
 
 
 def categorise(table: RuleTable, subject: str, body: str, order_status: OrderStatus | None) -> Category:
-    text = normalise_text(subject, body)
-    for rule in table.rules:
-        if rule.matches(text, order_status):
-            return rule.category
-    return Category.OTHER
+    return table.classify(subject, body, order_status).category
 
 
 def raised(priority: Priority, steps: int = 1) -> Priority:

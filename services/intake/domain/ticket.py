@@ -80,6 +80,8 @@ class Message:
     """Written by CareLoop itself to the customer (an automatic answer)."""
     delivery_status: str | None = None
     """A public reply's fate on its channel: 'queued' when written (domain/replies.py)."""
+    agent_id: str | None = None
+    """The agent who wrote it with their own token (None: the shop's key, the customer, CareLoop)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ class Opening:
     order_id: str | None
     repeat_of: str | None = None
     """The earlier ticket of the same customer and order this one repeats (threading.repeat_of)."""
+    team_id: str | None = None
+    """The team the source names (else the rule's, else the shop's default team)."""
     category: Category | None = None
     """Given by the source (a broken promise is a delivery or repair matter); else the rule table's."""
     continues_ticket_id: str | None = None
@@ -154,6 +158,12 @@ class Ticket:
     closed_at: datetime | None = None
     fcr: bool | None = None
     merged_into: str | None = None
+    team_id: str | None = None
+    assignee_agent_id: str | None = None
+    assigned_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    first_response_agent_id: str | None = None
+    """Who works it (domain/assignment.py), its tags, and whose reply was its first response."""
     reply_failed_at: datetime | None = None
     """When the reply a gateway reported failed was written (domain/replies.py); None once a later
     reply went out."""
@@ -178,8 +188,10 @@ class Ticket:
     ) -> Change:
         """A new open ticket with its first message. Category: the source's, else the shop's rule
         table over subject and body. Urgent words count only in what the customer wrote: a
-        contact's subject and body, a follow-up's body (its subject is intake's own wording)."""
+        contact's subject and body, a follow-up's body (its subject is intake's own wording). The
+        rule that gives the category may also give tags and a team."""
         category = opening.category or categorise(rules, opening.subject, first.body, order_status)
+        ruled = None if opening.category else rules.classify(opening.subject, first.body, order_status)
         contact = opening.source is TicketSource.CONTACT
         words = normalise_text(opening.subject, first.body) if contact else first.body
         priority = prioritise(
@@ -202,6 +214,8 @@ class Ticket:
             source_ref=opening.source_ref,
             customer=opening.customer,
             order_id=opening.order_id,
+            team_id=opening.team_id or (ruled.team_id if ruled else None),
+            tags=ruled.tags if ruled else (),
             is_repeat=opening.repeat_of is not None,
             repeat_of=opening.repeat_of,
             continues_ticket_id=opening.continues_ticket_id,
@@ -246,7 +260,7 @@ class Ticket:
         first = self.first_response_at is None
         changes: dict[str, Any] = {"agent_replies": self.agent_replies + 1}
         if first:
-            changes["first_response_at"] = message.at
+            changes |= {"first_response_at": message.at, "first_response_agent_id": message.agent_id}
         change = self._touched(message, changes)
         if not first:
             return change
@@ -254,6 +268,7 @@ class Ticket:
             **change.ticket._common(),
             at=message.at,
             first_response_seconds=(message.at - self.created_at).total_seconds(),
+            author_agent_id=message.agent_id,
         )
         return replace(change, events=(*change.events, responded))
 
@@ -363,6 +378,8 @@ class Ticket:
             "channel": self.channel,
             "category": self.category,
             "priority": self.priority,
+            "team_id": self.team_id,
+            "assignee_agent_id": self.assignee_agent_id,
         }
 
     def _message_added(self, message: Message) -> TicketMessageAdded:
@@ -372,6 +389,7 @@ class Ticket:
             author=message.author,
             internal=message.internal,
             at=message.at,
+            author_agent_id=message.agent_id,
         )
 
 

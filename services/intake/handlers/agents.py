@@ -11,8 +11,11 @@ from schemas.v1.tickets import Author, TicketStatus
 from ..context import Context
 from ..domain.ticket import Message, Ticket, TicketNotFound, refuse_self_merge
 from ..repository import tickets
+from .assignment import hand_out
 from .replies import reply_to_customer
 from .writes import apply, new_id
+
+FINISHED = frozenset({TicketStatus.SOLVED, TicketStatus.CLOSED})
 
 
 async def _ticket(conn: Connection, shop_id: str, ticket_id: str) -> Ticket:
@@ -32,9 +35,11 @@ async def add_agent_message(
     internal: bool,
     author_name: str | None = None,
     attachments: tuple[dict[str, Any], ...] = (),
+    agent_id: str | None = None,
 ) -> str:
-    """A public reply or an internal note. Only a public reply is a response to the customer, and
-    it goes to them on the ticket's channel (replies.reply_to_customer)."""
+    """A public reply or an internal note, by `agent_id` when an agent's token wrote it. Only a
+    public reply is a response to the customer, and it goes to them on the ticket's channel
+    (replies.reply_to_customer)."""
     if not internal:
         return await reply_to_customer(
             conn,
@@ -44,6 +49,7 @@ async def add_agent_message(
             body,
             author_name=author_name,
             attachments=[Attachment.model_validate(a) for a in attachments],
+            agent_id=agent_id,
         )
     ticket = await _ticket(conn, shop_id, ticket_id)
     message = Message(
@@ -54,6 +60,7 @@ async def add_agent_message(
         internal=True,
         author_name=author_name,
         attachments=attachments,
+        agent_id=agent_id,
     )
     await apply(conn, ctx, ticket.note(message))
     return message.id
@@ -62,9 +69,18 @@ async def add_agent_message(
 async def change_status(
     conn: Connection, ctx: Context, shop_id: str, ticket_id: str, target: TicketStatus
 ) -> Ticket:
+    """A finished ticket makes room for its agent: their team's waiting tickets are handed out."""
     change = (await _ticket(conn, shop_id, ticket_id)).set_status(target, ctx.now())
     await apply(conn, ctx, change)
-    return change.ticket
+    ticket = change.ticket
+    if (
+        ticket.status in FINISHED
+        and "status" in change.changes
+        and ticket.assignee_agent_id
+        and ticket.team_id
+    ):
+        await hand_out(conn, ctx, shop_id, [ticket.team_id])
+    return ticket
 
 
 async def reopen(conn: Connection, ctx: Context, shop_id: str, ticket_id: str) -> Ticket:

@@ -29,6 +29,7 @@ from ..domain.threading import (
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
 from ..repository import conversations, replies, tickets
 from .automatic import answer_where_is_my_order, joined
+from .routing import route_new
 from .writes import apply, known_shop, new_id, order_status
 
 
@@ -96,6 +97,7 @@ async def receive_contact(contact: ContactReceived, conn: Connection, ctx: Conte
         opening = _opening(contact, who, known, earlier.ticket_id if earlier else None, ctx)
         opening = replace(opening, continues_ticket_id=_continued(ticket, incoming, candidates))
         change = Ticket.open(opening, message, known.rules, order_status(known.order, now))
+        change = await route_new(conn, ctx, change, known.teams)
     await apply(conn, ctx, change, thread=thread, reopened_by="customer")
     on_commit(metrics.CONTACTS.labels(channel, kind.value).inc)
     if change.created:

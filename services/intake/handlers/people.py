@@ -15,6 +15,7 @@ from runtime.shops import hash_api_key
 from ..context import Context
 from ..domain.agents import AGENT_TOKEN_PREFIX, Agent, PeopleRefused, Policy, Role, Team
 from ..repository import agents as repo
+from .assignment import hand_out, release_tickets_of
 from .writes import new_id
 
 
@@ -87,7 +88,10 @@ async def change_agent(
     if team_ids is not None:
         await _check_teams(conn, shop_id, team_ids)
         await repo.set_teams(conn, shop_id, agent_id, sorted(set(team_ids)))
-    return await agent_or_refuse(conn, shop_id, agent_id)
+    after = await agent_or_refuse(conn, shop_id, agent_id)
+    if after.available and ({"available", "capacity"} & set(changes) or team_ids is not None):
+        await hand_out(conn, ctx, shop_id, after.team_ids)  # they may have room for waiting tickets
+    return after
 
 
 async def rotate_token(conn: Connection, ctx: Context, shop_id: str, agent_id: str) -> Issued:
@@ -99,9 +103,11 @@ async def rotate_token(conn: Connection, ctx: Context, shop_id: str, agent_id: s
 
 
 async def deactivate_agent(conn: Connection, ctx: Context, shop_id: str, agent_id: str) -> Agent:
-    """Their token stops working, they leave their teams and take no more tickets."""
+    """Their token stops working, they leave their teams and take no more tickets; their unfinished
+    tickets go back to their teams' queues."""
     await agent_or_refuse(conn, shop_id, agent_id)
     await repo.deactivate_agent(conn, shop_id, agent_id, ctx.now())
+    await release_tickets_of(conn, ctx, shop_id, agent_id)
     return await agent_or_refuse(conn, shop_id, agent_id)
 
 
@@ -126,4 +132,6 @@ async def change_team(
     await team_or_refuse(conn, shop_id, team_id)
     if changes:
         await repo.update_team(conn, shop_id, team_id, changes, ctx.now())
+    if changes.get("auto_assign") or "policy" in changes:
+        await hand_out(conn, ctx, shop_id, [team_id])
     return await team_or_refuse(conn, shop_id, team_id)

@@ -41,9 +41,11 @@ async def reply_to_customer(
     author_name: str | None = None,
     attachments: Sequence[Attachment] = (),
     automatic: bool = False,
+    agent_id: str | None = None,
 ) -> str:
     """Write a public message to the customer on the ticket and send it on the ticket's channel;
-    returns the message id (what `reply.status` reports on)."""
+    returns the message id (what `reply.status` reports on). `agent_id`: the agent whose token
+    wrote it (the message, its events and a first response are theirs)."""
     ticket = await tickets.ticket_for_update(conn, shop_id, ticket_id)
     if ticket is None:
         raise TicketNotFound(ticket_id)
@@ -55,6 +57,7 @@ async def reply_to_customer(
         author_name=author_name,
         attachments=tuple(a.model_dump(mode="json") for a in attachments),
         automatic=automatic,
+        agent_id=agent_id,
     )
     conversation = await repo.conversation(conn, shop_id, ticket_id, ticket.channel.value)
     change = replies.reply(ticket, message, conversation, ctx.config.email_domain, attachments)

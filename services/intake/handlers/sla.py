@@ -1,6 +1,6 @@
 """The intake-sla consumer: a run of `sla.events` (record order, so each ticket's in the order they
-happened) keeps each ticket's SLA state, marks breached tickets and opens a ticket for each broken
-order promise."""
+happened) keeps each ticket's SLA state, marks breached tickets, opens a ticket for each broken
+order promise and gives an escalated ticket to its level's target (handlers/assignment.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .. import metrics
 from ..context import Context
 from ..domain.sla_state import CLOCK_EVENT_TYPES, ClockEvent, ClockState, fold, summary
 from ..repository import sla_state
+from .assignment import on_sla_escalated
 from .upstream import on_promise_breached, on_sla_breached
 from .writes import known_shop
 
@@ -25,9 +26,9 @@ SLA_TYPES = CLOCK_EVENT_TYPES | {"order.promise_breached"}
 
 async def on_sla_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx: Context) -> None:
     """The clocks of every ticket the run names are read and locked at once, folded in memory and
-    written back in one statement; then each breach marks its ticket and each broken promise opens
-    one. An event of an unknown shop or ticket raises (the runtime then redoes the run event by event
-    and dead-letters that one)."""
+    written back in one statement; then each breach marks its ticket, each broken promise opens
+    one and each escalation reassigns its ticket. An event of an unknown shop or ticket raises (the
+    runtime then redoes the run event by event and dead-letters that one)."""
     for event in events:
         known_shop(event.data.shop_id, ctx)
     await keep_clocks([e.data for e in events if e.type in CLOCK_EVENT_TYPES], conn)
@@ -36,6 +37,8 @@ async def on_sla_events(events: Sequence[CloudEvent[Any]], conn: Connection, ctx
             await on_sla_breached(event, conn, ctx)
         elif event.type == "order.promise_breached":
             await on_promise_breached(event, conn, ctx)
+        elif event.type == "sla.escalated":
+            await on_sla_escalated(event, conn, ctx)
 
 
 async def keep_clocks(told: Sequence[ClockEvent], conn: Connection) -> None:

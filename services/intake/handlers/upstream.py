@@ -31,6 +31,7 @@ from ..domain.orders import (
 )
 from ..domain.ticket import Message, Opening, Ticket, TicketCustomer
 from ..repository import conversations, customers, orders, tickets
+from .routing import route_new
 from .writes import apply, known_shop, new_id, order_status
 
 
@@ -129,7 +130,8 @@ async def _open_follow_up(
         category=category,
     )
     first = Message(id=new_id("msg"), author=Author.SYSTEM, body=body, at=now)
-    await apply(conn, ctx, Ticket.open(opening, first, known.rules, order_status(known.order, now)))
+    opened = Ticket.open(opening, first, known.rules, order_status(known.order, now))
+    await apply(conn, ctx, await route_new(conn, ctx, opened, known.teams))
 
 
 async def on_survey_detractor(event: CloudEvent[Any], conn: Connection, ctx: Context) -> None:

@@ -13,6 +13,7 @@ from runtime.outbox import enqueue_many
 from schemas.registry import make_event
 from schemas.v1.tickets import (
     TICKET_EVENT_TYPES,
+    TicketAssigned,
     TicketCreated,
     TicketEventData,
     TicketFirstResponse,
@@ -77,6 +78,8 @@ def _count(event: TicketEventData, reopened_by: str) -> None:
         on_commit(metrics.REOPENED.labels(reopened_by).inc)
     elif isinstance(event, TicketMerged):
         on_commit(metrics.MERGED.inc)
+    elif isinstance(event, TicketAssigned):
+        on_commit(metrics.ASSIGNMENTS.labels(event.reason).inc)
 
 
 def with_customer(event: TicketEventData, standing: CustomerStanding | None) -> TicketEventData:

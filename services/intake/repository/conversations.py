@@ -11,6 +11,7 @@ from datetime import datetime
 from runtime.db import Connection
 from schemas.v1.tickets import TicketStatus
 
+from ..domain.assignment import TeamRoute
 from ..domain.customers import CustomerStanding
 from ..domain.orders import OrderContext
 from ..domain.rules import DEFAULT_RULES, RuleTable
@@ -62,6 +63,8 @@ class Facts:
     """Where the customer stands (their orders and survey answers): what the rules applied to them."""
     automatic_answers: AutomaticAnswers = DEFAULT_AUTOMATIC_ANSWERS
     """The shop's automatic answers to "where is my order?" (domain/automatic.py)."""
+    teams: tuple[TeamRoute, ...] = ()
+    """The shop's teams, for a new ticket's team and agent (handlers/routing.py)."""
 
 
 async def facts(
@@ -87,7 +90,9 @@ async def facts(
                   (SELECT b.customer_id FROM orders b
                    WHERE b.shop_id = $1 AND lower(b.customer_email) = lower($3)
                    ORDER BY b.status_at DESC LIMIT 1) AS customer_id_by_email,
-                  seen.id AS seen_message_id, seen.ticket_id AS seen_ticket_id
+                  seen.id AS seen_message_id, seen.ticket_id AS seen_ticket_id,
+                  (SELECT json_agg(json_build_array(tm.id, tm.auto_assign, tm.is_default))
+                   FROM teams tm WHERE tm.shop_id = $1) AS teams
            FROM (SELECT) AS one
            LEFT JOIN orders o ON o.shop_id = $1 AND o.order_id = $2
            LEFT JOIN messages seen
@@ -111,6 +116,7 @@ async def facts(
         customer_id_by_email=row["customer_id_by_email"],
         seen=Seen(row["seen_message_id"], row["seen_ticket_id"]) if row["seen_message_id"] else None,
         automatic_answers=AutomaticAnswers.model_validate(answers) if answers else DEFAULT_AUTOMATIC_ANSWERS,
+        teams=tuple(TeamRoute(*team) for team in row["teams"] or ()),
     )
 
 

@@ -56,6 +56,11 @@ def ticket_of(row: asyncpg.Record) -> Ticket:
         closed_at=row["closed_at"],
         fcr=row["fcr"],
         merged_into=row["merged_into"],
+        team_id=row["team_id"],
+        assignee_agent_id=row["assignee_agent_id"],
+        assigned_at=row["assigned_at"],
+        tags=tuple(row["tags"]),
+        first_response_agent_id=row["first_response_agent_id"],
         reply_failed_at=row["reply_failed_at"],
         continues_ticket_id=row["continues_ticket_id"],
         pending_since=row["pending_since"],
@@ -127,13 +132,13 @@ def _message_statement(m: Message, p: _Params) -> str:
     # already exists), and the casts because a SELECT list does not take the target columns' types
     return f"""INSERT INTO messages (id, ticket_id, original_ticket_id, shop_id, author, internal, channel,
                    channel_message_id, author_name, subject, body, attachments, at, automatic,
-                   delivery_status)
+                   delivery_status, author_agent_id)
                SELECT {p(m.id, "::text")}, t.id, t.id, t.shop_id, {p(m.author.value, "::text")},
                       {p(m.internal, "::boolean")}, {p(m.channel, "::text")},
                       {p(m.channel_message_id, "::text")}, {p(m.author_name, "::text")},
                       {p(m.subject, "::text")}, {p(m.body, "::text")}, {p(list(m.attachments), "::jsonb")},
                       {p(m.at, "::timestamptz")}, {p(m.automatic, "::boolean")},
-                      {p(m.delivery_status, "::text")}
+                      {p(m.delivery_status, "::text")}, {p(m.agent_id, "::text")}
                FROM t"""  # noqa: S608
 
 
@@ -235,6 +240,10 @@ class TicketFilter:
     customer: str | None = None
     breached: bool | None = None
     is_repeat: bool | None = None
+    assignee: str | None = None
+    unassigned: bool | None = None
+    team_id: str | None = None
+    tag: str | None = None
 
 
 LISTING_ORDERS = {
@@ -250,7 +259,8 @@ unfinished tickets only, the nearest running deadline first: the partial index `
 
 
 def listing_query(sort: str) -> str:
-    """The listing's statement: $1 the shop, $2-$9 the filter (null: any), $10 limit, $11 offset."""
+    """The listing's statement: $1 the shop, $2-$9 and $12-$15 the filter (null: any), $10 limit,
+    $11 offset."""
     narrowed, order = LISTING_ORDERS[sort]
     # The narrowing and the order are this module's constants; every value is a parameter.
     return f"""SELECT t.*, o.status AS order_status, o.status_at AS order_status_at,
@@ -265,7 +275,11 @@ def listing_query(sort: str) -> str:
              AND ($7::text IS NULL OR t.customer_id = $7 OR lower(t.customer_email) = lower($7)
                   OR t.customer_phone = $7 OR t.customer_handle = $7)
              AND ($8::boolean IS NULL OR t.breached = $8)
-             AND ($9::boolean IS NULL OR t.is_repeat = $9){narrowed}
+             AND ($9::boolean IS NULL OR t.is_repeat = $9)
+             AND ($12::text IS NULL OR t.assignee_agent_id = $12)
+             AND ($13::boolean IS NULL OR (t.assignee_agent_id IS NULL) = $13)
+             AND ($14::text IS NULL OR t.team_id = $14)
+             AND ($15::text IS NULL OR t.tags @> ARRAY[$15::text]){narrowed}
            ORDER BY {order}
            LIMIT $10 OFFSET $11"""  # noqa: S608
 
@@ -283,6 +297,10 @@ def listing_parameters(shop_id: str, f: TicketFilter, limit: int, offset: int) -
         f.is_repeat,
         limit,
         offset,
+        f.assignee,
+        f.unassigned,
+        f.team_id,
+        f.tag,
     ]
 
 
