@@ -80,6 +80,21 @@ async def erased_among(conn: Connection, wanted: Sequence[tuple[str, str]]) -> s
     return {(row["shop_id"], row["digest"]) for row in rows}
 
 
+async def erased_unlocked(conn: Connection, wanted: Sequence[tuple[str, str]]) -> bool:
+    """Whether any (shop, digest) pair is erased, without the shops' locks: for a transaction that
+    already holds row locks an erasure may want (taking the lock then could deadlock with it)."""
+    if not wanted:
+        return False
+    found = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM erased_customers e
+                          JOIN unnest($1::text[], $2::text[]) AS q (shop_id, digest)
+                            ON e.shop_id = q.shop_id AND e.digest = q.digest)""",
+        [shop for shop, _ in wanted],
+        [found for _, found in wanted],
+    )
+    return bool(found)
+
+
 def scrubbed(model: M, shop_id: str) -> M:
     """`model` (event data) without its personal fields, validated again as its own type."""
     return type(model).model_validate(scrub(model.model_dump(mode="json"), shop_id))

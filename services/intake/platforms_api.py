@@ -33,6 +33,8 @@ from .context import Context
 from .domain.platforms.deliveries import Outcome, Platform
 from .domain.platforms.signatures import verify
 from .handlers.platforms import Received, count
+from .handlers.privacy import SHOPIFY_COMPLIANCE
+from .privacy_api import shopify_privacy
 from .repository import platforms as repo
 
 ContextDep = Annotated[Context, Depends(api_context)]
@@ -243,6 +245,8 @@ async def shopify_delivery(shop_id: str, request: Request, db: Db, ctx: ContextD
     )
     # One event reaches one subscription's topic once; its retries keep the ids.
     event = headers.get("x-shopify-event-id") or headers.get("x-shopify-webhook-id") or _digest(raw)
+    if topic in SHOPIFY_COMPLIANCE:  # a privacy request, not an order step (docs/privacy.md)
+        return Answer(outcome=await shopify_privacy(db, ctx, shop, topic, raw, f"{topic}:{event}"))
     triggered = _triggered_at(headers.get("x-shopify-triggered-at"))
     return await _receive(
         db, ctx, shop, Received(Platform.SHOPIFY, topic, f"{topic}:{event}", raw, triggered)

@@ -6,10 +6,12 @@
 - `GET /v1/privacy/requests/{id}`: pending until every service answered, then complete, with each
   service's part (its counts, and an export's rows). `GET /v1/privacy/requests`: the latest.
 - `GET`/`PUT /v1/privacy/retention`: after how many days the shop's message texts are purged.
+- `shopify_privacy`: Shopify's compliance webhooks, which reach the Shopify route (platforms_api.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -30,6 +32,9 @@ from schemas.v1.privacy import RESPONDING_SERVICES, PrivacyKind
 from . import handlers
 from .api_models import Problem
 from .context import Context
+from .domain.platforms.deliveries import Outcome, Platform
+from .handlers.platforms import count
+from .handlers.privacy import NotACompliancePayload, shopify_compliance
 from .repository import privacy as repo
 
 ContextDep = Annotated[Context, Depends(api_context)]
@@ -114,6 +119,24 @@ async def _ask(
         # the target is the request, never the customer: the audit log outlives an erasure
         await caller.record(conn, f"privacy.{kind.value}", f"privacy_request:{request_id}")
     return Accepted(request_id=request_id)
+
+
+async def shopify_privacy(
+    db: Database, ctx: Context, shop: Shop, topic: str, raw: bytes, delivery_key: str
+) -> Outcome:
+    """A Shopify compliance webhook (customers/redact, customers/data_request, shop/redact), its
+    signature checked by the platform route: the same privacy request as the API's, once however
+    often Shopify sends it. 422 for a body that names no customer."""
+    try:
+        body = json.loads(raw)
+        async with _unit_of_work(db) as conn:
+            _, created = await shopify_compliance(conn, ctx, shop.id, topic, body, delivery_key)
+            outcome = Outcome.APPLIED if created else Outcome.DUPLICATE
+            count(Platform.SHOPIFY, topic, outcome)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = str(exc) if isinstance(exc, NotACompliancePayload) else "the body is not JSON"
+        raise ApiError(422, "invalid_compliance_request", detail) from None
+    return outcome
 
 
 @router.post(

@@ -30,7 +30,7 @@ from schemas import topics
 from schemas.registry import decode_event, make_event
 from schemas.v1.orders import OrderDelayed
 from tests.privacy.scans import row_counts, scan
-from tests.privacy.world import SERVICES, History, Person, World, live_through, open_world
+from tests.privacy.world import SERVICES, History, Person, World, live_through, open_world, raw_mail
 from tests.support.kafka import produce, read_topic
 from tests.support.shops import SHOP_A, SHOP_B, auth
 from tests.support.stack import isolated_infra
@@ -222,6 +222,13 @@ async def later_events(world: World, story: Story) -> None:
         headers=auth(ANNA.key),
     )
     assert contact.status_code == 201, contact.text
+    away = raw_mail(
+        ANNA, f"<away-again-{ANNA.tag}@mail.example>", ANNA.text("Away"), "Auto-Submitted: auto-replied"
+    )
+    left_out = await world.clients["intake"].post(
+        "/v1/inbound/email", content=away, headers={**auth(ANNA.key), "content-type": "message/rfc822"}
+    )
+    assert left_out.json()["ignored_reason"] is not None
     ticket = (
         await world.clients["intake"].get(
             f"/v1/tickets/{contact.json()['ticket_id']}", headers=auth(ANNA.key)

@@ -15,6 +15,7 @@ from ..context import Context
 from ..domain.email import EmailRefused, InboundEmail, ignore_reason
 from ..repository import replies
 from .contacts import ContactOutcome, receive_contact
+from .privacy import left_out_email
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,12 @@ def contact_of(mail: InboundEmail, shop_id: str) -> ContactReceived:
 async def receive_email(mail: InboundEmail, shop_id: str, conn: Connection, ctx: Context) -> EmailOutcome:
     reason = ignore_reason(mail, ctx.config.email_domain)
     if reason is not None:
+        # an erased customer's auto-reply is kept without them (docs/privacy.md)
+        sender, subject, message_id = await left_out_email(
+            conn, shop_id, mail.sender_email, mail.subject, mail.message_id
+        )
         new, first_reason = await replies.record_ignored_email(
-            conn, shop_id, mail.message_id, reason.value, mail.sender_email, mail.subject, ctx.now()
+            conn, shop_id, message_id, reason.value, sender, subject, ctx.now()
         )
         if new:
             on_commit(metrics.EMAILS_IGNORED.labels(reason.value).inc)

@@ -41,6 +41,7 @@ from ..domain.platforms.deliveries import (
 from ..domain.platforms.reading import Unmappable
 from ..repository import platforms as repo
 from ..repository.platforms import Kept
+from .privacy import without_erased_customer
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ async def _apply(
             shop.id,
         )
     await repo.reject(conn, shop.id, rejected)
-    await repo.save_order(conn, shop.id, platform, order, applied.state)
+    # what the platform says of an erased customer is kept without them (docs/privacy.md)
+    state = await without_erased_customer(conn, shop.id, applied.state)
+    await repo.save_order(conn, shop.id, platform, order, state)
     await _publish(conn, ctx, platform, applied)
     return applied.outcome
 

@@ -6,19 +6,22 @@ path); each answers `privacy.completed`, which `on_privacy_completed` folds into
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from runtime.audit import SYSTEM, record_audit
 from runtime.db import Connection
-from runtime.erasure import PrivacyPart
+from runtime.erasure import SUPPRESSED, PrivacyPart, erased_among, erased_unlocked
 from runtime.metrics import on_commit
 from runtime.outbox import enqueue
-from runtime.privacy import Subject
+from runtime.privacy import ERASED, IdentityKind, Subject, digest, event_digests, hashed, normalized, scrub
 from schemas.envelope import CloudEvent
 from schemas.registry import make_event
+from schemas.v1.common import Customer
 from schemas.v1.privacy import (
     RESPONDING_SERVICES,
     PrivacyCompleted,
@@ -29,6 +32,7 @@ from schemas.v1.privacy import (
 
 from .. import metrics
 from ..context import Context
+from ..domain.platforms.deliveries import OrderState
 from ..repository import erasure
 from ..repository import privacy as repo
 
@@ -133,3 +137,88 @@ async def on_privacy_completed(events: Sequence[CloudEvent[Any]], conn: Connecti
     touched = await repo.record_parts(conn, parts)
     for kind in await repo.settle(conn, touched, RESPONDING_SERVICES, ctx.now()):
         on_commit(partial(metrics.PRIVACY_COMPLETED.labels(kind).inc))
+
+
+# -- Shopify's compliance webhooks -----------------------------------------------------------------
+
+SHOPIFY_COMPLIANCE: dict[str, PrivacyKind] = {
+    "customers/redact": PrivacyKind.ERASURE,
+    "customers/data_request": PrivacyKind.EXPORT,
+    "shop/redact": PrivacyKind.ERASURE,
+}
+"""Shopify's mandatory compliance topics, as privacy requests: shop/redact erases the whole shop."""
+
+
+class NotACompliancePayload(ValueError):
+    pass
+
+
+def _shopify_asked(body: Any, order_ids: tuple[str, ...]) -> Asked:
+    customer = body.get("customer") if isinstance(body, dict) else None
+    if not isinstance(customer, dict) or (customer.get("id") is None and not customer.get("email")):
+        raise NotACompliancePayload("a customer request names no customer (customer.id or customer.email)")
+    ident = customer.get("id")
+    return Asked(
+        customer_id=str(ident) if ident is not None else None,
+        email=customer.get("email") or None,
+        phone=customer.get("phone") or None,
+        order_ids=order_ids,
+    )
+
+
+def _platform_order_ids(body: Any) -> list[str]:
+    """The Shopify order ids a customer request names (orders_to_redact, orders_requested)."""
+    found = []
+    for key in ("orders_to_redact", "orders_requested"):
+        values = body.get(key) if isinstance(body, dict) else None
+        found += [str(v) for v in values or [] if isinstance(v, int | str)]
+    return found
+
+
+async def shopify_compliance(
+    conn: Connection, ctx: Context, shop_id: str, topic: str, body: Any, delivery_key: str
+) -> tuple[str, bool]:
+    """A Shopify compliance webhook as a privacy request (the same path as the API's). Its id comes
+    from the delivery, so Shopify's retries of it are one request. Returns its id and whether new."""
+    kind = SHOPIFY_COMPLIANCE[topic]
+    asked = None
+    if topic != "shop/redact":
+        orders = await repo.orders_of_platform(conn, shop_id, "shopify", _platform_order_ids(body))
+        asked = _shopify_asked(body, tuple(orders))
+    request_id = "prv_" + hashlib.sha256(f"{shop_id}\x1f{delivery_key}".encode()).hexdigest()[:24]
+    created = await request_privacy(conn, ctx, shop_id, kind, asked, source="shopify", request_id=request_id)
+    if created[1]:
+        target = f"privacy_request:{request_id}"
+        await record_audit(conn, ctx.audit, SYSTEM, f"privacy.{kind.value}", target, shop_id=shop_id)
+    return created
+
+
+async def without_erased_customer(conn: Connection, shop_id: str, state: OrderState) -> OrderState:
+    """A platform order's state as it may be stored: its customer pseudonymous if they were erased
+    (the rule for later events, applied to what the platform webhooks keep)."""
+    facts = state.facts
+    if facts is None:
+        return state
+    named = {"customer": facts.customer, "order_id": facts.order_id}
+    # unlocked: the delivery's transaction holds the order's row, which an erasure locks after the
+    # shop's lock; an erasure committing meanwhile misses only an order it could not yet see
+    if not await erased_unlocked(conn, [(shop_id, d) for d in event_digests(shop_id, named)]):
+        return state
+    on_commit(SUPPRESSED.labels("intake", "platforms", "order").inc)
+    customer = Customer.model_validate(
+        scrub({"customer": facts.customer.model_dump(mode="json")}, shop_id)["customer"]
+    )
+    return replace(state, facts=replace(facts, customer=customer))
+
+
+async def left_out_email(
+    conn: Connection, shop_id: str, sender: str | None, subject: str, message_id: str | None
+) -> tuple[str | None, str, str | None]:
+    """What an automatic e-mail left out keeps of its sender, subject and Message-ID: nothing of an
+    erased customer's (the rule for later events)."""
+    address = normalized(IdentityKind.EMAIL, sender) if sender else None
+    named = [(shop_id, digest(shop_id, IdentityKind.EMAIL, address))] if address else []
+    if not await erased_among(conn, named):
+        return sender, subject, message_id
+    on_commit(SUPPRESSED.labels("intake", "inbound-email", "ignored").inc)
+    return None, ERASED if subject else "", hashed(message_id) if message_id else None

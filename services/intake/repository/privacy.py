@@ -82,6 +82,21 @@ async def known_identities(conn: Connection, shop_id: str, known: Known) -> Know
     return known
 
 
+async def orders_of_platform(
+    conn: Connection, shop_id: str, platform: str, platform_ids: list[str]
+) -> list[str]:
+    """The shop's order ids of a platform's own order ids (those the platform's webhooks made known)."""
+    rows = await conn.fetch(
+        """SELECT order_id FROM platform_orders
+           WHERE shop_id = $1 AND platform = $2 AND platform_order_id = ANY($3::text[])
+             AND order_id IS NOT NULL""",
+        shop_id,
+        platform,
+        platform_ids,
+    )
+    return sorted(row["order_id"] for row in rows)
+
+
 # -- requests and their parts ----------------------------------------------------------------------
 
 
