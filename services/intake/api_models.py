@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.v1.common import PlainText
 from schemas.v1.contacts import Attachment, Channel, ContactFields
@@ -168,6 +168,22 @@ class ReplyIn(_Strict):
     body: str = Field(min_length=1, max_length=20_000)
     author_name: str | None = Field(default=None, max_length=200)
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+
+
+class ReplyOrMacroIn(_Strict):
+    """`POST /v1/tickets/{id}/replies`: the reply's text (`body`), or the shop's macro to send
+    (`macro_id`, rendered for the ticket's customer and order): one of them."""
+
+    body: str | None = Field(default=None, min_length=1, max_length=20_000)
+    macro_id: str | None = Field(default=None, min_length=1, max_length=64)
+    author_name: str | None = Field(default=None, max_length=200)
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _text_or_macro(self) -> "ReplyOrMacroIn":
+        if (self.body is None) == (self.macro_id is None):
+            raise ValueError("give body or macro_id (one of them)")
+        return self
 
 
 class NoteIn(_Strict):
