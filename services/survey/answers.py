@@ -98,6 +98,8 @@ async def answer_survey(
             category=inv["category"],
             via=via,
             answered_at=now,
+            agent_id=inv["agent_id"],
+            team_id=inv["team_id"],
         ),
     )
     answered = SurveyAnswered(

@@ -196,6 +196,8 @@ async def _report(
         overall=FiguresOut.of(result.overall),
         by_channel={k: FiguresOut.of(v) for k, v in result.by_channel.items()},
         by_category={k: FiguresOut.of(v) for k, v in result.by_category.items()},
+        by_agent={k: FiguresOut.of(v) for k, v in result.by_agent.items()},
+        by_team={k: FiguresOut.of(v) for k, v in result.by_team.items()},
         granularity=period.granularity,
         trend={k: FiguresOut.of(v) for k, v in result.trend.items()},
     )

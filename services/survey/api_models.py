@@ -58,6 +58,12 @@ class ReportOut(BaseModel):
     overall: FiguresOut
     by_channel: dict[str, FiguresOut]
     by_category: dict[str, FiguresOut]
+    by_agent: dict[str, FiguresOut] = Field(
+        default_factory=dict, description="by the agent the ticket had when solved (none: no agent)"
+    )
+    by_team: dict[str, FiguresOut] = Field(
+        default_factory=dict, description="by the team the ticket had when solved (none: no team)"
+    )
     granularity: str | None = None
     trend: dict[date, FiguresOut] = Field(
         default_factory=dict, description="per day/week/month (its first local day) when asked for"
@@ -74,11 +80,13 @@ class ReportOut(BaseModel):
     )
 
     def csv_rows(self) -> list[dict[str, object]]:
-        """One row per figure set: overall, each channel, each category, each trend bucket."""
+        """One row per figure set: overall, each channel, category, agent and team, each trend bucket."""
         groups: list[tuple[str, dict[str, FiguresOut]]] = [
             ("overall", {"all": self.overall}),
             ("channel", self.by_channel),
             ("category", self.by_category),
+            ("agent", self.by_agent),
+            ("team", self.by_team),
             (self.granularity or "trend", {k.isoformat(): v for k, v in self.trend.items()}),
         ]
         return [

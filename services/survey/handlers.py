@@ -219,6 +219,8 @@ async def on_ticket_solved(event: CloudEvent[Any], conn: Connection, ctx: Contex
         category=data.category.value,
         locale=page_language(data.customer_locale, ctx.shop_locale(data.shop_id)),
         due_at=data.at + ctx.config.delay(SurveyKind.CSAT, data.shop_id),
+        agent_id=data.assignee_agent_id,
+        team_id=data.team_id,
     )
     if await repository.schedule(conn, inv, data.at):
         on_commit(SCHEDULED.labels(SurveyKind.CSAT.value).inc)

@@ -11,11 +11,13 @@ from services.survey.domain.reports import InviteRow, Report, ScoreRow, build_re
 
 async def report(conn: Connection, shop_id: str, kind: SurveyKind, period: Period) -> Report:
     score_rows = [
-        ScoreRow(r["channel"], r["category"], r["score"], r["n"], r["bucket"])
+        ScoreRow(r["channel"], r["category"], r["score"], r["n"], r["bucket"], r["agent_id"], r["team_id"])
         for r in await repository.score_counts(conn, shop_id, kind, period)
     ]
     invite_rows = [
-        InviteRow(r["channel"], r["category"], r["invited"], r["answered"], r["bucket"])
+        InviteRow(
+            r["channel"], r["category"], r["invited"], r["answered"], r["bucket"], r["agent_id"], r["team_id"]
+        )
         for r in await repository.invitation_counts(conn, shop_id, kind, period)
     ]
     return build_report(kind, score_rows, invite_rows, buckets(period))

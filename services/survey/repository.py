@@ -30,6 +30,9 @@ class NewInvitation:
     category: str | None
     locale: str
     due_at: datetime
+    agent_id: str | None = None
+    team_id: str | None = None
+    """The agent and team of the ticket a CSAT survey is about (when it was solved)."""
 
 
 async def schedule(conn: Connection, inv: NewInvitation, now: datetime) -> bool:
@@ -51,10 +54,11 @@ async def schedule_many(
     rows = list(first.values())
     inserted = await conn.fetch(
         """INSERT INTO invitations (survey_id, shop_id, kind, origin, customer, customer_id, customer_email,
-                                    order_id, ticket_id, channel, category, locale, due_at, created_at)
+                                    order_id, ticket_id, channel, category, locale, due_at, created_at,
+                                    agent_id, team_id)
            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[],
                                 $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                                $13::timestamptz[], $14::timestamptz[])
+                                $13::timestamptz[], $14::timestamptz[], $15::text[], $16::text[])
            ON CONFLICT (shop_id, kind, origin) DO NOTHING RETURNING survey_id""",
         [inv.survey_id for inv, _ in rows],
         [inv.shop_id for inv, _ in rows],
@@ -70,6 +74,8 @@ async def schedule_many(
         [inv.locale for inv, _ in rows],
         [inv.due_at for inv, _ in rows],
         [now for _, now in rows],
+        [inv.agent_id for inv, _ in rows],
+        [inv.team_id for inv, _ in rows],
     )
     ids = {row["survey_id"] for row in inserted}
     return [inv for inv, _ in rows if inv.survey_id in ids]
@@ -284,13 +290,15 @@ class StoredAnswer:
     category: str | None
     via: str
     answered_at: datetime
+    agent_id: str | None = None
+    team_id: str | None = None
 
 
 async def insert_answer(conn: Connection, a: StoredAnswer) -> None:
     await conn.execute(
         """INSERT INTO answers (survey_id, shop_id, kind, score, speed, accuracy, comment, channel, category,
-                                via, answered_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                                via, answered_at, agent_id, team_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)""",
         a.survey_id,
         a.shop_id,
         a.kind.value,
@@ -302,6 +310,8 @@ async def insert_answer(conn: Connection, a: StoredAnswer) -> None:
         a.category,
         a.via,
         a.answered_at,
+        a.agent_id,
+        a.team_id,
     )
 
 
@@ -311,13 +321,14 @@ async def insert_answer(conn: Connection, a: StoredAnswer) -> None:
 async def score_counts(
     conn: Connection, shop_id: str, kind: SurveyKind, period: Period
 ) -> list[asyncpg.Record]:
-    """Answers in the period grouped by (channel, category, score, bucket); bucket NULL without a
-    granularity."""
+    """Answers in the period grouped by (channel, category, score, bucket, agent, team); bucket NULL
+    without a granularity."""
     bucket = bucket_sql("answered_at", "$5", "$6")
     return await conn.fetch(
-        f"""SELECT channel, category, score, {bucket} AS bucket, count(*)::int AS n FROM answers
+        f"""SELECT channel, category, score, {bucket} AS bucket, agent_id, team_id, count(*)::int AS n
+            FROM answers
             WHERE shop_id = $1 AND kind = $2 AND answered_at >= $3 AND answered_at < $4
-            GROUP BY 1, 2, 3, 4""",  # noqa: S608
+            GROUP BY 1, 2, 3, 4, 5, 6""",  # noqa: S608
         shop_id,
         kind.value,
         period.since,
@@ -334,11 +345,11 @@ async def invitation_counts(
     bucket (of the sending)."""
     bucket = bucket_sql("sent_at", "$5", "$6")
     return await conn.fetch(
-        f"""SELECT channel, category, {bucket} AS bucket,
+        f"""SELECT channel, category, {bucket} AS bucket, agent_id, team_id,
                    count(*)::int AS invited, count(answered_at)::int AS answered
             FROM invitations
             WHERE shop_id = $1 AND kind = $2 AND status = 'sent' AND sent_at >= $3 AND sent_at < $4
-            GROUP BY 1, 2, 3""",  # noqa: S608
+            GROUP BY 1, 2, 3, 4, 5""",  # noqa: S608
         shop_id,
         kind.value,
         period.since,

@@ -1,6 +1,7 @@
 """A report for one shop, kind and period, built from grouped counts: overall, per channel/category
-of the originating ticket ("none" when the survey did not come from a ticket), and, when a granularity
-was asked for, per bucket of the period (every bucket listed, empty ones too)."""
+of the originating ticket ("none" when the survey did not come from a ticket), per agent and team the
+ticket had when it was solved ("none" without one), and, when a granularity was asked for, per
+bucket of the period (every bucket listed, empty ones too)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class ScoreRow:
     score: int
     n: int
     bucket: date | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class InviteRow:
     invited: int
     answered: int
     bucket: date | None = None
+    agent_id: str | None = None
+    team_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class Report:
     by_channel: dict[str, Figures] = field(default_factory=dict)
     by_category: dict[str, Figures] = field(default_factory=dict)
     trend: dict[date, Figures] = field(default_factory=dict)
+    by_agent: dict[str, Figures] = field(default_factory=dict)
+    by_team: dict[str, Figures] = field(default_factory=dict)
 
 
 SCORE_FUNCTIONS: dict[SurveyKind, Callable[[scores.Histogram], float | None]] = {
@@ -106,6 +113,8 @@ def build_report(
         overall=_figures(kind, score_rows, invite_rows),
         by_channel=_group(kind, score_rows, invite_rows, lambda r: r.channel),
         by_category=_group(kind, score_rows, invite_rows, lambda r: r.category),
+        by_agent=_group(kind, score_rows, invite_rows, lambda r: r.agent_id),
+        by_team=_group(kind, score_rows, invite_rows, lambda r: r.team_id),
         trend={
             bucket: _figures(
                 kind,
