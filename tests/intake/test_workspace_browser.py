@@ -1,16 +1,15 @@
 """The workspace in real headless Chromium (Debian's, never a downloaded one) over real HTTP, against
-the real Kafka and Postgres: an agent signs in with their token, works a ticket of the queue by
-keyboard alone (every stop showing its focus), sends a reply that is a `ticket.replied` on Kafka and
-shows in the conversation, writes an internal note that never leaves CareLoop; another shop's ticket
-answers 404; a form without its CSRF token is refused; the cookie is HttpOnly and SameSite; the
-colours are readable.
+the real Kafka and Postgres: an agent signs in with their token and, by keyboard alone (every stop
+showing its focus), takes a ticket from the queue, sends a reply from a macro that is a
+`ticket.replied` on Kafka and shows in the conversation, and writes an internal note that never
+leaves CareLoop; another shop's ticket answers 404; a form without its CSRF token is refused; the
+cookie is HttpOnly and SameSite; the colours are readable.
 
-The screenshots are written to docs/img/ when CARELOOP_UPDATE_SCREENSHOT is set; otherwise only to
-the test's temporary directory, so a test run never changes the tree."""
+The pages are photographed into the test's temporary directory only (the README's pictures come from
+a running stack: tools/workspace_shots.py)."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,12 +23,13 @@ from tests.intake.helpers import Intake, fetchval, post_contact, running_intake,
 from tests.intake.workspace_support import create_agent
 from tests.support.kafka import read_topic
 from tests.support.net import free_port
-from tests.support.shops import KEY_B
+from tests.support.shops import KEY_A, KEY_B, auth
 from tests.survey.browser import CHROMIUM, CHROMIUM_ARGS, COLOURS_JS, contrast, png_size, served
 
 pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+MACRO = {"pl": "Dzień dobry {{ customer_name }}, sprawdzamy paczkę.", "en": "Hello {{ customer_name }}."}
+REPLY = "Dzień dobry Anna Kowalska, sprawdzamy paczkę. Wyjechała dziś."
 MAX_TABS = 80
 
 # The focused element, and whether the browser paints a focus indicator on it.
@@ -70,9 +70,6 @@ async def photograph(page: Page, tmp_path: Path, name: str) -> None:
     shot = tmp_path / f"workspace-{name}.png"
     await page.screenshot(path=str(shot), full_page=False)
     assert png_size(shot.read_bytes()) == (1280, 800)
-    if os.environ.get("CARELOOP_UPDATE_SCREENSHOT"):
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        (DOCS_IMG / shot.name).write_bytes(shot.read_bytes())
 
 
 async def seed(intake: Intake) -> tuple[str, str, str]:
@@ -110,6 +107,11 @@ async def test_an_agent_works_a_ticket_by_keyboard_in_a_real_browser(infra: Sett
         base = f"http://127.0.0.1:{port}"
         agent = await create_agent(intake, name="Ola Nowak")
         late_id, calm_id, theirs = await seed(intake)
+        macro = await intake.client.post(
+            "/v1/macros", json={"name": "Sprawdzamy", "texts": MACRO}, headers=auth(KEY_A)
+        )
+        assert macro.status_code == 201, macro.text
+        macro_id = macro.json()["id"]
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="pl-PL")
@@ -153,18 +155,29 @@ async def test_an_agent_works_a_ticket_by_keyboard_in_a_real_browser(infra: Sett
             await assert_readable(page, ["h1", "caption", ".due.late", ".badge.breach", "td a", "button"])
             await photograph(page, tmp_path, "queue")
 
-            # keyboard only: skip link first, then on to the late ticket's link
+            # keyboard only: skip link first, then on to the late ticket's "take it" button
             stops = await tab_to(page, "a.skip")
             assert len(stops) == 1
             await page.keyboard.press("Enter")
-            await tab_to(page, f'a[href="/workspace/tickets/{late_id}"]')
+            await tab_to(page, f"button[formaction='/workspace/tickets/{late_id}/take']")
             await page.keyboard.press("Enter")
-            await page.wait_for_url(f"{base}/workspace/tickets/{late_id}")
+            await page.wait_for_url(f"{base}/workspace/tickets/{late_id}?done=assign")
             assert await page.locator("h1").inner_text() == "Gdzie jest paczka?"
+            assert (
+                await fetchval(intake, "SELECT assignee_agent_id FROM tickets WHERE id = $1", late_id)
+                == (agent["id"])
+            )
 
-            # a reply, typed and sent from the keyboard
+            # a macro into the reply box (a GET: the page again, the text filled in for Anna), then
+            # a line of the agent's own, and sent, all from the keyboard
+            await tab_to(page, "#macro")
+            await tab_to(page, "form.macro-pick button")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(f"{base}/workspace/tickets/{late_id}?macro={macro_id}#reply-title")
             await tab_to(page, "#reply-body")
-            await page.keyboard.type("Paczka wyjechała dziś, numer śledzenia w mailu.")
+            assert await page.input_value("#reply-body") == "Dzień dobry Anna Kowalska, sprawdzamy paczkę."
+            await page.keyboard.press("End")
+            await page.keyboard.type(" Wyjechała dziś.")
             await tab_to(page, "form[action$='/reply'] button[type=submit]")
             await page.keyboard.press("Enter")
             await page.wait_for_url(f"{base}/workspace/tickets/{late_id}?done=reply")
@@ -173,7 +186,7 @@ async def test_an_agent_works_a_ticket_by_keyboard_in_a_real_browser(infra: Sett
                 == "Odpowiedź jest w drodze do klienta."
             )
             reply = page.locator("li.kind-agent").last
-            assert "Paczka wyjechała dziś" in await reply.inner_text()
+            assert "sprawdzamy paczkę. Wyjechała dziś." in await reply.inner_text()
             assert "Odpowiedź" in await reply.locator(".kind").inner_text()
 
             # an internal note, also by keyboard: labelled as one, in its own style
@@ -225,9 +238,7 @@ async def test_an_agent_works_a_ticket_by_keyboard_in_a_real_browser(infra: Sett
         # what left CareLoop: the reply, once, as ticket.replied and on support.replies; never the note
         events = await ticket_events(intake, late_id, at_least=5)
         replied = [e.data for e in events if e.type == "ticket.replied"]
-        assert [(r.text, r.author_name) for r in replied] == [
-            ("Paczka wyjechała dziś, numer śledzenia w mailu.", "Ola Nowak")
-        ]
+        assert [(r.text, r.author_name) for r in replied] == [(REPLY, "Ola Nowak")]
         sent = [decode_event(r.value).data.text for r in await read_topic(intake.settings, REPLIES.name)]
-        assert sent == ["Paczka wyjechała dziś, numer śledzenia w mailu."]
+        assert sent == [REPLY]
         assert await fetchval(intake, "SELECT count(*) FROM messages WHERE body = 'forged'") == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import date
+from decimal import Decimal
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -18,10 +20,13 @@ import pytest
 from runtime.settings import Settings
 from schemas.registry import decode_event
 from schemas.topics import REPLIES
+from services.intake.domain.orders import Contents, OrderContext, OrderItem, OrderStatus, Shipment
+from services.intake.repository.orders import save_order_contexts
 from tests.intake.helpers import Intake, fetchval, post_contact, running_intake, ticket_events, types_of
 from tests.intake.workspace_support import browser, create_agent, csrf_of, sign_in
 from tests.support.kafka import read_topic
-from tests.support.shops import KEY_A, KEY_B, auth
+from tests.support.shops import KEY_A, KEY_B, SHOP_A, auth
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -48,8 +53,10 @@ async def signed_in(
         yield client, created
 
 
-async def open_ticket(intake: Intake, key: str = KEY_A, body: str = "Where is my parcel?") -> str:
-    response = await post_contact(intake, key, customer_email="anna@example.com", body=body)
+async def open_ticket(
+    intake: Intake, key: str = KEY_A, body: str = "Where is my parcel?", email: str = "anna@example.com"
+) -> str:
+    response = await post_contact(intake, key, customer_email=email, body=body)
     assert response.status_code == 201, response.text
     ticket_id: str = response.json()["ticket_id"]
     return ticket_id
@@ -206,7 +213,21 @@ async def test_a_reply_goes_out_as_the_api_sends_it_and_a_note_never_leaves(infr
             "Ola Nowak",
         )
         assert notes == 1
-        assert agent["id"]
+
+        async def audited() -> list[tuple[str, str, str | None]]:
+            listed = await intake.client.get("/v1/audit", headers=auth(KEY_A))
+            found = [
+                (e["action"], e["actor_id"], e["agent"])
+                for e in listed.json()["entries"]
+                if e["target"] == f"ticket:{ticket_id}"
+            ]
+            return found if len(found) >= 2 else []
+
+        # the audit log names the agent, as for their token through the API
+        assert sorted(await eventually(audited, timeout=30)) == [
+            ("ticket.note", agent["id"], "Ola Nowak"),
+            ("ticket.reply", agent["id"], "Ola Nowak"),
+        ]
 
 
 async def test_another_shops_ticket_answers_404_to_every_page_and_form(infra: Settings) -> None:
@@ -307,3 +328,161 @@ async def test_sign_out_deactivation_and_expiry_end_a_session(infra: Settings) -
             rotated = await intake.client.post(f"/v1/agents/{ula['id']}/token", headers=auth(KEY_A))
             assert rotated.status_code == 200
             assert (await fourth.get("/workspace/")).status_code == 303  # a new token ends the old sessions
+
+
+async def test_the_queue_holds_my_tickets_and_the_unassigned_ones_and_a_ticket_can_be_taken(
+    infra: Settings,
+) -> None:
+    async with running_intake(infra) as intake:
+        free = await open_ticket(intake, body="Nobody's yet")
+        theirs = await open_ticket(intake, body="Ewa's", email="bob@example.com")
+        async with signed_in(intake, name="Ola") as (ola, me), signed_in(intake, name="Ewa") as (ewa, other):
+            taken = await ewa.post(
+                f"/workspace/tickets/{theirs}/take", data={"csrf": await page_csrf(ewa, "/workspace/")}
+            )
+            assert taken.status_code == 303
+            assert taken.headers["location"] == f"/workspace/tickets/{theirs}?done=assign"
+            queue = await ola.get("/workspace/")
+            assert f"/workspace/tickets/{free}" in queue.text
+            assert f"/workspace/tickets/{theirs}" not in queue.text  # a colleague's: not in my queue
+            csrf = csrf_of(queue.text)
+            mine = await ola.post(f"/workspace/tickets/{free}/take", data={"csrf": csrf})
+            assert mine.status_code == 303
+            assert (
+                await fetchval(intake, "SELECT assignee_agent_id FROM tickets WHERE id = $1", free)
+                == me["id"]
+            )
+            page = await ola.get(mine.headers["location"])
+            assert "Zmieniono przypisanie." in page.text
+            assert f"/workspace/tickets/{free}" in (await ola.get("/workspace/")).text  # mine now
+
+            given = await ola.post(
+                f"/workspace/tickets/{free}/assign", data={"csrf": csrf, "agent_id": other["id"]}
+            )
+            assert given.status_code == 303
+            assert (
+                await fetchval(intake, "SELECT assignee_agent_id FROM tickets WHERE id = $1", free)
+                == other["id"]
+            )
+            assert f"/workspace/tickets/{free}" not in (await ola.get("/workspace/")).text
+            nobody = await ola.post(
+                f"/workspace/tickets/{free}/assign", data={"csrf": csrf, "agent_id": "agt_x"}
+            )
+            assert nobody.status_code == 409
+        events = await ticket_events(intake, free, at_least=3)
+        assigned = [e.data for e in events if e.type == "ticket.assigned"]
+        assert [a.assignee_agent_id for a in assigned] == [me["id"], other["id"]]
+
+
+async def test_tags_are_added_and_removed_and_filter_the_queue(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        ticket_id = await open_ticket(intake)
+        other = await open_ticket(intake, body="Another", email="bob@example.com")
+        async with signed_in(intake) as (client, _):
+            csrf = await page_csrf(client, f"/workspace/tickets/{ticket_id}")
+            added = await client.post(
+                f"/workspace/tickets/{ticket_id}/tags", data={"csrf": csrf, "add": " VIP "}
+            )
+            assert added.status_code == 303
+            assert await fetchval(intake, "SELECT tags FROM tickets WHERE id = $1", ticket_id) == ["vip"]
+            filtered = await client.get("/workspace/?tag=vip")
+            assert f"/workspace/tickets/{ticket_id}" in filtered.text
+            assert f"/workspace/tickets/{other}" not in filtered.text
+            bad = await client.post(
+                f"/workspace/tickets/{ticket_id}/tags", data={"csrf": csrf, "add": "no spaces"}
+            )
+            assert bad.status_code == 422
+            removed = await client.post(
+                f"/workspace/tickets/{ticket_id}/tags", data={"csrf": csrf, "remove": "vip"}
+            )
+            assert removed.status_code == 303
+            assert await fetchval(intake, "SELECT tags FROM tickets WHERE id = $1", ticket_id) == []
+
+
+async def test_a_macro_fills_the_reply_box_for_this_customer_and_goes_out_as_a_reply(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        response = await post_contact(
+            intake, customer_email="anna@example.com", customer_name="Anna", body="Where is my parcel?"
+        )
+        ticket_id = response.json()["ticket_id"]
+        macro = await intake.client.post(
+            "/v1/macros",
+            json={
+                "name": "Hello",
+                "texts": {"pl": "Dzień dobry {{ customer_name }}!", "en": "Hello {{ customer_name }}!"},
+            },
+            headers=auth(KEY_A),
+        )
+        assert macro.status_code == 201, macro.text
+        macro_id = macro.json()["id"]
+        async with signed_in(intake) as (client, _):
+            page = await client.get(f"/workspace/tickets/{ticket_id}?macro={macro_id}")
+            assert page.status_code == 200
+            assert ">Dzień dobry Anna!</textarea>" in page.text  # the customer's language (the shop's)
+            assert f'name="macro_id" value="{macro_id}"' in page.text
+            unknown = await client.get(f"/workspace/tickets/{ticket_id}?macro=mac_none")
+            assert "></textarea>" in unknown.text
+            sent = await client.post(
+                f"/workspace/tickets/{ticket_id}/reply",
+                data={"csrf": csrf_of(page.text), "body": "Dzień dobry Anna!", "macro_id": macro_id},
+            )
+            assert sent.status_code == 303
+        events = await ticket_events(intake, ticket_id, at_least=3)
+        assert [e.data.text for e in events if e.type == "ticket.replied"] == ["Dzień dobry Anna!"]
+
+
+async def test_the_ticket_shows_its_order_and_the_customers_other_orders_tickets_and_answers(
+    infra: Settings,
+) -> None:
+    async with running_intake(infra) as intake:
+        now = intake.clock.now()
+        kettle = Contents(
+            Decimal("199.98"), "PLN", (OrderItem("SKU-1", "Czajnik <Retro>", 2, Decimal("99.99")),)
+        )
+        shipped = OrderContext(
+            OrderStatus.SHIPPED,
+            now,
+            "cust-1",
+            "anna@example.com",
+            "pl",
+            promised_delivery_date=date(2026, 1, 7),
+            shipment=Shipment("InPost", "TRK-77", "https://track.example/TRK-77"),
+            delay_reason="burza",
+            delayed_at=now,
+            contents=kettle,
+        )
+        earlier = OrderContext(OrderStatus.DELIVERED, now, "cust-1", "anna@example.com", "pl")
+        async with intake.app.runtime.db.transaction() as conn:
+            await save_order_contexts(conn, [((SHOP_A, "o-77"), shipped), ((SHOP_A, "o-12"), earlier)])
+        older = await open_ticket(intake, body="Old question", email="anna@example.com")
+        closed = await intake.client.post(
+            f"/v1/tickets/{older}/status", json={"status": "closed"}, headers=auth(KEY_A)
+        )
+        assert closed.status_code == 200, closed.text
+        ticket_id = (
+            await post_contact(
+                intake, customer_email="anna@example.com", order_id="o-77", body="Where is it?"
+            )
+        ).json()["ticket_id"]
+        assert ticket_id != older
+        await intake.app.runtime.db.pool.execute(
+            """INSERT INTO survey_answers (shop_id, survey_id, kind, score, at, detractor, order_id)
+               VALUES ($1, 'srv-1', 'nps', 3, $2, true, 'o-12')""",
+            SHOP_A,
+            now,
+        )
+        theirs = await post_contact(intake, KEY_B, customer_email="anna@example.com", body="Same person at B")
+        async with signed_in(intake) as (client, _):
+            page = (await client.get(f"/workspace/tickets/{ticket_id}")).text
+        assert (
+            '<a href="https://track.example/TRK-77" rel="noreferrer noopener" target="_blank">TRK-77</a>'
+            in page
+        )
+        assert "Czajnik &lt;Retro&gt;" in page
+        assert "199.98 PLN" in page
+        assert "2026-01-07" in page
+        assert "burza" in page
+        assert "<code>o-12</code>" in page  # the customer's other order
+        assert f'href="/workspace/tickets/{older}"' in page  # the customer's other ticket
+        assert "NPS 3" in page
+        assert theirs.json()["ticket_id"] not in page  # the same e-mail at another shop is not this customer

@@ -218,6 +218,8 @@ def test_each_kind_of_message_is_labelled_in_words_and_notes_are_marked_internal
         "note": message_row(author="agent", internal=True),
         "system": message_row(author="system", internal=True, original_ticket_id="tkt_0"),
     }
+    opened_by_careloop = entry(message_row(author="system"), "tkt_1", "en", WARSAW)
+    assert (opened_by_careloop.kind, opened_by_careloop.label) == ("system", "CareLoop")
     entries = {kind: entry(row, "tkt_1", "en", WARSAW) for kind, row in cases.items()}
     assert {kind: e.kind for kind, e in entries.items()} == {kind: kind for kind in cases}
     labels = {e.label for e in entries.values()}
@@ -278,14 +280,23 @@ def test_status_buttons_follow_the_lifecycle() -> None:
     assert status_buttons("closed", "en") == []
 
 
-def test_a_ticket_page_puts_the_customers_other_tickets_and_survey_answers_apart() -> None:
+def test_a_ticket_page_shows_its_order_and_the_customers_other_orders_tickets_and_answers() -> None:
     ticket = ticket_row(order_id="o-1", sla_due_at=NOW - timedelta(minutes=1), tags=["vip"])
     order = OrderContext(OrderStatus.PAID, NOW, "c1", None, "pl")
-    other_order = OrderContext(OrderStatus.DELIVERED, NOW, "c1", None, "pl")
-    others = [
-        ticket_row("tkt_1"),
-        ticket_row("tkt_2", subject="Broken kettle", status="solved"),
-        ticket_row("tkt_3", subject="Unhappy NPS answer: score 3", source="survey_detractor"),
+    orders = [
+        {"order_id": "o-1", "status": "paid", "placed_at": NOW, "total": None, "currency": None},
+        {
+            "order_id": "o-2",
+            "status": "delivered",
+            "placed_at": NOW,
+            "total": Decimal("49.5"),
+            "currency": "PLN",
+        },
+    ]
+    tickets = [ticket_row("tkt_1"), ticket_row("tkt_2", subject="Broken kettle", status="solved")]
+    answers = [
+        {"kind": "nps", "score": 3, "at": NOW, "detractor": True, "ticket_id": "tkt_2", "order_id": None},
+        {"kind": "csat", "score": 5, "at": NOW, "detractor": False, "ticket_id": None, "order_id": "o-2"},
     ]
     clock = ClockState(
         "shop-a", "tkt_1", "c1", "first_response", "running", NOW + timedelta(minutes=3), 3600, None, NOW, NOW
@@ -294,17 +305,22 @@ def test_a_ticket_page_puts_the_customers_other_tickets_and_survey_answers_apart
         ticket,
         [message_row()],
         [clock],
-        Customer([("o-1", order), ("o-2", other_order)], others),
+        Customer(order, orders, tickets, answers),
         NOW,
         "en",
         WARSAW,
         "agt_me",
     )
     assert view.order is not None
-    assert view.order.id == "o-1"
-    assert [(link.text, link.detail) for link in view.other_orders] == [("o-2", "delivered")]
-    assert [link.href for link in view.other_tickets] == ["tkt_2"]
-    assert [link.text for link in view.survey_answers] == ["Unhappy NPS answer: score 3"]
+    assert (view.order.id, view.order.status) == ("o-1", "paid")
+    assert [(link.text, link.detail) for link in view.other_orders] == [
+        ("o-2", "delivered, 2026-01-05 10:00, 49.50 PLN")
+    ]
+    assert [(link.href, link.text) for link in view.other_tickets] == [("tkt_2", "Broken kettle")]
+    assert [(link.href, link.text, link.detail) for link in view.survey_answers] == [
+        ("tkt_2", "NPS 3", "2026-01-05 10:00, unhappy"),
+        ("", "CSAT 5", "2026-01-05 10:00"),
+    ]
     assert view.breached
     assert view.clocks[0].name == "First response"
     assert view.clocks[0].countdown is not None
@@ -312,6 +328,7 @@ def test_a_ticket_page_puts_the_customers_other_tickets_and_survey_answers_apart
     assert (view.assignee, view.tags) == ("unassigned", ("vip",))
     assert view.can_reply
     assert not ticket_page(ticket_row(status="closed"), [], [], Customer(), NOW, "en", WARSAW).can_reply
+    assert ticket_page(ticket_row(order_id="o-9"), [], [], Customer(), NOW, "en", WARSAW).order is None
 
 
 # -- sessions --------------------------------------------------------------------------------------

@@ -244,6 +244,8 @@ class TicketFilter:
     unassigned: bool | None = None
     team_id: str | None = None
     tag: str | None = None
+    mine_or_unassigned: str | None = None
+    """This agent's tickets and the unassigned ones (the workspace's queue)."""
 
 
 LISTING_ORDERS = {
@@ -259,7 +261,7 @@ unfinished tickets only, the nearest running deadline first: the partial index `
 
 
 def listing_query(sort: str) -> str:
-    """The listing's statement: $1 the shop, $2-$9 and $12-$15 the filter (null: any), $10 limit,
+    """The listing's statement: $1 the shop, $2-$9 and $12-$16 the filter (null: any), $10 limit,
     $11 offset."""
     narrowed, order = LISTING_ORDERS[sort]
     # The narrowing and the order are this module's constants; every value is a parameter.
@@ -279,7 +281,8 @@ def listing_query(sort: str) -> str:
              AND ($12::text IS NULL OR t.assignee_agent_id = $12)
              AND ($13::boolean IS NULL OR (t.assignee_agent_id IS NULL) = $13)
              AND ($14::text IS NULL OR t.team_id = $14)
-             AND ($15::text IS NULL OR t.tags @> ARRAY[$15::text]){narrowed}
+             AND ($15::text IS NULL OR t.tags @> ARRAY[$15::text])
+             AND ($16::text IS NULL OR t.assignee_agent_id IS NULL OR t.assignee_agent_id = $16){narrowed}
            ORDER BY {order}
            LIMIT $10 OFFSET $11"""  # noqa: S608
 
@@ -301,6 +304,7 @@ def listing_parameters(shop_id: str, f: TicketFilter, limit: int, offset: int) -
         f.unassigned,
         f.team_id,
         f.tag,
+        f.mine_or_unassigned,
     ]
 
 

@@ -79,7 +79,8 @@ async def current_session(request: Request) -> Session | None:
     id_sha256 = digest(session_id)
     async with db.pool.acquire() as conn:
         row = await repo.session_of(conn, id_sha256, wall_now())
-    if row is None:
+    shop = request.app.state.context.shops.get(row["shop_id"]) if row is not None else None
+    if row is None or shop is None or shop.suspended:  # a suspended shop's people are signed out
         return None
     return Session(
         id_sha256=id_sha256,

@@ -14,15 +14,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from runtime.audit import Actor, Caller
 from runtime.db import Connection, Database
 from runtime.metrics import counted_on_commit
+from schemas.v1.audit import ActorKind
 from schemas.v1.tickets import TicketStatus
 
 from .. import handlers, metrics
 from ..api_models import MergeIn, NoteIn, ReplyIn, StatusIn
+from ..assignment_api import AssignIn, TagsIn
 from ..context import Context
+from ..domain.agents import PeopleRefused
 from ..domain.lifecycle import TransitionRefused
 from ..domain.ticket import ConflictingChange, TicketNotFound
+from . import people
 from .access import ContextDep, DbDep, Form, PageRefusal, Posted
 from .render import message_page
 from .screens import Outcome, ticket_screen
@@ -81,10 +86,21 @@ class Attempt:
             kind = exc.errors()[0]["type"]
             return await self.refused(422, ERROR_KEYS.get(kind, "error_invalid"), "invalid_form")
 
-    async def carry_out(self, work: Work, done: str) -> Response:
+    def auditor(self) -> Caller:
+        """The signed-in agent as the audit log names them (as the API does for an agent's token)."""
+        session = self.form.session
+        actor = Actor(ActorKind.AGENT, session.agent_id, agent=session.agent_name)
+        client = self.request.client
+        return Caller(actor, session.shop_id, client.host if client else None, self.request.app.state.audit)
+
+    async def carry_out(self, work: Work, done: str, audited: str | None = None) -> Response:
+        """Do `work` in one transaction, recorded in the audit log as `audited` when the API's route
+        records it too."""
         try:
             async with unit_of_work(self.db) as conn:
                 await work(conn)
+                if audited is not None:
+                    await self.auditor().record(conn, audited, f"ticket:{self.ticket_id}")
         except TicketNotFound as exc:
             if exc.ticket_id != self.ticket_id:  # the other ticket of a merge
                 return await self.refused(422, "error_unknown", "not_found")
@@ -98,7 +114,7 @@ class Attempt:
                     session=self.form.session,
                 )
             ) from None
-        except (ConflictingChange, TransitionRefused):
+        except (ConflictingChange, TransitionRefused, PeopleRefused):
             return await self.refused(409, "error_refused", "conflict")
         return RedirectResponse(f"{COOKIE_PATH}/tickets/{self.ticket_id}?done={done}", 303)
 
@@ -115,10 +131,16 @@ async def reply(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx: 
 
     async def send(conn: Connection) -> None:
         await handlers.reply_to_customer(
-            conn, ctx, session.shop_id, ticket_id, body.body, author_name=body.author_name
+            conn,
+            ctx,
+            session.shop_id,
+            ticket_id,
+            body.body,
+            author_name=body.author_name,
+            agent_id=session.agent_id,
         )
 
-    return await attempt.carry_out(send, "reply")
+    return await attempt.carry_out(send, "reply", "ticket.reply")
 
 
 @router.post("/tickets/{ticket_id}/note")
@@ -133,10 +155,17 @@ async def note(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx: C
 
     async def write(conn: Connection) -> None:
         await handlers.add_agent_message(
-            conn, ctx, session.shop_id, ticket_id, body.body, internal=True, author_name=body.author_name
+            conn,
+            ctx,
+            session.shop_id,
+            ticket_id,
+            body.body,
+            internal=True,
+            author_name=body.author_name,
+            agent_id=session.agent_id,
         )
 
-    return await attempt.carry_out(write, "note")
+    return await attempt.carry_out(write, "note", "ticket.note")
 
 
 @router.post("/tickets/{ticket_id}/status")
@@ -152,7 +181,7 @@ async def status(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx:
     async def change(conn: Connection) -> None:
         await handlers.change_status(conn, ctx, shop_id, ticket_id, target)
 
-    return await attempt.carry_out(change, "status")
+    return await attempt.carry_out(change, "status", f"ticket.{target.value}")
 
 
 @router.post("/tickets/{ticket_id}/merge")
@@ -168,7 +197,49 @@ async def merge(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx: 
     async def fold(conn: Connection) -> None:
         await handlers.merge_tickets(conn, ctx, shop_id, ticket_id, into)
 
-    answer = await attempt.carry_out(fold, "merge")
+    answer = await attempt.carry_out(fold, "merge", "ticket.merge")
     if isinstance(answer, RedirectResponse):
         return RedirectResponse(f"{COOKIE_PATH}/tickets/{into}?done=merge", 303)
     return answer
+
+
+@router.post("/tickets/{ticket_id}/take")
+async def take(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx: ContextDep) -> Response:
+    """The signed-in agent takes the ticket, as `POST /v1/tickets/{id}/take` with their token."""
+    attempt = Attempt(request, db, ctx, form, ticket_id, "assign")
+
+    async def mine(conn: Connection) -> None:
+        await people.take(conn, ctx, form.session, ticket_id)
+
+    return await attempt.carry_out(mine, "assign")
+
+
+@router.post("/tickets/{ticket_id}/assign")
+async def assign(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx: ContextDep) -> Response:
+    """To a colleague, as `POST /v1/tickets/{id}/assign`."""
+    attempt = Attempt(request, db, ctx, form, ticket_id, "assign")
+    wanted = await attempt.checked(AssignIn, {"agent_id": form.get("agent_id") or None})
+    if isinstance(wanted, Response):
+        return wanted
+    agent_id = wanted.agent_id or ""
+
+    async def give(conn: Connection) -> None:
+        await people.assign(conn, ctx, form.session, ticket_id, agent_id)
+
+    return await attempt.carry_out(give, "assign")
+
+
+@router.post("/tickets/{ticket_id}/tags")
+async def tags(ticket_id: str, request: Request, form: Posted, db: DbDep, ctx: ContextDep) -> Response:
+    """Add a tag or remove one, as `POST /v1/tickets/{id}/tags`."""
+    attempt = Attempt(request, db, ctx, form, ticket_id, "tags")
+    values = {name: [form.get(name)] for name in ("add", "remove") if form.get(name).strip()}
+    wanted = await attempt.checked(TagsIn, values or {"add": [""]})
+    if isinstance(wanted, Response):
+        return wanted
+    shop_id = form.session.shop_id
+
+    async def change(conn: Connection) -> None:
+        await people.retag_ticket(conn, ctx, shop_id, ticket_id, wanted.add, wanted.remove)
+
+    return await attempt.carry_out(change, "tags")

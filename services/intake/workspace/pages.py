@@ -115,7 +115,7 @@ async def sign_in(request: Request, db: DbDep, ctx: ContextDep) -> Response:
         return message_page(lang, 403, "forbidden_title", "forbidden_body")
     token = fields.get("token", "").strip()
     caller = await authenticate_agent(db, ctx, token) if token else None
-    if caller is None or caller.agent is None:
+    if caller is None or caller.agent is None or caller.shop.suspended:
         REJECTED_REQUESTS.labels(SERVICE, "workspace_bad_token").inc()
         return _sign_in_page(request, lang, status=401, error=WORDS[lang]["sign_in_refused"])
     session_id, now = new_secret(), wall_now()

@@ -1,5 +1,6 @@
-"""The workspace's SQL: its sessions, and what its pages read beside the tickets API's own queries
-(the customer's other orders and tickets, the shop's tags). Every query names the shop, except a
+"""The workspace's SQL: its sessions, and what its pages read beside the tickets API's and the Customer
+360's own queries (the ticket's order, the tickets of a customer known by no id or e-mail, the
+shop's tags). Every query names the shop, except a
 session's lookup by the hash of its id (the session is what tells the shop)."""
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from runtime.db import Connection
 from ..domain.orders import OrderContext
 from ..repository.orders import ORDER_COLUMNS, order_context_of
 
-CUSTOMER_ORDERS_SHOWN = 20
 CUSTOMER_TICKETS_SHOWN = 20
 
 
@@ -66,31 +66,18 @@ async def set_locale(conn: Connection, id_sha256: str, locale: str) -> None:
     await conn.execute("UPDATE workspace_sessions SET locale = $2 WHERE id_sha256 = $1", id_sha256, locale)
 
 
-async def customer_orders(
-    conn: Connection,
-    shop_id: str,
-    order_id: str | None,
-    customer_id: str | None,
-    email: str | None,
-) -> list[tuple[str, OrderContext]]:
-    """The ticket's order and the customer's others (by customer id or e-mail), newest first."""
-    rows = await conn.fetch(
-        f"""SELECT order_id, {ORDER_COLUMNS} FROM orders
-            WHERE shop_id = $1
-              AND (order_id = $2 OR customer_id = $3 OR lower(customer_email) = lower($4))
-            ORDER BY order_id = $2 DESC NULLS LAST, status_at DESC
-            LIMIT $5""",  # noqa: S608
+async def order_of(conn: Connection, shop_id: str, order_id: str) -> OrderContext | None:
+    """The ticket's order, all intake knows of it."""
+    row = await conn.fetchrow(
+        f"SELECT {ORDER_COLUMNS} FROM orders WHERE shop_id = $1 AND order_id = $2",  # noqa: S608
         shop_id,
         order_id,
-        customer_id,
-        email,
-        CUSTOMER_ORDERS_SHOWN,
     )
-    return [(r["order_id"], order_context_of(r)) for r in rows]
+    return order_context_of(row) if row is not None else None
 
 
-async def customer_tickets(conn: Connection, shop_id: str, customer_key: str) -> list[asyncpg.Record]:
-    """The customer's tickets, newest first (the one shown among them)."""
+async def tickets_by_key(conn: Connection, shop_id: str, customer_key: str) -> list[asyncpg.Record]:
+    """The tickets of a customer the shop knows by no id or e-mail (a phone, a handle), newest first."""
     return await conn.fetch(
         """SELECT id, subject, category, status, source, created_at FROM tickets
            WHERE shop_id = $1 AND customer_key = $2

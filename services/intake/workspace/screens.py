@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from asyncpg import Record
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from runtime.db import Database
+from runtime.db import Connection, Database
 
 from ..context import Context
-from ..repository import sla_state
+from ..repository import customer_360, sla_state
 from ..repository import tickets as tickets_repo
 from . import people
 from . import repository as repo
@@ -108,6 +109,23 @@ async def queue_screen(request: Request, db: Database, ctx: Context, session: Se
     )
 
 
+async def customer_facts(conn: Connection, shop_id: str, ticket: Record) -> Customer:
+    """The ticket's order, and the customer's orders, tickets and survey answers through the Customer
+    360's queries (by the shop's customer id, else the e-mail; by the ticket's customer key else)."""
+    order = await repo.order_of(conn, shop_id, ticket["order_id"]) if ticket["order_id"] else None
+    if ticket["customer_id"]:
+        who = await customer_360.identity_by_id(conn, shop_id, ticket["customer_id"])
+    elif ticket["customer_email"]:
+        who = await customer_360.identity_by_email(conn, shop_id, ticket["customer_email"])
+    else:
+        others = await repo.tickets_by_key(conn, shop_id, ticket["customer_key"])
+        return Customer(order, (), [dict(t) for t in others])
+    orders = await customer_360.orders(conn, who)
+    tickets = await customer_360.tickets(conn, who)
+    answers = await customer_360.answers(conn, who)
+    return Customer(order, [dict(o) for o in orders], [dict(t) for t in tickets], [dict(a) for a in answers])
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a ticket screen is shown after a form: a notice, or an error with the agent's text kept."""
@@ -135,19 +153,16 @@ async def ticket_screen(
             raise PageRefusal(message_page(lang, 404, "not_found_title", "not_found_body", session=session))
         messages = await tickets_repo.messages_of(conn, shop_id, ticket_id)
         clocks = await sla_state.clocks_of(conn, shop_id, [ticket_id])
-        orders = await repo.customer_orders(
-            conn, shop_id, ticket["order_id"], ticket["customer_id"], ticket["customer_email"]
-        )
-        others = await repo.customer_tickets(conn, shop_id, ticket["customer_key"])
+        customer = await customer_facts(conn, shop_id, ticket)
         crew = await people.crew(conn, shop_id)
         row = dict(ticket)
-        macro = await people.macro_draft(conn, ctx, shop_id, row, request.query_params.get("macro"))
+        macro = await people.macro_draft(conn, ctx, session, ticket_id, request.query_params.get("macro"))
     now, zone = ctx.now(), zone_of(ctx, shop_id)
     view = ticket_page(
         row,
         [dict(m) for m in messages],
         clocks.get(ticket_id, []),
-        Customer(orders, [dict(t) for t in others]),
+        customer,
         now,
         lang,
         zone,
@@ -175,7 +190,7 @@ async def ticket_screen(
         merge_into=drafts.get("merge", ""),
         macros=crew.macros,
         macro_id=macro.id if macro else drafts.get("macro_id"),
-        assignment=people.assignment(row, session, crew, lang),
+        assignment=people.assignment_view(row, session, crew),
         tags_enabled=people.TAGS,
         clock=clock_of(request, now, lang),
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import Decimal
 
-from schemas.v1.tickets import TicketSource, TicketStatus
+from schemas.v1.tickets import TicketStatus
 
 from ..domain.lifecycle import ALLOWED
 from ..domain.orders import Contents, OrderContext
@@ -17,14 +17,15 @@ from ..domain.sla_state import ClockState
 from .texts import WORDS, name_of
 from .views import Countdown, Row, assignee_label, countdown, customer_label, local_time
 
-KIND_OF_AUTHOR = {"customer": "customer", "agent": "agent", "system": "automatic"}
+KIND_OF_AUTHOR = {"customer": "customer", "agent": "agent", "system": "system"}
 
 
 @dataclass(frozen=True)
 class Entry:
     """One message of the conversation. `kind` is customer, agent, automatic, note (an agent's
-    internal note) or system (CareLoop's own internal record, a merge); `label` says it in words, so
-    nothing depends on colour alone; `internal` entries never reached the customer."""
+    internal note) or system (CareLoop's own record: a merge, what opened a ticket it opened itself);
+    `label` says it in words, so nothing depends on colour alone; `internal` entries never reached
+    the customer."""
 
     id: str
     kind: str
@@ -41,11 +42,14 @@ class Entry:
 
 
 def entry_kind(message: Row) -> str:
-    if message["internal"]:
-        return "note" if message["author"] == "agent" else "system"
+    """Who wrote it and whether the customer got it: an internal note (an agent's) or CareLoop's own
+    record (a merge, what opened a ticket CareLoop opened itself) never reached them; an automatic
+    answer did."""
     if message.get("automatic"):
         return "automatic"
-    return KIND_OF_AUTHOR.get(message["author"], "automatic")
+    if message["internal"]:
+        return "note" if message["author"] == "agent" else "system"
+    return KIND_OF_AUTHOR.get(message["author"], "system")
 
 
 def entry(message: Row, ticket_id: str, lang: str, zone: tzinfo) -> Entry:
@@ -208,10 +212,13 @@ class TicketPage:
 
 @dataclass(frozen=True)
 class Customer:
-    """What the shop knows of the ticket's customer besides this ticket."""
+    """What the shop knows of the ticket and its customer: the ticket's order in full, and the
+    customer's orders, tickets and survey answers as their Customer 360 lists them."""
 
-    orders: Sequence[tuple[str, OrderContext]] = ()
+    order: OrderContext | None = None
+    orders: Sequence[Row] = ()
     tickets: Sequence[Row] = ()
+    answers: Sequence[Row] = ()
 
 
 def ticket_page(
@@ -226,10 +233,8 @@ def ticket_page(
     names: Mapping[str, str] | None = None,
 ) -> TicketPage:
     ticket_id = ticket["id"]
-    orders: Mapping[str, OrderContext] = dict(customer.orders)
     own_order: str | None = ticket.get("order_id")
     due = countdown(ticket.get("sla_due_at"), now, lang)
-    others = [t for t in customer.tickets if t["id"] != ticket_id]
     names = names or {}
     return TicketPage(
         id=ticket_id,
@@ -249,20 +254,12 @@ def ticket_page(
         breached=bool(ticket.get("breached")) or (due is not None and due.late),
         clocks=[clock_line(c, now, lang) for c in clocks],
         entries=[entry(m, ticket_id, lang, zone) for m in messages],
-        order=order_panel(own_order, orders[own_order], lang, zone)
-        if own_order is not None and own_order in orders
+        order=order_panel(own_order, customer.order, lang, zone)
+        if own_order is not None and customer.order is not None
         else None,
-        other_orders=[
-            Link("", oid, name_of(lang, "order", o.status.value))
-            for oid, o in customer.orders
-            if oid != own_order
-        ],
-        other_tickets=[
-            _ticket_link(t, lang, zone) for t in others if t["source"] != TicketSource.SURVEY_DETRACTOR
-        ],
-        survey_answers=[
-            _ticket_link(t, lang, zone) for t in others if t["source"] == TicketSource.SURVEY_DETRACTOR
-        ],
+        other_orders=[_order_link(o, lang, zone) for o in customer.orders if o["order_id"] != own_order],
+        other_tickets=[_ticket_link(t, lang, zone) for t in customer.tickets if t["id"] != ticket_id],
+        survey_answers=[_answer_link(a, lang, zone) for a in customer.answers],
         status_buttons=status_buttons(ticket["status"], lang),
         can_reply=ticket["status"] != "closed",
         assignee=assignee_label(ticket, agent_id, names, lang) if "assignee_agent_id" in ticket else None,
@@ -274,3 +271,19 @@ def _ticket_link(row: Row, lang: str, zone: tzinfo) -> Link:
     subject = row["subject"] or WORDS[lang]["no_subject"]
     detail = f"{name_of(lang, 'status', row['status'])}, {local_time(row['created_at'], zone)}"
     return Link(row["id"], subject, detail)
+
+
+def _order_link(row: Row, lang: str, zone: tzinfo) -> Link:
+    """An order of the customer: its status, when it was placed, its total."""
+    parts = [name_of(lang, "order", row["status"]), local_time(row.get("placed_at"), zone)]
+    if row.get("total") is not None:
+        parts.append(money(row["total"], row.get("currency")))
+    return Link("", row["order_id"], ", ".join(p for p in parts if p))
+
+
+def _answer_link(row: Row, lang: str, zone: tzinfo) -> Link:
+    """A survey answer: kind and score, when, whether unhappy; linked to the ticket it was about."""
+    words = WORDS[lang]
+    text = f"{row['kind'].upper()} {row['score']}"
+    detail = local_time(row["at"], zone) + (f", {words['unhappy']}" if row.get("detractor") else "")
+    return Link(row.get("ticket_id") or "", text, detail)
