@@ -92,7 +92,8 @@ class RequestList(BaseModel):
 
 
 class Retention(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # what GET shows may be sent back as it is: `in_force_days` is read-only and left out
+    model_config = ConfigDict(extra="ignore")
 
     message_body_days: int | None = Field(default=None, ge=1, le=36500)
     """Message texts are replaced by '[purged]' this many days after they were written (null: the

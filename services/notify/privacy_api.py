@@ -22,7 +22,8 @@ router = APIRouter(tags=["privacy"], responses=ERROR_RESPONSES)
 
 
 class Retention(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # what GET shows may be sent back as it is: `in_force_days` is read-only and left out
+    model_config = ConfigDict(extra="ignore")
 
     delivery_body_days: int | None = Field(default=None, ge=1, le=36500)
     """The bodies of finished deliveries and reply e-mails are purged this many days after they

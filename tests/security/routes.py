@@ -29,6 +29,8 @@ SHOP_QUERY_NAMES = frozenset({"shop", "shop_id"})
 
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/contacts"): {"channel": "email", "customer_email": "a@example.com", "body": "hello"},
+    ("POST", "/v1/customers/erasure"): {"email": "a@example.com"},
+    ("POST", "/v1/customers/export"): {"email": "a@example.com"},
     ("POST", "/v1/tickets/{ticket_id}/replies"): {"body": "an agent of shop A writes"},
     ("POST", "/v1/tickets/{ticket_id}/notes"): {"body": "an agent of shop A notes"},
     ("POST", "/v1/tickets/{ticket_id}/status"): {"status": "pending"},

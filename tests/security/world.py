@@ -55,7 +55,17 @@ class World:
 
 
 OWNED_PARAMS = frozenset(
-    {"ticket_id", "endpoint_id", "delivery_id", "secret_id", "agent_id", "team_id", "order_id", "macro_id"}
+    {
+        "ticket_id",
+        "endpoint_id",
+        "delivery_id",
+        "secret_id",
+        "agent_id",
+        "team_id",
+        "order_id",
+        "macro_id",
+        "request_id",
+    }
 )
 """Path parameters naming one shop's resource: another shop's key must get 403/404 for them."""
 
@@ -167,6 +177,17 @@ async def seed_shop_b(world: World) -> None:
     deliveries = await eventually(delivered, timeout=30)
     world.b_ids["delivery_id"] = deliveries[0]["id"]
     await _seed_order(world)
+    await _seed_privacy_request(world)
+
+
+async def _seed_privacy_request(world: World) -> None:
+    """A privacy request of shop B's: the export of its order's customer (whose data stays)."""
+    world.b_ids["customer_id"] = f"{B_MARK}-customer"
+    asked = await world.clients["intake"].post(
+        f"/v1/customers/{world.b_ids['customer_id']}/export", headers=auth(KEY_B)
+    )
+    assert asked.status_code == 202, asked.text
+    world.b_ids["request_id"] = asked.json()["request_id"]
 
 
 async def _seed_order(world: World) -> None:
