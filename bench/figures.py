@@ -190,6 +190,7 @@ def _specs() -> list[FigureSpec]:
         ),
     ]
     specs += _answers_and_workspace()
+    specs += _reports()
     specs += [
         FigureSpec(
             f"memory.{s}_mib",
@@ -241,6 +242,39 @@ def _answers_and_workspace() -> list[FigureSpec]:
         for pct in ("p50", "p99")
     ]
     return specs
+
+
+def _reports() -> list[FigureSpec]:
+    """Issue #16's intake report over 1,000,000 tickets and 5,000,000 order events of 200 shops, beside
+    the same statements on bare copies of the rows; and a customer's 360 (no barer way to it)."""
+    bare = "the same statements on bare copies of the rows (asyncpg, same indexes, no service)"
+    return [
+        FigureSpec(
+            "reports.intake.p50_ms",
+            "Intake report p50, 7 to 90 days, large and small shops",
+            "ms",
+            "lower",
+            bare,
+        ),
+        FigureSpec(
+            "reports.intake.p99_ms",
+            "Intake report p99, 7 to 90 days, large and small shops",
+            "ms",
+            "lower",
+            bare,
+            "< 300 ms",
+        ),
+        FigureSpec(
+            "reports.intake.year_p99_ms",
+            "Intake report p99, a whole year of the large shop",
+            "ms",
+            "lower",
+            bare,
+        ),
+        FigureSpec(
+            "reports.customer_360.p99_ms", "Customer 360 p99, the large shop's customers", "ms", "lower", None
+        ),
+    ]
 
 
 SPECS: list[FigureSpec] = _specs()

@@ -62,6 +62,15 @@ class Plan:
     wismo_repeats: int = 3
     workspace_requests: int = 200
     """Queue pages (and as many ticket pages) asked for per bench/workspace.py run, one at a time."""
+    reports_tickets: int = 1_000_000
+    reports_order_events: int = 5_000_000
+    """Issue #16: the intake report over a million tickets and five million order events of 200 shops
+    (bench/reports_bench.py)."""
+    reports_requests: int = 200
+    """Reports timed per run, one at a time (a fifth as many whole years of the large shop)."""
+    reports_repeats: int = 1
+    reports_timeout: float = 900.0
+    """The pre-fill takes most of a run: minutes at the full size."""
     wrk_threads: int = 1
     """One wrk thread keeps the generator's share of the 2 cores small; its CPU is in the report."""
     script_timeout: float = 300.0
@@ -104,5 +113,9 @@ QUICK = Plan(
     wismo_seconds=3.0,
     wismo_repeats=1,
     workspace_requests=30,
+    reports_tickets=20_000,
+    reports_order_events=100_000,
+    reports_requests=40,
+    reports_timeout=180.0,
     script_timeout=120.0,
 )

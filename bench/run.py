@@ -28,6 +28,7 @@ from bench import (
     http_bench,
     ingest,
     intake_size,
+    reports_scenario,
     sla_scenario,
     wismo_scenario,
     workspace_scenario,
@@ -165,6 +166,10 @@ class Bench:
     async def workspace(self) -> None:
         await workspace_scenario.workspace(self)
 
+    # -- the intake report and the customer 360 (bench/reports_scenario.py) ---------------------
+    async def reports(self) -> None:
+        await reports_scenario.reports(self)
+
     # -- memory ----------------------------------------------------------------------------------
     async def memory_figures(self) -> None:
         # the services' peaks before the idle ceilings run: their labels start with the service's name too
@@ -206,6 +211,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "survey": ("survey.requests_per_s", "survey.p99_ms", "survey.constant_page_per_s"),
     "wismo": wismo_scenario.FIGURES,
     "workspace": workspace_scenario.FIGURES,
+    "reports": reports_scenario.FIGURES,
     "memory": tuple(f"memory.{s}_mib" for s in SERVICES),
 }
 
@@ -234,6 +240,7 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         "scale": bench.scale,
         "wismo": bench.wismo,
         "workspace": bench.workspace,
+        "reports": bench.reports,
         "memory": bench.memory_figures,  # after every scenario that runs a service process
         "sla": bench.sla,  # the longest; its service runs inside sla_timers.py, not as a service process
     }

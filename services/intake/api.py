@@ -15,7 +15,7 @@ from runtime.service import ServiceRuntime
 from schemas.v1.contacts import Channel, ContactReceived
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
-from . import customers_api, handlers, metrics
+from . import customers_api, handlers, metrics, reports_api
 from .admin_api import router as admin
 from .agents_api import install_people
 from .api_models import (
@@ -411,6 +411,7 @@ def build_api(runtime: ServiceRuntime, ctx: Context) -> FastAPI:
     for router in (contacts, tickets, rules, settings, platforms, audit, admin, customers_api.router):
         api.include_router(router)
     api.include_router(privacy)
+    api.include_router(reports_api.router)
     install_people(api)
     mount_workspace(api, lambda: runtime.clock)
     return api
