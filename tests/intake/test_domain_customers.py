@@ -1,15 +1,21 @@
 """What a customer is worth: CLV = average order value * purchase frequency * lifetime, per currency,
-over hand-made order histories, and its properties over any history (hypothesis)."""
+over hand-made order histories, and its properties over any history (hypothesis); the shop's customer
+rule raising a valued or unhappy customer's ticket."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import reduce
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from schemas.v1.contacts import Channel
+from schemas.v1.tickets import Category, Priority
 from services.intake.domain.customers import (
     EXPECTED_LIFETIME,
     CustomerStanding,
@@ -19,7 +25,8 @@ from services.intake.domain.customers import (
     histories,
     is_detractor,
 )
-from services.intake.domain.orders import OrderStatus
+from services.intake.domain.orders import OrderStatus, OrderStep, apply_step
+from services.intake.domain.rules import DEFAULT_RULES, CustomerRule, RuleTable, prioritise
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -167,3 +174,80 @@ def test_the_order_orders_arrive_in_never_matters(orders: tuple[PastOrder, ...],
     shuffled = list(orders)
     rnd.shuffle(shuffled)
     assert customer_value(shuffled) == customer_value(orders)
+
+
+# -- the customer rule of the shop's table --------------------------------------------------------------
+
+
+def standing(eur: str | None = None, detractor: bool = False) -> CustomerStanding:
+    orders = [order(1, 0, eur)] if eur else []
+    return CustomerStanding(histories(orders), detractor)
+
+
+def priority_of(
+    table: RuleTable, who: CustomerStanding | None, category: Category, channel: Channel
+) -> Priority:
+    return prioritise(table.for_customer(who), category, channel)
+
+
+def test_a_detractor_s_complaint_starts_high_by_default_and_the_channel_still_raises_it() -> None:
+    complaint, email = Category.COMPLAINT_REPAIR, Channel.EMAIL
+    assert priority_of(DEFAULT_RULES, standing(detractor=True), complaint, email) is Priority.HIGH
+    assert priority_of(DEFAULT_RULES, standing(detractor=True), complaint, Channel.PHONE) is Priority.URGENT
+    assert priority_of(DEFAULT_RULES, standing(detractor=False), complaint, email) is Priority.NORMAL
+    assert priority_of(DEFAULT_RULES, None, complaint, email) is Priority.NORMAL
+    # another category is not the rule's
+    assert (
+        priority_of(DEFAULT_RULES, standing(detractor=True), Category.ORDER_STATUS, email) is Priority.NORMAL
+    )
+
+
+def test_a_valued_customer_by_the_shop_s_threshold_in_their_own_currency() -> None:
+    rule = CustomerRule(
+        categories=(Category.COMPLAINT_REPAIR, Category.RETURN), min_clv={"EUR": Decimal(1000)}
+    )
+    table = DEFAULT_RULES.model_copy(update={"customer_rule": rule})
+    # one order of 400 EUR: CLV 1200 EUR >= 1000 EUR; of 300 EUR: 900 EUR, under it
+    assert priority_of(table, standing("400.00"), Category.RETURN, Channel.EMAIL) is Priority.HIGH
+    assert priority_of(table, standing("300.00"), Category.RETURN, Channel.EMAIL) is Priority.NORMAL
+    # a threshold in another currency says nothing about EUR (never converted)
+    pln_only = DEFAULT_RULES.model_copy(
+        update={"customer_rule": CustomerRule(min_clv={"PLN": Decimal(1)}, detractors=False)}
+    )
+    assert priority_of(
+        pln_only, standing("400.00", detractor=True), Category.COMPLAINT_REPAIR, Channel.EMAIL
+    ) is (Priority.NORMAL)
+    # no rule at all: nothing raised
+    none = DEFAULT_RULES.model_copy(update={"customer_rule": None})
+    assert priority_of(
+        none, standing("9999.00", detractor=True), Category.COMPLAINT_REPAIR, Channel.EMAIL
+    ) is (Priority.NORMAL)
+
+
+def test_the_rule_is_data_a_shop_sends() -> None:
+    table = RuleTable.model_validate(
+        {
+            **DEFAULT_RULES.model_dump(mode="json"),
+            "customer_rule": {"min_clv": {"EUR": "500"}, "priority": "urgent"},
+        }
+    )
+    assert table.customer_rule == CustomerRule(min_clv={"EUR": Decimal(500)}, priority=Priority.URGENT)
+    for wrong in ({"min_clv": {"euro": "5"}}, {"min_clv": {"EUR": "-1"}}, {"unknown": 1}):
+        with pytest.raises(ValidationError):
+            RuleTable.model_validate({**DEFAULT_RULES.model_dump(mode="json"), "customer_rule": wrong})
+
+
+STEPS = st.lists(
+    st.tuples(st.sampled_from(list(OrderStatus)), st.integers(0, 10_000)), min_size=1, max_size=8
+)
+
+
+@given(STEPS, st.randoms())
+def test_an_order_is_placed_at_its_earliest_step_whatever_arrives_first(
+    steps: list[tuple[OrderStatus, int]], rnd: random.Random
+) -> None:
+    told = [OrderStep(status, T0 + timedelta(minutes=m), "c-1", None, "en") for status, m in steps]
+    shuffled = list(told)
+    rnd.shuffle(shuffled)
+    folded = [reduce(apply_step, order_, None) for order_ in (told, shuffled)]
+    assert {state.placed_at for state in folded if state is not None} == {min(step.at for step in told)}
