@@ -21,6 +21,7 @@ from demo.people import OwnCustomers
 from demo.receiver import ReceiverServer, WebhookReceiver
 from demo.shop import ShopGenerator, ShopTimeline
 from demo.shopify import ShopifyStore
+from demo.staff import Staff, sign_in_staff
 from demo.summary import Snapshot, answers, frame, gather, render, where_to_look
 from runtime.clock import Clock
 from runtime.settings import Settings
@@ -77,6 +78,8 @@ class DemoShop:
         self.agents = Agents(clients["intake"], clock, demo.seed, demo.agent_poll_seconds, ours=self.own.owns)
         self.customers = Customers(self.receiver.invitations, pages, clock, demo.seed, ours=self.own.owns)
         self.endpoint_id: str | None = None
+        self.staff: Staff | None = None
+        """The shop's team and agents in CareLoop, once signed in (demo/staff.py)."""
 
     # -- the notify subscription ------------------------------------------------------------
     async def subscribe(self, attempts: int = 20) -> None:
@@ -122,6 +125,17 @@ class DemoShop:
                 await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
         raise RuntimeError("intake did not take the demo shop's automatic-answer settings")
 
+    async def sign_in_staff(self, attempts: int = 20) -> None:
+        """The demo's agents become agents of the shop, each with a token, and work through them."""
+        for attempt in range(attempts):
+            try:
+                self.staff = await sign_in_staff(self._clients["intake"], self._demo.locale)
+                self.agents.take_seats(list(self.staff.bots))
+                return
+            except httpx.HTTPError:
+                await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
+        raise RuntimeError("intake did not take the demo shop's agents")
+
     async def unsubscribe(self) -> None:
         if self.endpoint_id is None:
             return
@@ -142,6 +156,7 @@ class DemoShop:
             prometheus_answers=prometheus.startswith("http")
             and await answers(self._pages, f"{prometheus}/-/ready"),
             grafana=grafana if grafana and await answers(self._pages, f"{grafana}/api/health") else None,
+            sign_in=(self.staff.you.name, self.staff.you.token) if self.staff else None,
         )
 
     async def snapshot(self) -> Snapshot:
@@ -189,6 +204,7 @@ class DemoShop:
                 await asyncio.sleep(0.05)
             await self.subscribe()
             await self.answer_where_is_my_order()
+            await self.sign_in_staff()
             for name, work in (
                 ("shop", self.shop.run),
                 ("agents", self.agents.run),

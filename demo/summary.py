@@ -203,13 +203,16 @@ def where_to_look(
     prometheus: str,
     prometheus_answers: bool,
     grafana: str | None,
+    sign_in: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """Where to look next: the addresses that answer, or what to do instead. `prometheus` is the demo's
-    Prometheus URL or why there is none; `grafana` a Grafana that answered, if any."""
+    Prometheus URL or why there is none; `grafana` a Grafana that answered, if any; `sign_in` the
+    demo agent (name, token) to sign in to the workspace as."""
     if prometheus.startswith("http") and not prometheus_answers:
         prometheus = f"{prometheus} does not answer (its log, prometheus.log, says why)"
     return {
         "workspace": f"{urls['intake']}/workspace/  (sign in with an agent's token: docs/workspace.md)",
+        **({"sign in": f"{sign_in[1]}  (as {sign_in[0]})"} if sign_in else {}),
         "tickets": f"{urls['intake']}/v1/tickets  (Authorization: Bearer <demo key>)",
         "reports": f"{urls['survey']}/v1/reports/nps  ·  /v1/reports/csat",
         "webhooks": f"{urls['notify']}/v1/endpoints/{endpoint_id}/deliveries",

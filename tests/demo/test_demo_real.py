@@ -146,6 +146,19 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
             solved = (await clients["intake"].get("/v1/tickets", params={"status": "solved"})).json()
             assert solved["tickets"]
             assert all(t["agent_replies"] >= 1 and t["first_response_at"] for t in solved["tickets"])
+            # ... by the demo shop's agents, each with their own token: the replies and the tickets are theirs
+            assert shop.staff is not None
+            bots = {seat.agent_id for seat in shop.staff.bots}
+            worked = [t for t in solved["tickets"] if t["id"] != solved_by_hand]
+            assert worked
+            assert {t["assignee_agent_id"] for t in worked} <= bots
+            conversation = (await intake.get(f"/v1/tickets/{worked[0]['id']}")).json()["messages"]
+            replies = [m for m in conversation if m["author"] == "agent" and not m["internal"]]
+            assert replies
+            assert {m["author_agent_id"] for m in replies} <= bots
+            sign_in_token = shop.staff.you.token
+            you = await intake.get("/v1/agents/me", headers=auth(sign_in_token))
+            assert (you.status_code, you.json()["available"]) == (200, False)  # takes what they like
 
             # Survey answers arrived through the answer page and show in the reports.
             async def answers_reported() -> int:
@@ -170,6 +183,7 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
                 return text in out.getvalue()
 
             await eventually(lambda: _async(lambda: summary_shows("signatures verified")), timeout=5)
+            await eventually(lambda: _async(lambda: summary_shows(sign_in_token)), timeout=5)
             await eventually(
                 lambda: _async(lambda: summary_shows("not the demo's (created by hand)")), timeout=5
             )
@@ -185,6 +199,7 @@ async def test_the_demo_shop_drives_every_service(infra: Settings, monkeypatch: 
     for table in (
         "intake.tickets",
         "intake.messages",
+        "intake.agents",
         "sla.clocks",
         "survey.invitations",
         "notify.deliveries",
