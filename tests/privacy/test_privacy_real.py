@@ -15,20 +15,18 @@ One scenario (the fixture) runs the story once; each test checks one claim on wh
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from runtime.logs import configure_logging
 from runtime.settings import Settings
 from schemas import topics
 from schemas.registry import decode_event, make_event
 from schemas.v1.orders import OrderDelayed
+from tests.privacy.requests import Collected, ask, audited, complete, logging_as_services_do, request_view
 from tests.privacy.scans import row_counts, scan
 from tests.privacy.world import SERVICES, History, Person, World, live_through, open_world, raw_mail
 from tests.support.kafka import produce, read_topic
@@ -44,53 +42,6 @@ ANNA = Person(
 BOB = Person(SHOP_A, "c-bob-3", "bob.nowak@example.com", "Bob Nowak", "+48 600 111 222", "zx-bob-41c2")
 ANNA_B = Person(SHOP_B, "c-anna-7", "anna.b@example.net", "Annabel Bee", "+44 7700 900123", "zx-annab-77d1")
 PEOPLE = [ANNA, BOB, ANNA_B]
-
-
-TEST_SERVERS = ("mail.log",)
-"""Loggers of the test's own servers (aiosmtpd, the shops' SMTP relay here), not CareLoop's."""
-
-
-class Collected(logging.Handler):
-    """Every record of every logger but the test servers', as it would be written (with traceback)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.startswith(TEST_SERVERS):
-            return
-        try:
-            text = record.getMessage()
-        except Exception:
-            text = f"{record.msg!r} {record.args!r}"
-        if record.exc_info:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
-        self.lines.append(f"{record.levelname} {record.name}: {text}")
-
-
-@contextmanager
-def logging_as_services_do(collected: Collected) -> Iterator[None]:
-    """The services' own logging set-up (runtime/logs.py) at DEBUG, written to `collected` through the
-    same filters; the test run's handlers and levels are back afterwards."""
-    root = logging.getLogger()
-    loggers = [
-        root,
-        *(logging.getLogger(name) for name in ("faststream", "aiokafka", "kafka", "uvicorn.access", "httpx")),
-    ]
-    saved = [(logger, logger.level) for logger in loggers]
-    handlers = root.handlers[:]
-    configure_logging("privacy-test", "DEBUG")
-    (stderr,) = root.handlers
-    for found in stderr.filters:
-        collected.addFilter(found)
-    root.handlers[:] = [collected]
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        for logger, level in saved:
-            logger.setLevel(level)
 
 
 @dataclass
@@ -109,36 +60,9 @@ class Story:
     traces_after_later_events: list[str] = field(default_factory=list)
     later: dict[str, Any] = field(default_factory=dict)
     shop_b_ticket: dict[str, Any] = field(default_factory=dict)
+    audited: list[tuple[str, str, str]] = field(default_factory=list)
     metrics: str = ""
     logs: list[str] = field(default_factory=list)
-
-
-async def ask(world: World, person: Person, kind: str) -> str:
-    response = await world.clients["intake"].post(
-        f"/v1/customers/{person.customer_id}/{kind}", headers=auth(person.key)
-    )
-    assert response.status_code == 202, response.text
-    request_id: str = response.json()["request_id"]
-    return request_id
-
-
-async def request_view(world: World, person: Person, request_id: str) -> dict[str, Any]:
-    response = await world.clients["intake"].get(
-        f"/v1/privacy/requests/{request_id}", headers=auth(person.key)
-    )
-    assert response.status_code == 200, response.text
-    view: dict[str, Any] = response.json()
-    return view
-
-
-async def complete(world: World, person: Person, request_id: str) -> dict[str, Any]:
-    async def done() -> dict[str, Any] | None:
-        view = await request_view(world, person, request_id)
-        return view if view["status"] == "complete" else None
-
-    found = await eventually(done, timeout=90, interval=0.2)
-    assert found is not None
-    return found
 
 
 async def snapshot(world: World) -> dict[str, Any]:
@@ -257,6 +181,7 @@ async def tell(world: World, story: Story) -> None:
     await export_with_survey_down(world, story)
     story.before = await snapshot(world)
     story.erasure = await complete(world, ANNA, await ask(world, ANNA, "erasure"))
+    story.audited = await audited(world, [story.export["id"], story.erasure["id"]])
     story.after = await snapshot(world)
     story.traces_after_erasure = await scan(world.settings, ANNA.needles())
     story.others_after_erasure = {p.tag: await scan(world.settings, p.needles()) for p in (BOB, ANNA_B)}
@@ -358,6 +283,13 @@ def test_another_customer_and_another_shops_customer_with_the_same_id_keep_their
     b_ticket = story.shop_b_ticket
     assert b_ticket["customer"]["email"] == ANNA_B.email
     assert ANNA_B.text("My parcel has not arrived, please help") in [m["body"] for m in b_ticket["messages"]]
+
+
+def test_each_request_is_in_the_audit_log_by_its_id_never_the_customer(story: Story) -> None:
+    assert story.audited == [
+        ("privacy.export", f"privacy_request:{story.export['id']}", "key"),
+        ("privacy.erasure", f"privacy_request:{story.erasure['id']}", "key"),
+    ]
 
 
 def test_a_request_delivered_again_changes_nothing(story: Story) -> None:

@@ -294,6 +294,20 @@ async def follow_up(world: World, person: Person) -> str:
     return found
 
 
+async def surveys_waiting(world: World, person: Person) -> None:
+    """Survey has the customer's CSAT sent (so it saw the ticket solved) and their NPS scheduled."""
+
+    async def both() -> bool:
+        rows = await world.db("survey").fetch(
+            "SELECT kind, status FROM invitations WHERE shop_id = $1 AND customer_id = $2",
+            person.shop,
+            person.customer_id,
+        )
+        return {("csat", "sent"), ("nps", "scheduled")} <= {(r["kind"], r["status"]) for r in rows}
+
+    await eventually(both, timeout=60)
+
+
 async def answer(world: World, person: Person, kind: str, score: int, comment: str) -> str:
     """Answer the customer's survey of `kind` (its link from survey.invited on Kafka)."""
 
@@ -338,8 +352,11 @@ async def live_through(world: World, people: list[Person]) -> dict[str, History]
         await order_events(world, person)
     for person in people:
         await conversation(world, person, histories[person.tag])
-    # The NPS waits a week after delivery, and for no ticket of the customer's to be open: answered
-    # before the unhappy CSAT opens its follow-up ticket.
+    # The NPS waits a week after delivery, and for no ticket of the customer's to be open: the week
+    # passes once survey knows the ticket is solved (its CSAT went out), and the NPS is answered before
+    # the unhappy CSAT opens its follow-up ticket.
+    for person in people:
+        await surveys_waiting(world, person)
     world.clock.advance(timedelta(days=7, minutes=5))
     for person in people:
         history = histories[person.tag]
