@@ -25,6 +25,11 @@ PUBLIC_ROUTES = frozenset(
 the answer page's own stylesheet, and the shop platforms' webhooks (the platform's signature is the
 key: tests/platforms/test_adapters_real.py)."""
 
+WORKSPACE = "/workspace"
+"""The agents' workspace pages (intake): their key is a signed-in agent's session cookie, never an API
+key; sessions, CSRF and one shop never seeing another's tickets there are tested in
+tests/intake/test_workspace_real.py and test_workspace_browser.py."""
+
 SHOP_QUERY_NAMES = frozenset({"shop", "shop_id"})
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -76,7 +81,9 @@ class Route:
 
     @property
     def public(self) -> bool:
-        return (self.service, self.method, self.path) in PUBLIC_ROUTES
+        """No API key: a public route, or a workspace page (a session is its key)."""
+        listed = (self.service, self.method, self.path) in PUBLIC_ROUTES
+        return listed or self.path == WORKSPACE or self.path.startswith(WORKSPACE + "/")
 
     @property
     def admin(self) -> bool:
