@@ -374,7 +374,7 @@ async def test_the_queue_holds_my_tickets_and_the_unassigned_ones_and_a_ticket_c
         assert [a.assignee_agent_id for a in assigned] == [me["id"], other["id"]]
 
 
-async def test_tags_are_added_and_removed_and_filter_the_queue(infra: Settings) -> None:
+async def test_tags_are_added_and_removed_and_tags_and_teams_filter_the_queue(infra: Settings) -> None:
     async with running_intake(infra) as intake:
         ticket_id = await open_ticket(intake)
         other = await open_ticket(intake, body="Another", email="bob@example.com")
@@ -397,6 +397,19 @@ async def test_tags_are_added_and_removed_and_filter_the_queue(infra: Settings) 
             )
             assert removed.status_code == 303
             assert await fetchval(intake, "SELECT tags FROM tickets WHERE id = $1", ticket_id) == []
+
+            # a team's tickets (no automatic assignment: the ticket waits unassigned in its queue)
+            team = await intake.client.post("/v1/teams", json={"name": "Zwroty"}, headers=auth(KEY_A))
+            assert team.status_code == 201, team.text
+            team_id = team.json()["id"]
+            moved = await intake.client.post(
+                f"/v1/tickets/{other}/assign", json={"team_id": team_id}, headers=auth(KEY_A)
+            )
+            assert moved.status_code == 200, moved.text
+            by_team = await client.get(f"/workspace/?team={team_id}")
+            assert 'id="filter-team"' in by_team.text
+            assert f"/workspace/tickets/{other}" in by_team.text
+            assert f"/workspace/tickets/{ticket_id}" not in by_team.text
 
 
 async def test_a_macro_fills_the_reply_box_for_this_customer_and_goes_out_as_a_reply(infra: Settings) -> None:
@@ -486,3 +499,29 @@ async def test_the_ticket_shows_its_order_and_the_customers_other_orders_tickets
         assert f'href="/workspace/tickets/{older}"' in page  # the customer's other ticket
         assert "NPS 3" in page
         assert theirs.json()["ticket_id"] not in page  # the same e-mail at another shop is not this customer
+
+
+async def test_pages_speak_the_browsers_or_the_shops_language_and_assets_come_from_intake(
+    infra: Settings,
+) -> None:
+    async with running_intake(infra) as intake:
+        created = await create_agent(intake, KEY_B)  # shop B speaks English
+        async with browser(intake) as client:
+            assert (await client.get("/workspace")).headers["location"] == "/workspace/"
+            polish = await client.get("/workspace/sign-in", headers={"accept-language": "pl-PL,pl;q=0.9"})
+            assert '<html lang="pl">' in polish.text
+            assert "Logowanie do panelu" in polish.text
+            english = await client.get("/workspace/sign-in?lang=en")
+            assert '<html lang="en">' in english.text
+            assert (await sign_in(client, created["token"])).status_code == 303
+            assert '<html lang="en">' in (await client.get("/workspace/")).text  # the shop's language
+            css = await client.get("/workspace/static/workspace.css")
+            assert css.status_code == 200
+            assert css.headers["content-type"].startswith("text/css")
+            script = await client.get("/workspace/static/workspace.js")
+            assert script.headers["content-type"].startswith("text/javascript")
+            assert (await client.get("/workspace/static/other.js")).status_code == 404
+            queue = await client.get("/workspace/")
+            assert "script-src 'self'" in queue.headers["content-security-policy"]
+            assert 'src="/workspace/static/workspace.js?v=' in queue.text
+            assert "://" not in queue.text  # nothing from another host
