@@ -20,7 +20,7 @@ from runtime.http_api import ApiError, Db, api_context, api_shop
 from runtime.metrics import counted_on_commit
 from schemas.v1.common import Email, PlainText
 
-from . import agent_report_api, assignment_api, macros_api, metrics
+from . import agent_report_api, assignment_api, macros_api, messages_api, metrics
 from .api_models import Problem
 from .auth import Caller, CurrentCaller, caller_shop
 from .context import Context
@@ -337,5 +337,11 @@ def install_people(api: FastAPI) -> None:
     """Agent tokens on every route of intake's app (auth.py), and the routes of people and routing:
     agents and teams (this module), assignment and tags, macros, the agent report."""
     api.dependency_overrides[api_shop] = caller_shop
-    for routes in (router, assignment_api.router, macros_api.router, agent_report_api.router):
+    for routes in (
+        router,
+        messages_api.router,
+        assignment_api.router,
+        macros_api.router,
+        agent_report_api.router,
+    ):
         api.include_router(routes)

@@ -23,10 +23,7 @@ from .api_models import (
     ContactSubmission,
     InboundEmailAccepted,
     MergeIn,
-    MessageCreated,
-    NoteIn,
     Problem,
-    ReplyOrMacroIn,
     StatusIn,
     TicketDetail,
     TicketPage,
@@ -36,17 +33,15 @@ from .api_models import (
 )
 from .audit_api import Auditor
 from .audit_api import router as audit
-from .auth import AssigneeFilter, CurrentCaller
+from .auth import AssigneeFilter
 from .context import Context
 from .domain.agents import PeopleRefused
 from .domain.customers import NoCustomerIdentity
 from .domain.email import EmailRefused, parse_email
 from .domain.lifecycle import TransitionRefused
-from .domain.macros import MacroFailed, MacroNotFound
 from .domain.rules import DEFAULT_RULES, RuleTable
 from .domain.threading import RouteKind
 from .domain.ticket import ConflictingChange, TicketNotFound
-from .handlers.macros import render_for_ticket
 from .platforms_api import router as platforms
 from .privacy_api import router as privacy
 from .repository import shop_rules, sla_state
@@ -72,8 +67,6 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     TransitionRefused: (409, "invalid_transition"),
     NoCustomerIdentity: (422, "no_customer_identity"),
     PeopleRefused: (422, "unknown_team"),
-    MacroNotFound: (404, "not_found"),
-    MacroFailed: (422, "macro_failed"),
 }
 """How the domain's refusals are answered: status and error code (the detail is the message)."""
 
@@ -279,61 +272,6 @@ async def list_tickets(
 async def get_ticket(ticket_id: str, shop: CurrentShop, db: Db) -> dict[str, Any]:
     """One ticket with its whole conversation (internal notes included) and its order's status."""
     return await _detail(db, shop.id, ticket_id)
-
-
-@tickets.post(
-    "/v1/tickets/{ticket_id}/replies", response_model=MessageCreated, status_code=201, responses=ERRORS
-)
-async def reply(
-    ticket_id: str, body: ReplyOrMacroIn, caller: CurrentCaller, db: Db, ctx: ContextDep, who: Auditor
-) -> MessageCreated:
-    """An agent's public reply to the customer (the first one is the ticket's first response): sent
-    on the ticket's channel (ticket.replied, support.replies; e-mail by notify's SMTP relay). With an
-    agent's token the reply is theirs (and their name its author's, unless `author_name` says
-    otherwise); with `macro_id` its text is the shop's macro, rendered for this ticket's customer and
-    order in their language."""
-    author = body.author_name or caller.agent_name
-    async with unit_of_work(db) as conn:
-        text = body.body
-        if body.macro_id is not None:
-            rendered = await render_for_ticket(conn, ctx, caller.shop, ticket_id, body.macro_id, author)
-            text = rendered.text
-        message_id = await handlers.reply_to_customer(
-            conn,
-            ctx,
-            caller.shop.id,
-            ticket_id,
-            text or "",
-            author_name=author,
-            attachments=body.attachments,
-            agent_id=caller.agent_id,
-        )
-        await who.as_agent(author).record(conn, "ticket.reply", f"ticket:{ticket_id}")
-    return MessageCreated(ticket_id=ticket_id, message_id=message_id)
-
-
-@tickets.post(
-    "/v1/tickets/{ticket_id}/notes", response_model=MessageCreated, status_code=201, responses=ERRORS
-)
-async def note(
-    ticket_id: str, body: NoteIn, caller: CurrentCaller, db: Db, ctx: ContextDep, who: Auditor
-) -> MessageCreated:
-    """An internal note: agents see it, the customer does not, and it is not a response. With an
-    agent's token it is theirs."""
-    author = body.author_name or caller.agent_name
-    async with unit_of_work(db) as conn:
-        message_id = await handlers.add_agent_message(
-            conn,
-            ctx,
-            caller.shop.id,
-            ticket_id,
-            body.body,
-            internal=True,
-            author_name=author,
-            agent_id=caller.agent_id,
-        )
-        await who.as_agent(author).record(conn, "ticket.note", f"ticket:{ticket_id}")
-    return MessageCreated(ticket_id=ticket_id, message_id=message_id)
 
 
 @tickets.post("/v1/tickets/{ticket_id}/status", response_model=TicketDetail, responses=ERRORS)
