@@ -206,3 +206,18 @@ async def test_an_sla_escalation_reassigns_the_ticket_to_its_team_lead(infra: Se
         assert other_lead["id"] not in {
             e["assignee_agent_id"] for e in assigned(await ticket_events(intake, t, 4))
         }
+
+
+async def test_a_deactivated_agents_tickets_go_to_whoever_has_room(infra: Settings) -> None:
+    async with running_intake(infra) as intake:
+        team = await create_team(intake, auto_assign=True, is_default=True)
+        first, second = sorted([(await create_agent(intake, team_ids=[team]))["id"] for _ in range(2)])
+        mine, theirs = await open_ticket(intake), await open_ticket(intake)
+        assert [(await ticket(intake, t))["assignee_agent_id"] for t in (mine, theirs)] == [first, second]
+        gone = await intake.client.delete(f"/v1/agents/{first}", headers=auth(KEY_A))
+        assert gone.status_code == 200
+        assert (await ticket(intake, mine))["assignee_agent_id"] == second
+        moves = [
+            (e["reason"], e["assignee_agent_id"]) for e in assigned(await ticket_events(intake, mine, 5))
+        ]
+        assert moves == [("auto", first), ("released", None), ("auto", second)]

@@ -10,6 +10,10 @@ outbox statement (`writes.apply`). Metrics of an effect count only once that tra
 - shop platforms: `receive_platform_delivery` (`POST /v1/platforms/{shopify,woocommerce}/{shop}`: a
   webhook becomes order events on `orders.events`);
 - agents (the API's routes): `add_agent_message`, `change_status`, `reopen`, `merge_tickets`;
+- people and routing: `people.py` (agents and teams, their tokens), `routing.route_new` (a new
+  ticket's team and agent, for every path that opens one), `assignment.py` (`assign_ticket`, `take`,
+  `on_sla_escalated` within `on_sla_events`, `release_tickets_of`, `hand_out`), `macros.py`
+  (`render_for_ticket`);
 - replies: `reply_to_customer` (every public message, an agent's or automatic), `on_reply_status`
   (`reply.status` from the gateways);
 - automatic answers (`automatic.py`): `answer_where_is_my_order` for a new ticket and `joined` for a

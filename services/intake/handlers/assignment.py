@@ -94,11 +94,13 @@ async def on_sla_escalated(event: CloudEvent[Any], conn: Connection, ctx: Contex
 
 
 async def release_tickets_of(conn: Connection, ctx: Context, shop_id: str, agent_id: str) -> int:
-    """A deactivated agent's unfinished tickets go back to their team's queue."""
+    """A deactivated agent's unfinished tickets go back to their team's queue, and from there to
+    whoever of the team has room (if it assigns by itself)."""
     held = await assignment.tickets_of_agent(conn, shop_id, agent_id)
     now = ctx.now()
     if held:
         await apply(conn, ctx, *[assign(t, None, t.team_id, "released", now) for t in held])
+        await hand_out(conn, ctx, shop_id, {t.team_id for t in held if t.team_id is not None})
     return len(held)
 
 
