@@ -74,5 +74,7 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     runtime.background("intake-shops-seed", partial(sweeps.seed_shops, runtime.db, ctx))
     key_uses = partial(sweeps.store_key_uses, runtime.db, ctx)
     runtime.every("intake-key-uses", ctx.config.key_use_seconds, key_uses)
+    hand_out = partial(sweeps.hand_out_queues, runtime.db, ctx)
+    runtime.every("intake-assignment", ctx.config.assignment_sweep_seconds, hand_out)
     runtime.api = build_api(runtime, ctx)
     return runtime.asgi()

@@ -61,3 +61,9 @@ class IntakeConfig(BaseSettings):
     @property
     def fcr_period(self) -> timedelta:
         return timedelta(days=self.fcr_period_days)
+
+    assignment_sweep_seconds: float = Field(default=15.0, gt=0)
+    """How often the unassigned queues of the teams that assign by themselves are handed out (wall
+    time): a safety net, the queue is handed out too when someone gets room."""
+    assignment_batch: int = Field(default=50, ge=1, le=10_000)
+    """Waiting tickets of one team one transaction of that sweep hands out at most."""

@@ -23,8 +23,10 @@ from .context import Context
 from .domain.lifecycle import ACTIVE
 from .domain.settings import Housekeeping, days
 from .domain.ticket import Ticket
+from .handlers import assignment
 from .handlers import housekeeping as act
 from .handlers.shops import seed_shops as seed_from_file
+from .repository import assignment as queues
 from .repository import audit as audit_log
 from .repository import erasure, platforms, shop_settings, tickets
 from .repository import housekeeping as due
@@ -176,6 +178,20 @@ async def seed_shops(db: Database, ctx: Context) -> None:
         except Exception:
             log.exception("intake: seeding the shops of the file failed; retrying")
             await asyncio.sleep(1.0)
+
+
+async def hand_out_queues(db: Database, ctx: Context) -> None:
+    """Every team that assigns by itself and has tickets waiting: the oldest to whoever has room,
+    one transaction per team (wall time). A safety net: the queue is also handed out when a ticket
+    finishes or an agent comes back; a team another transaction holds is left to it."""
+    async with db.pool.acquire() as conn:
+        queued = await queues.queued_teams(conn)
+    for shop_id, team_id in queued:
+        if shop_id not in ctx.shops:
+            continue
+        with counted_on_commit():
+            async with db.transaction() as conn:
+                await assignment.hand_out_queue(conn, ctx, shop_id, team_id, ctx.config.assignment_batch)
 
 
 async def store_key_uses(db: Database, ctx: Context) -> None:

@@ -114,7 +114,8 @@ async def hand_out(conn: Connection, ctx: Context, shop_id: str, team_ids: Itera
 
 
 async def hand_out_queue(conn: Connection, ctx: Context, shop_id: str, team_id: str, limit: int) -> int:
-    """The team's oldest unassigned tickets to whoever has room now, by the team's policy."""
+    """The team's oldest unassigned tickets to whoever has room now, by the team's policy (none
+    while another transaction holds the team: it hands out, or the sweep does)."""
     team = await agents.find_team(conn, shop_id, team_id, lock=True)
     if team is None or not team.auto_assign:
         return 0

@@ -5,6 +5,11 @@ Every path opening a ticket (a contact, a survey follow-up, a broken promise) ca
 the shop's teams read among the ticket's other facts (repository/conversations.py), so a shop whose
 new ticket needs no agent pays no extra round trip; an automatic assignment takes three more (the
 team locked, its agents' load, the cursor moved).
+
+The team's row is the lock of its assignments (cursor and capacity), and nobody waits for it: a
+transaction may hold ticket locks, conversation locks or, in a consumer's run of events, another
+team's lock already, so waiting could close a cycle. A ticket whose team is busy deciding joins the
+team's queue, which the next hand-out (a ticket finished, someone back, the sweep) empties.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ async def route_new(conn: Connection, ctx: Context, change: Change, teams: Seque
         locked = await agents.find_team(conn, ticket.shop_id, team.id, lock=True)
         if locked is not None and locked.auto_assign:
             agent_id = (await pick(conn, locked, [ticket.id])).get(ticket.id)
-            if agent_id is None:
-                on_commit(metrics.ASSIGNMENTS.labels("queued").inc)
+        if agent_id is None:  # nobody with room, or the team busy deciding: its queue
+            on_commit(metrics.ASSIGNMENTS.labels("queued").inc)
     if agent_id is None and team.id == ticket.team_id:
         return change
     return change.then(assign(ticket, agent_id, team.id, "auto", ctx.now()))

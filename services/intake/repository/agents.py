@@ -18,7 +18,7 @@ _AGENT = """SELECT a.*, array(SELECT m.team_id FROM team_members m
                              ORDER BY m.team_id) AS team_ids
             FROM agents a"""
 _TEAM = "SELECT * FROM teams WHERE shop_id = $1 AND id = $2"
-_TEAM_LOCKED = _TEAM + " FOR UPDATE"
+_TEAM_LOCKED = _TEAM + " FOR UPDATE SKIP LOCKED"
 AGENT_FIELDS = frozenset({"name", "email", "role", "available", "capacity"})
 TEAM_FIELDS = frozenset({"name", "policy", "auto_assign", "is_default"})
 
@@ -189,6 +189,8 @@ async def _clear_default(conn: Connection, shop_id: str) -> None:
 
 
 async def find_team(conn: Connection, shop_id: str, team_id: str, *, lock: bool = False) -> Team | None:
+    """The team; with `lock`, locked for the rest of the transaction, or None while another holds it
+    (never waited for: see handlers/routing.py)."""
     query = _TEAM_LOCKED if lock else _TEAM
     row = await conn.fetchrow(query, shop_id, team_id)
     return team_of(row) if row is not None else None
