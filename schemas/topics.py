@@ -124,7 +124,7 @@ AUDIT = Topic(
 PRIVACY = Topic(
     "privacy.events",
     "shop id",
-    3,
+    6,
     14 * DAY_MS,
     ("intake", "sla", "notify", "survey"),
     ("intake", "sla", "notify", "survey"),
