@@ -5,6 +5,8 @@ DEMO_KEEP_DATA=1` skips it.
 
 Which tables: every table of the services' schemas with a `shop_id` column, read from the catalog, so
 a new migration's table is cleared without a change here; a table referencing another is cleared first.
+The audit log is the exception: it is append-only by design (its trigger refuses deletes other than
+its retention purge), so the history of earlier demo runs stays in it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import asyncpg
 
 Table = tuple[str, str]
 """(schema, table)"""
+
+APPEND_ONLY = frozenset({"audit_log"})
+"""Tables the slate leaves alone (see above)."""
 
 SHOP_TABLES = """
 SELECT n.nspname AS schema, c.relname AS name
@@ -54,7 +59,11 @@ async def clear_shop(database_url: str, schemas: Sequence[str], shop_id: str) ->
     conn = await asyncpg.connect(database_url)
     try:
         async with conn.transaction():
-            tables = [(r["schema"], r["name"]) for r in await conn.fetch(SHOP_TABLES, list(schemas))]
+            tables = [
+                (r["schema"], r["name"])
+                for r in await conn.fetch(SHOP_TABLES, list(schemas))
+                if r["name"] not in APPEND_ONLY
+            ]
             references = [
                 ((r["child_schema"], r["child"]), (r["parent_schema"], r["parent"]))
                 for r in await conn.fetch(REFERENCES, list(schemas))
