@@ -32,6 +32,12 @@ tests/intake/test_workspace_real.py and test_workspace_browser.py."""
 
 SHOP_QUERY_NAMES = frozenset({"shop", "shop_id"})
 
+QUERIES: dict[tuple[str, str], dict[str, str]] = {
+    # shop B's customer's address: another shop's key must find nothing by it
+    ("GET", "/v1/customers"): {"email": "secret-b@example.com"},
+}
+"""Query parameters a route requires, sent on every call of it."""
+
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/contacts"): {"channel": "email", "customer_email": "a@example.com", "body": "hello"},
     ("POST", "/v1/customers/erasure"): {"email": "a@example.com"},

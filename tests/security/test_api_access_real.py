@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from runtime.settings import Settings
-from tests.security.routes import BODIES, RAW_BODIES, Route, fill, routes_of
+from tests.security.routes import BODIES, QUERIES, RAW_BODIES, Route, fill, routes_of
 from tests.security.world import OWNED_PARAMS, World, running_world
 from tests.support.shops import KEY_A, KEY_B, SHOP_B, auth
 
@@ -38,7 +38,8 @@ async def send(world: World, route: Route, key: str | None, **extra: Any) -> htt
         own = await client.get(route.path, headers=auth(key or KEY_A))
         body = own.json()
     headers = extra.pop("headers", auth(key) if key else {})
-    kwargs: dict[str, Any] = {"headers": headers, **extra}
+    params = {**QUERIES.get((route.method, route.path), {}), **extra.pop("params", {})}
+    kwargs: dict[str, Any] = {"headers": headers, "params": params, **extra}
     raw = RAW_BODIES.get((route.method, route.path))
     if raw is not None:
         kwargs["content"] = fill(raw, values).encode()

@@ -7,6 +7,7 @@ reports (survey)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -178,6 +179,7 @@ async def seed_shop_b(world: World) -> None:
     world.b_ids["delivery_id"] = deliveries[0]["id"]
     await _seed_order(world)
     await _seed_privacy_request(world)
+    await _audit_settled(world)
 
 
 async def _seed_privacy_request(world: World) -> None:
@@ -188,6 +190,31 @@ async def _seed_privacy_request(world: World) -> None:
     )
     assert asked.status_code == 202, asked.text
     world.b_ids["request_id"] = asked.json()["request_id"]
+
+    async def complete() -> bool:
+        response = await world.clients["intake"].get(
+            f"/v1/privacy/requests/{world.b_ids['request_id']}", headers=auth(KEY_B)
+        )
+        return response.status_code == 200 and response.json()["status"] == "complete"
+
+    # shop B's view of it must not change while shop A tries everything
+    await eventually(complete, timeout=60)
+
+
+async def _audit_settled(world: World) -> None:
+    """The seed's actions reach shop B's audit log through Kafka: wait until it stops growing, so
+    the snapshot before shop A's attempts is the one after them."""
+    last: list[Any] = []
+
+    async def unchanged() -> bool:
+        nonlocal last
+        await asyncio.sleep(1.0)
+        response = await world.clients["intake"].get("/v1/audit", headers=auth(KEY_B))
+        entries = response.json()["entries"]
+        settled, last = bool(entries) and entries == last, entries
+        return settled
+
+    await eventually(unchanged, timeout=30)
 
 
 async def _seed_order(world: World) -> None:
