@@ -180,6 +180,19 @@ def test_the_first_public_reply_is_the_first_response_and_a_note_is_none() -> No
     assert (second.ticket.agent_replies, second.ticket.first_response_at) == (2, T0 + timedelta(minutes=30))
 
 
+def test_an_automatic_reply_is_neither_a_response_nor_an_agent_reply() -> None:
+    # An automatic answer or reminder reaches the customer, but no person has responded: the
+    # first-response clock keeps running and a later agent reply is still the first response.
+    automatic = Message("m-auto", Author.SYSTEM, "Your parcel is on its way", T0, automatic=True)
+    answered = opened().reply(automatic)
+    assert types(answered) == ["TicketMessageAdded"]
+    assert (answered.ticket.agent_replies, answered.ticket.first_response_at) == (0, None)
+    person = answered.ticket.reply(agent(at=T0 + timedelta(minutes=5)))
+    assert types(person) == ["TicketMessageAdded", "TicketFirstResponse"]
+    assert person.ticket.agent_replies == 1
+    assert person.ticket.solve(T0 + timedelta(hours=1)).ticket.fcr is True
+
+
 def test_solving_says_whether_it_was_a_first_contact_resolution() -> None:
     once = opened().reply(agent()).ticket.solve(T0 + timedelta(hours=2))
     assert types(once) == ["TicketStatusChanged", "TicketSolved"]

@@ -161,11 +161,12 @@ NO_ANSWERS = {"questions": 0, "answered": 0, "deflected": 0, "came_back": 0, "de
 # By hand (seconds; percentile_cont: p = v[k] + f * (v[k+1] - v[k]) with k + f = q * (n - 1)).
 # Contacts: T1, T2 (2 Mar); T3, T4 (3 Mar); T5 twice, W1, W2 twice (4 Mar); T6's is before.
 # Tickets opened: T1, T2, T3, T4 (repeat of T1), T5, W1, W2.
-# First responses: T6 3600 and T1 600, T2 1800 (2 Mar); T3 3600 (3 Mar); W1 0, W2 0 (4 Mar).
-#   all [0, 0, 600, 1800, 3600, 3600]: p50 at 2.5 -> 1200, p90 at 4.5 -> 3600
+# First responses (by a person; W1's and W2's automatic answers are none): T6 3600 and T1 600,
+# T2 1800 (2 Mar); T3 3600 (3 Mar).
+#   all [600, 1800, 3600, 3600]: p50 at 1.5 -> 1800 + 0.5 * 1800 = 2700, p90 at 2.7 -> 3600
 #   2 Mar [600, 1800, 3600]: p50 1800, p90 at 1.8 -> 1800 + 0.8 * 1800 = 3240
 # Resolutions: T1 3600 (FCR), T2 7200 (2 Mar); T3 14400 (reopened; 3 Mar); W1 45000 (the sweep at
-# 21:30, FCR: one reply; 4 Mar). T6 was solved after the period.
+# 21:30; not FCR: no person replied, it counts as deflected; 4 Mar). T6 was solved after the period.
 #   all [3600, 7200, 14400, 45000]: p50 at 1.5 -> 10800, p90 at 2.7 -> 14400 + 0.7 * 30600 = 35820
 #   2 Mar [3600, 7200]: p50 5400, p90 at 0.9 -> 6840
 # Automatic answers: W1 deflected, W2 came back (4 Mar).
@@ -176,8 +177,8 @@ EXPECTED_OVERALL = {
     "tickets": 7,
     "repeat_contacts": 1,
     "repeat_percent": 14.29,
-    "first_response": timing(6, 1200.0, 3600.0),
-    "resolution": resolution(4, 10800.0, 35820.0, fcr=2, reopened=1),
+    "first_response": timing(4, 2700.0, 3600.0),
+    "resolution": resolution(4, 10800.0, 35820.0, fcr=1, reopened=1),
     "automatic_answers": {
         "questions": 2,
         "answered": 2,
@@ -210,8 +211,8 @@ EXPECTED_TREND = {
         "tickets": 3,
         "repeat_contacts": 0,
         "repeat_percent": 0.0,
-        "first_response": timing(2, 0.0, 0.0),
-        "resolution": resolution(1, 45000.0, 45000.0, fcr=1, reopened=0),
+        "first_response": timing(0, None, None),
+        "resolution": resolution(1, 45000.0, 45000.0, fcr=0, reopened=0),
         "automatic_answers": EXPECTED_OVERALL["automatic_answers"],
     },
 }
@@ -267,11 +268,11 @@ async def test_every_figure_by_hand_the_csv_agrees_and_shop_b_is_never_counted(i
         overall = rows[("overall", "all")]
         assert (overall["contacts"], overall["tickets"], overall["repeat_contacts"]) == ("9", "7", "1")
         assert (overall["first_response_p50_seconds"], overall["resolution_p90_seconds"]) == (
-            "1200.0",
+            "2700.0",
             "35820.0",
         )
         assert (overall["fcr_percent"], overall["reopen_rate_percent"], overall["deflection_percent"]) == (
-            "50.0",
+            "25.0",
             "25.0",
             "50.0",
         )

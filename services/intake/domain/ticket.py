@@ -76,12 +76,9 @@ class Message:
     author_name: str | None = None
     subject: str = ""
     attachments: tuple[dict[str, Any], ...] = ()
-    automatic: bool = False
-    """Written by CareLoop itself to the customer (an automatic answer)."""
-    delivery_status: str | None = None
-    """A public reply's fate on its channel: 'queued' when written (domain/replies.py)."""
-    agent_id: str | None = None
-    """The agent who wrote it with their own token (None: the shop's key, the customer, CareLoop)."""
+    automatic: bool = False  # written by CareLoop itself to the customer (an answer, a reminder)
+    delivery_status: str | None = None  # a public reply's fate on its channel (domain/replies.py)
+    agent_id: str | None = None  # the agent whose own token wrote it
 
 
 @dataclass(frozen=True)
@@ -255,8 +252,11 @@ class Ticket:
         return Change(replace(self, priority=priority), {"priority": priority})
 
     def reply(self, message: Message) -> Change:
-        """An agent's public reply: counted, and the first one is the ticket's first response."""
+        """A public reply. An agent's is counted and the first is the ticket's first response; an
+        automatic one (answer, reminder) is neither: no person has responded yet."""
         self._refuse_if_closed()
+        if message.automatic:
+            return self._touched(message)
         first = self.first_response_at is None
         changes: dict[str, Any] = {"agent_replies": self.agent_replies + 1}
         if first:
