@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.timeout(120)]
 SERVICES = ("intake", "sla", "notify", "survey")
 CONSUMERS = {
     topics.ORDERS.name: {"intake-orders", "sla-orders", "notify-orders", "survey-orders"},
-    topics.TICKETS.name: {"sla-tickets", "notify-tickets", "survey-tickets"},
+    topics.TICKETS.name: {"sla-tickets", "notify-tickets", "notify-email", "survey-tickets"},
     topics.CONTACTS.name: {"intake-contacts"},
 }
 """Who reads each poisoned topic. Every one of them must dead-letter every invalid record, except a

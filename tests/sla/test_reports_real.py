@@ -296,6 +296,17 @@ async def test_the_report_reads_the_rows_the_service_wrote_from_ticket_events(in
         for ticket in ("t-met", "t-late", "t-b"):
             await wait_clocks(app, ticket, 2)
         await send(infra, topics.TICKETS, message("t-met", T0 + 3 * MIN, Author.AGENT))
+
+        async def met() -> bool:
+            return bool(
+                await app.runtime.db.pool.fetchval(
+                    "SELECT outcome = 'met' FROM clocks"
+                    " WHERE ticket_id = 't-met' AND metric = 'first_response'"
+                )
+            )
+
+        # the answer must be in before the test clock passes its deadline, or the sweep breaches it
+        await eventually(met)
         # nobody answers t-late or t-b: at 5 minutes the sweep breaches them and raises level 1
         clock.set(T0 + 5 * MIN)
 
