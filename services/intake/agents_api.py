@@ -16,13 +16,13 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.db import Connection, Database
-from runtime.http_api import ApiError, Db, api_context, api_shop
+from runtime.http_api import ApiError, Db, api_context
 from runtime.metrics import counted_on_commit
 from schemas.v1.common import Email, PlainText
 
 from . import agent_report_api, assignment_api, macros_api, messages_api, metrics
 from .api_models import Problem
-from .auth import Caller, CurrentCaller, caller_shop
+from .auth import Caller, CurrentCaller, agent_or_shop_key
 from .context import Context
 from .domain.agents import Agent, NotAllowed, PeopleRefused, Policy, Role, Team, require_manager
 from .handlers import people
@@ -336,7 +336,7 @@ async def patch_team(
 def install_people(api: FastAPI) -> None:
     """Agent tokens on every route of intake's app (auth.py), and the routes of people and routing:
     agents and teams (this module), assignment and tags, macros, the agent report."""
-    api.dependency_overrides[api_shop] = caller_shop
+    api.state.authenticate = agent_or_shop_key(api.state.authenticate)
     for routes in (
         router,
         messages_api.router,

@@ -3,13 +3,16 @@
 An agent's token (`cla_…`) authenticates like the shop's key, for the agent's shop only, and
 carries the agent: a reply or a note made with it is theirs, `take` gives them the ticket. It is
 looked up by its SHA-256 in intake's agents table (a deactivated agent's token no longer works);
-any other bearer goes to the runtime's shop-key check unchanged. `build_api` puts this in place of
-the runtime's `api_shop`, so every intake route takes either credential, and routes that care who
-the agent is ask for `CurrentCaller`.
+any other bearer goes to the runtime's shop-key check unchanged. `build_api` makes this the app's
+authentication (`agent_or_shop_key`, what the runtime's `api_shop` calls), so every intake route
+takes either credential, and routes that care who the agent is ask for `CurrentCaller`. Not through
+FastAPI's dependency overrides: with an override in place FastAPI rebuilds every sub-dependency's
+signature on each request, a tenth of intake's CPU per contact in a profile.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -77,9 +80,18 @@ async def api_caller(
 CurrentCaller = Annotated[Caller, Depends(api_caller)]
 
 
-async def caller_shop(caller: CurrentCaller) -> Shop:
-    """Stands in for the runtime's `api_shop` on intake's app: the shop of either credential."""
-    return caller.shop
+ShopAuthentication = Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[Shop]]
+
+
+def agent_or_shop_key(shop_key: ShopAuthentication) -> ShopAuthentication:
+    """The app's authentication: an agent token's shop, else what `shop_key` (the runtime's) says."""
+
+    async def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Shop:
+        if credentials is not None and credentials.credentials.startswith(AGENT_TOKEN_PREFIX):
+            return (await api_caller(request, credentials)).shop
+        return await shop_key(request, credentials)
+
+    return authenticate
 
 
 async def assignee_query(
