@@ -344,7 +344,8 @@ async def test_bad_input_is_refused_precisely_and_writes_nothing(infra: Settings
         assert (await c.get("/v1/tickets", params={"limit": 0}, headers=auth(KEY_A))).status_code == 422
         assert (await c.get("/v1/tickets", params={"status": "lost"}, headers=auth(KEY_A))).status_code == 422
         assert await fetchval(intake, "SELECT count(*) FROM tickets") == 0
-        assert await fetchval(intake, "SELECT count(*) FROM outbox") == 0
+        # nothing of a contact's: the shops' own seed (shops.state, audit.events) may still be waiting
+        assert await fetchval(intake, "SELECT count(*) FROM outbox WHERE topic LIKE '%tickets.events'") == 0
 
         # gateways: an unknown shop and an invalid contact are dead-lettered with the reason
         await produce_contact(
