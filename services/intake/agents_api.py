@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from runtime.db import Connection, Database
-from runtime.http_api import ApiError, Db, api_context
+from runtime.http_api import Db, api_context
 from runtime.metrics import counted_on_commit
 from schemas.v1.common import Email, PlainText
 
-from . import agent_report_api, assignment_api, macros_api, messages_api, metrics
-from .api_models import Problem
+from . import agent_report_api, assignment_api, macros_api, messages_api
+from .api_models import Problem, refused
 from .auth import Caller, CurrentCaller, agent_or_shop_key
 from .context import Context
 from .domain.agents import Agent, NotAllowed, PeopleRefused, Policy, Role, Team, require_manager
@@ -41,11 +41,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 STATUS_OF = {"not_found": 404, "deactivated": 409, "duplicate": 409, "unknown_team": 422}
 
 router = APIRouter(tags=["agents"])
-
-
-def refused(status: int, error: str, detail: str) -> ApiError:
-    metrics.REJECTED.labels("http", error).inc()
-    return ApiError(status, error, detail)
 
 
 @contextmanager

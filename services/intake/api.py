@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import ValidationError
 
 from runtime.db import Connection, Database
-from runtime.http_api import ApiError, CurrentShop, Db, api_context, make_api
+from runtime.http_api import CurrentShop, Db, api_context, make_api
 from runtime.metrics import counted_on_commit
 from runtime.service import ServiceRuntime
 from schemas.v1.contacts import Channel, ContactReceived
@@ -28,6 +28,7 @@ from .api_models import (
     TicketDetail,
     TicketPage,
     message_view,
+    refused,
     sla_view,
     ticket_view,
 )
@@ -69,12 +70,6 @@ REFUSALS: dict[type[Exception], tuple[int, str]] = {
     PeopleRefused: (422, "unknown_team"),
 }
 """How the domain's refusals are answered: status and error code (the detail is the message)."""
-
-
-def refused(status: int, error: str, detail: str) -> ApiError:
-    """The refusal to raise, counted in intake's rejected inputs (the runtime answers it)."""
-    metrics.REJECTED.labels("http", error).inc()
-    return ApiError(status, error, detail)
 
 
 @contextmanager

@@ -7,10 +7,12 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from runtime.http_api import ApiError
 from schemas.v1.common import PlainText
 from schemas.v1.contacts import Attachment, Channel, ContactFields
 from schemas.v1.tickets import Category, Priority, TicketStatus
 
+from . import metrics
 from .domain.sla_state import ClockState, summary
 from .repository.customers import standing_of
 
@@ -331,3 +333,9 @@ def message_view(row: asyncpg.Record, ticket_id: str) -> dict[str, Any]:
             "updated_at": row["delivery_updated_at"],
         },
     }
+
+
+def refused(status: int, error: str, detail: str) -> ApiError:
+    """The refusal a route raises, counted in intake's rejected inputs (the runtime answers it)."""
+    metrics.REJECTED.labels("http", error).inc()
+    return ApiError(status, error, detail)

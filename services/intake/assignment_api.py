@@ -18,12 +18,11 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from runtime.db import Connection, Database
-from runtime.http_api import ApiError, Db, api_context
+from runtime.http_api import Db, api_context
 from runtime.metrics import counted_on_commit
 from schemas.v1.common import PlainText
 
-from . import metrics
-from .api_models import Problem
+from .api_models import Problem, refused
 from .auth import CurrentCaller
 from .context import Context
 from .domain.agents import PeopleRefused
@@ -45,11 +44,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(tags=["assignment"])
-
-
-def refused(status: int, error: str, detail: str) -> ApiError:
-    metrics.REJECTED.labels("http", error).inc()
-    return ApiError(status, error, detail)
 
 
 @contextmanager

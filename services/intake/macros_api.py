@@ -14,13 +14,12 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runtime.db import Connection, Database
-from runtime.http_api import ApiError, Db, api_context
+from runtime.http_api import Db, api_context
 from runtime.metrics import counted_on_commit
 from schemas.templates import MAX_TEMPLATE_CHARS
 from schemas.v1.common import PlainText
 
-from . import metrics
-from .api_models import Problem
+from .api_models import Problem, refused
 from .auth import Caller, CurrentCaller
 from .context import Context
 from .domain.agents import NotAllowed, Role
@@ -40,11 +39,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(tags=["macros"])
-
-
-def refused(status: int, error: str, detail: str) -> ApiError:
-    metrics.REJECTED.labels("http", error).inc()
-    return ApiError(status, error, detail)
 
 
 @contextmanager
