@@ -67,11 +67,16 @@ def latency_ms(sorted_seconds: list[float]) -> dict[str, float | None]:
 
 
 # -- isolated infrastructure -----------------------------------------------------------------------
+def services_shops_file() -> Path:
+    """The demo shops as the services' checkout spells them (the same shops and keys in every commit)."""
+    return service_checkout() / "deploy" / "local" / "shops.json"
+
+
 def isolated_settings(label: str) -> Settings:
     """Settings of one benchmark run: its own topic and schema prefix, the local demo shops."""
     tag = f"b{label}{uuid.uuid4().hex[:8]}"
     return Settings().model_copy(
-        update={"topic_prefix": f"{tag}.", "schema_prefix": f"{tag}_", "shops_file": SHOPS_FILE}
+        update={"topic_prefix": f"{tag}.", "schema_prefix": f"{tag}_", "shops_file": services_shops_file()}
     )
 
 
@@ -256,6 +261,13 @@ def service_env(settings: Settings, port: int) -> dict[str, str]:
     }
 
 
+def service_checkout() -> Path:
+    """Where the services are started from: this checkout, or the one `CARELOOP_BENCH_CHECKOUT` names
+    (e.g. a `git worktree` of an earlier commit), so a change is measured before and after by the
+    same harness on the same machine."""
+    return Path(os.environ.get("CARELOOP_BENCH_CHECKOUT") or ROOT)
+
+
 class ServiceProcess:
     """`python -m services.<name>` (or any module) on a loopback port, as an operator would run it."""
 
@@ -287,7 +299,7 @@ class ServiceProcess:
             "-m",
             self.module,
             *self.args,
-            cwd=ROOT,
+            cwd=service_checkout() if self.module.startswith("services.") else ROOT,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=self._stderr,

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import ROOT
+from bench.common import ROOT, service_checkout
 from runtime.settings import Settings
 
 KEY_PACKAGES = (
@@ -86,13 +86,22 @@ async def versions(settings: Settings) -> dict[str, Any]:
 
 
 def git_commit() -> dict[str, Any]:
-    def git(*args: str) -> str:
+    """The commit of the harness and, if the services ran from another checkout, that one's too."""
+
+    def git(where: Path, *args: str) -> str:
         return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+            ["git", *args], cwd=where, capture_output=True, text=True, timeout=10, check=False
         ).stdout.strip()
 
-    return {
-        "commit": git("rev-parse", "HEAD") or None,
-        "subject": git("log", "-1", "--format=%s") or None,
-        "dirty_paths": len(git("status", "--porcelain").splitlines()),
-    }
+    def described(where: Path) -> dict[str, Any]:
+        return {
+            "commit": git(where, "rev-parse", "HEAD") or None,
+            "subject": git(where, "log", "-1", "--format=%s") or None,
+            "dirty_paths": len(git(where, "status", "--porcelain").splitlines()),
+        }
+
+    found = described(ROOT)
+    services = service_checkout()
+    if services.resolve() != ROOT.resolve():
+        found["services"] = {"checkout": str(services), **described(services)}
+    return found

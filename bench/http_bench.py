@@ -76,6 +76,17 @@ def load_note(load: Load, runs: list[dict[str, Any]]) -> str:
     )
 
 
+def postgres_note(postgres: dict[str, Any]) -> str:
+    """Statements per request and the costliest ones' mean time (pg_stat_statements)."""
+    if "unavailable" in postgres:
+        return str(postgres["unavailable"])
+    costliest = "; ".join(
+        f"{s['calls_per_request']} per request of `{s['statement'][:48]}...` at {s['mean_ms']} ms"
+        for s in postgres["top"][:3]
+    )
+    return f"Postgres: {postgres['statements_per_request']} statements per request; costliest: {costliest}"
+
+
 async def intake(plan: HttpPlan, report: Report, memory: PeakMemory) -> None:
     load = Load("contacts", plan.intake_concurrency, plan.intake_seconds, threads=plan.wrk_threads)
     bare = await intake_api.run_hello(memory, load, plan.repeats)
@@ -88,8 +99,8 @@ async def intake(plan: HttpPlan, report: Report, memory: PeakMemory) -> None:
         note=load_note(load, constant),
         load_cpu=wrk_cpu(constant, bare),
     )
-    real = await intake_api.run_intake(memory, load, plan.repeats)
-    report.scenarios["intake_api"]["intake"] = real
+    real, postgres = await intake_api.run_intake(memory, load, plan.repeats)
+    report.scenarios["intake_api"] |= {"intake": real, "postgres": postgres}
     value, ceiling = rates(real), rates(constant)
     met = None
     if value["median"] is not None and ceiling["median"]:
@@ -98,7 +109,9 @@ async def intake(plan: HttpPlan, report: Report, memory: PeakMemory) -> None:
         "intake.contacts_per_s",
         value,
         ceiling,
-        note=load_note(load, real) + "; every request a new customer's first message (a new ticket)",
+        note=load_note(load, real)
+        + "; every request a new customer's first message (a new ticket); "
+        + postgres_note(postgres),
         target_met=met,
         load_cpu=wrk_cpu(real, constant),
     )

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +34,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench import hello
+from bench import hello, statements
 from bench.common import (
     DEMO_KEY,
     SHOPS_FILE,
@@ -47,7 +48,7 @@ from bench.common import (
     summarize,
 )
 from bench.shopify_orders import Deliveries
-from bench.wrk import Load, drive
+from bench.wrk import Load, drive, wrk_once
 from runtime.http_api import make_api, shop_auth
 from runtime.shops import Shop, ShopRegistry
 from services.intake.api import MAX_BODY_BYTES
@@ -140,7 +141,11 @@ async def run_hello(memory: PeakMemory, load: Load, repeats: int) -> list[dict[s
     )
 
 
-async def run_intake(memory: PeakMemory, load: Load, repeats: int) -> list[dict[str, Any]]:
+async def run_intake(
+    memory: PeakMemory, load: Load, repeats: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The measured runs, and what they asked of Postgres (bench/statements.py). A warm-up first,
+    then the statistics autovacuum would have gathered by then (`statements.analyze`)."""
     settings = isolated_settings("intake")
     await provision(settings, ("intake",))
     port = free_port()
@@ -149,7 +154,19 @@ async def run_intake(memory: PeakMemory, load: Load, repeats: int) -> list[dict[
     )
     try:
         await process.start()
-        return [await drive(process.base, process.pid, load) for _ in range(repeats)]
+        if load.warmup > 0:
+            await wrk_once(process.base, load, load.warmup)
+        await statements.analyze(settings, ("intake",))
+        unavailable = await statements.reset(settings)
+        measured = replace(load, warmup=0)
+        runs = [await drive(process.base, process.pid, measured) for _ in range(repeats)]
+        served = sum(r["requests"] for r in runs)
+        postgres = (
+            {"unavailable": unavailable}
+            if unavailable
+            else await statements.profile(settings, "intake", per=served)
+        )
+        return runs, postgres
     finally:
         await process.stop()
         await cleanup(settings, ("intake",))
@@ -207,7 +224,7 @@ def side(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 async def run(concurrency: int, seconds: float, repeats: int, memory: PeakMemory) -> dict[str, Any]:
     load = Load("contacts", concurrency, seconds)
-    intake = await run_intake(memory, load, repeats)
+    intake, postgres = await run_intake(memory, load, repeats)
     constant = await run_constant(memory, load, repeats)
     bare = await run_hello(memory, load, repeats)
     return {
@@ -215,6 +232,7 @@ async def run(concurrency: int, seconds: float, repeats: int, memory: PeakMemory
         "concurrency": concurrency,
         "seconds": seconds,
         "intake": side(intake),
+        "postgres": postgres,
         "constant": side(constant),
         "hello_world": side(bare),
     }

@@ -127,6 +127,7 @@ class Report:
             f"{packages}",
             f"- Commit: `{g.get('commit')}` ({g.get('subject')}); "
             f"{g.get('dirty_paths')} uncommitted paths in the checkout",
+            *services_line(g),
             "- Kafka, Postgres, the services and the load generators all share this machine's cores.",
             "",
             "Each figure: min / median / max over n runs; its ceiling (the same work done the barest way, "
@@ -190,6 +191,17 @@ def _num(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.3g}" if isinstance(value, float) else str(value)
+
+
+def services_line(g: dict[str, Any]) -> list[str]:
+    """Where the services ran from, if not the harness's own checkout (CARELOOP_BENCH_CHECKOUT)."""
+    services = g.get("services")
+    if not services:
+        return []
+    return [
+        f"- **Services from another checkout**: `{services.get('checkout')}` at `{services.get('commit')}` "
+        f"({services.get('subject')}); the harness is the commit above"
+    ]
 
 
 def readme_section(document: dict[str, Any]) -> str:

@@ -54,8 +54,10 @@ start() {
     echo "careloop: PostgreSQL already running on 127.0.0.1:$PG_PORT"; return 0
   fi
   port_open "$PG_PORT" && die "port $PG_PORT is taken by another process; set CARELOOP_PG_PORT or DATABASE_URL"
-  as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
-    -o "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=on" start >/dev/null \
+  # pg_stat_statements is loaded so the bench can say which statements a scenario spent its time in
+  local options="-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=300"
+  options="$options -c shared_buffers=256MB -c fsync=on -c shared_preload_libraries=pg_stat_statements"
+  as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -o "$options" start >/dev/null \
     || { tail -30 "$LOG" >&2; die "PostgreSQL did not start (log: $LOG)"; }
   echo "careloop: PostgreSQL ready on 127.0.0.1:$PG_PORT"
 }
