@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from runtime.consumer import INFRASTRUCTURE_ERRORS, Consumer, Decoded, EventProcessor, Unprocessable
 from runtime.db import Connection, Database
@@ -41,6 +41,12 @@ EVENTS_RELEASED = Counter(
     "careloop_events_released_total",
     "Held events released after their shop was resumed, by outcome (applied or dead_lettered)",
     ["service", "consumer", "outcome"],
+)
+EVENTS_HELD_UNRELEASED = Gauge(
+    "careloop_events_held_unreleased",
+    "Held events of shops that are not suspended (resumed or gone), as the last sweep found them: "
+    "the sweep releases them, so one that stays above 0 is a release that keeps failing",
+    ["service"],
 )
 
 RELEASE_BATCH = 500
@@ -153,13 +159,17 @@ class Holds:
         """Release what waits for a shop that is active (a resume seen while this process was down or
         a release that stopped), and learn whether anything is held at all."""
         async with self._db.pool.acquire() as conn:
-            rows = await conn.fetch("SELECT DISTINCT consumer, shop_id FROM held_events")
+            rows = await conn.fetch("SELECT consumer, shop_id, count(*) AS n FROM held_events GROUP BY 1, 2")
         self.waiting = bool(rows)
+        unreleased = 0
         for row in rows:
             consumer = consumers.get(row["consumer"])
             shop = self._registry.get(row["shop_id"])
+            if shop is None or not shop.suspended:
+                unreleased += row["n"]
             if consumer is not None and shop is not None and not shop.suspended:
                 await self.release([consumer], shop.id)
+        EVENTS_HELD_UNRELEASED.labels(self._service).set(unreleased)
 
     async def _release_batch(self, consumer: Consumer, shop_id: str) -> bool:
         """One batch, one transaction; True if it was full (there may be more)."""

@@ -69,7 +69,7 @@ def build(settings: Settings, config: IntakeConfig | None = None) -> ServiceApp:
     retention = partial(sweeps.apply_retention, runtime.db, ctx)
     runtime.every("intake-retention", ctx.config.retention_sweep_seconds, retention)
     runtime.every(
-        "intake-privacy-gauge", ctx.config.gauge_seconds, partial(sweeps.measure_privacy, runtime.db)
+        "intake-privacy-gauge", ctx.config.gauge_seconds, partial(sweeps.measure_privacy, runtime.db, ctx)
     )
     runtime.background("intake-shops-seed", partial(sweeps.seed_shops, runtime.db, ctx))
     key_uses = partial(sweeps.store_key_uses, runtime.db, ctx)

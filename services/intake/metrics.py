@@ -131,6 +131,10 @@ PRIVACY_COMPLETED = Counter(
 PRIVACY_PENDING = Gauge(
     "careloop_intake_privacy_requests_pending", "Privacy requests some service has not answered yet"
 )
+PRIVACY_OLDEST_PENDING = Gauge(
+    "careloop_intake_privacy_oldest_pending_seconds",
+    "Age of the oldest privacy request some service has not answered yet (0 when none is pending)",
+)
 RETENTION_PURGED = Counter(
     "careloop_intake_retention_purged_total",
     "Rows whose texts a retention removed: message_body (a shop's setting), privacy_export (exports' rows)",

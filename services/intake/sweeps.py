@@ -156,10 +156,14 @@ async def apply_retention(db: Database, ctx: Context) -> None:
     metrics.RETENTION_PURGED.labels("privacy_export").inc(expired)
 
 
-async def measure_privacy(db: Database) -> None:
-    """The privacy requests some service has not answered yet (one that stays up is a service down)."""
+async def measure_privacy(db: Database, ctx: Context) -> None:
+    """The privacy requests some service has not answered yet and the oldest one's age (one that
+    grows old is a service down or failing: CareLoopPrivacyRequestUnanswered)."""
     async with db.pool.acquire() as conn:
-        metrics.PRIVACY_PENDING.set(await privacy_repo.pending_count(conn))
+        count, oldest = await privacy_repo.pending(conn)
+    metrics.PRIVACY_PENDING.set(count)
+    age = 0.0 if oldest is None else max(0.0, (ctx.now() - oldest).total_seconds())
+    metrics.PRIVACY_OLDEST_PENDING.set(age)
 
 
 async def seed_shops(db: Database, ctx: Context) -> None:

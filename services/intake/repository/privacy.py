@@ -224,8 +224,13 @@ async def parts_of(conn: Connection, request_id: str) -> list[asyncpg.Record]:
     )
 
 
-async def pending_count(conn: Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM privacy_requests WHERE status = 'pending'"))
+async def pending(conn: Connection) -> tuple[int, datetime | None]:
+    """How many requests are pending, and when the oldest of them was made."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, min(requested_at) AS oldest FROM privacy_requests WHERE status = 'pending'"
+    )
+    assert row is not None
+    return int(row["n"]), row["oldest"]
 
 
 async def expire_exports(conn: Connection, before: datetime) -> int:
