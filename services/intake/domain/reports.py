@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from schemas.reports import percent
+
 AGE_EDGES: tuple[tuple[timedelta, str], ...] = (
     (timedelta(days=1), "under_1d"),
     (timedelta(days=3), "1d_to_3d"),
@@ -127,10 +129,6 @@ class IntakeReport:
     @property
     def backlog(self) -> int:
         return sum(self.backlog_by_age.values())
-
-
-def percent(part: int, whole: int) -> float | None:
-    return None if whole <= 0 else round(100.0 * part / whole, 2)
 
 
 def _sum_by(rows: Iterable[ContactCount | TicketCount], key: str) -> dict[str, int]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from schemas.reports import percent
 from services.notify.domain.breaker import BreakerPolicy, BreakerState
 
 DELIVERY_OUTCOMES = ("succeeded", "dead", "pending")
@@ -111,10 +112,6 @@ class DeliveryReport:
     by_event_type: dict[str, Deliveries] = field(default_factory=dict)
     endpoints: list[EndpointHealth] = field(default_factory=list)
     trend: dict[date, TrendPoint] = field(default_factory=dict)
-
-
-def percent(part: int, whole: int) -> float | None:
-    return None if whole <= 0 else round(100.0 * part / whole, 2)
 
 
 def breaker_state(failures: int, open_until: datetime | None, policy: BreakerPolicy, now: datetime) -> str:

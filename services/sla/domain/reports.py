@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
 
+from schemas.reports import percent
+
 OVERALL = "overall"
 METRIC = "metric"
 POLICY = "policy"
@@ -105,10 +107,6 @@ class SlaReport:
     @property
     def escalations(self) -> int:
         return sum(self.escalations_by_level.values())
-
-
-def percent(part: int, whole: int) -> float | None:
-    return None if whole <= 0 else round(100.0 * part / whole, 2)
 
 
 QuantileKey = tuple[str, str | date | None]

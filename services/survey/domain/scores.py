@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from schemas.reports import percent
+
 Histogram = Mapping[int, int]
 
 
@@ -49,6 +51,4 @@ def ces(counts: Histogram) -> float | None:
 
 def response_rate(answered: int, invited: int) -> float | None:
     """Percent of invitations answered; capped at 100 (answers may outlive their invitation period)."""
-    if invited <= 0:
-        return None
-    return round(100.0 * min(answered, invited) / invited, 2)
+    return percent(min(answered, invited), invited)
