@@ -103,14 +103,23 @@ def scrubbed(model: M, shop_id: str) -> M:
 async def without_erased(
     conn: Connection, events: Sequence[CloudEvent[Any]], service: str, consumer: str
 ) -> list[CloudEvent[Any]]:
-    """The events, those naming an erased customer without their personal fields (counted)."""
+    """The events, those naming an erased customer without their personal fields (counted). Only
+    the events of shops that erased someone are looked at closely (`privacy_erased_shops`)."""
+    shop_of = [_shop_checked(event) for event in events]
+    shops = sorted({shop for shop in shop_of if shop is not None})
+    if not shops:
+        return list(events)
+    rows = await conn.fetch("SELECT shop_id FROM privacy_erased_shops($1::text[])", shops)
+    erasing = {row["shop_id"] for row in rows}
+    if not erasing:
+        return list(events)
     named: list[tuple[str, list[str]] | None] = []
     wanted: dict[tuple[str, str], None] = {}
-    for event in events:
-        shop_id = getattr(event.data, "shop_id", None)
-        if event.type in PRIVACY_TYPES or not isinstance(shop_id, str):
+    for event, shop_id in zip(events, shop_of, strict=True):
+        if shop_id not in erasing:
             named.append(None)
             continue
+        assert shop_id is not None
         digests = event_digests(shop_id, event.data)
         named.append((shop_id, digests))
         wanted.update(dict.fromkeys((shop_id, d) for d in digests))
@@ -125,6 +134,14 @@ async def without_erased(
         else:
             out.append(event)
     return out
+
+
+def _shop_checked(event: CloudEvent[Any]) -> str | None:
+    """The shop whose erasures apply to the event (None: a privacy event, or no shop)."""
+    shop_id = getattr(event.data, "shop_id", None)
+    if event.type in PRIVACY_TYPES or not isinstance(shop_id, str):
+        return None
+    return shop_id
 
 
 async def scrubbed_if_erased(conn: Connection, data: M, shop_id: str, service: str, source: str) -> M:

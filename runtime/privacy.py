@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -127,8 +128,16 @@ def _text(value: Any) -> str | None:
 
 
 def _get(data: Any, name: str) -> Any:
-    """A field of event data, whether a model (as consumers get it) or a mapping (a stored body)."""
-    return data.get(name) if isinstance(data, Mapping) else getattr(data, name, None)
+    """A field of event data, whether a model (as consumers get it) or a mapping (a stored body).
+    A model's fields are read from its `__dict__`: `getattr` of a field the model lacks goes through
+    pydantic's `__getattr__`, which builds an AttributeError, and every consumer asks this of every
+    event (docs/benchmarks.md, the ingest profile)."""
+    if isinstance(data, dict):
+        return data.get(name)
+    fields = getattr(data, "__dict__", None)
+    if isinstance(fields, dict):
+        return fields.get(name)
+    return data.get(name) if isinstance(data, Mapping) else None
 
 
 def identities_of(data: Any) -> list[Identity]:
@@ -161,9 +170,14 @@ def identities_of(data: Any) -> list[Identity]:
 
 def event_digests(shop_id: str, data: Any) -> list[str]:
     """The digests to look for among the erased: the data's identities, and its shop as a whole."""
-    return [digest(shop_id, IdentityKind.SHOP, shop_id)] + [
-        digest(shop_id, kind, value) for kind, value in identities_of(data)
-    ]
+    return [shop_digest(shop_id)] + [digest(shop_id, kind, value) for kind, value in identities_of(data)]
+
+
+@lru_cache(maxsize=1024)
+def shop_digest(shop_id: str) -> str:
+    """The digest of a whole shop's erasure, asked for with every event of the shop: kept (a shop id
+    is not personal data; customers' digests are not kept)."""
+    return digest(shop_id, IdentityKind.SHOP, shop_id)
 
 
 def hashed(channel_id: str) -> str:
