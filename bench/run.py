@@ -39,6 +39,7 @@ from bench.common import (
     MissingScript,
     PeakMemory,
     run_json_script,
+    service_checkout,
     summarize,
 )
 from bench.facts import git_commit, machine, versions
@@ -216,6 +217,13 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 }
 
 
+IN_PROCESS = ("e2e", "sla")
+"""Scenarios whose services (or part of them) run inside the bench's own process, from this checkout."""
+IN_PROCESS_REASON = (
+    "runs this checkout's code in the bench's process: not measurable from CARELOOP_BENCH_CHECKOUT"
+)
+
+
 async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[str], quick: bool) -> Report:
     report = Report()
     bench = Bench(plan, report)
@@ -252,9 +260,13 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         report.write(out)
 
     bench.checkpoint = checkpoint
+    elsewhere = service_checkout().resolve() != ROOT.resolve()
     for name, step in steps.items():
         if name not in only:
             report.mark_missing(list(SCENARIOS[name]), "scenario not selected (--only)")
+            continue
+        if elsewhere and name in IN_PROCESS:
+            report.mark_missing(list(SCENARIOS[name]), IN_PROCESS_REASON)
             continue
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
         begun = time.monotonic()
