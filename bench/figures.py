@@ -68,6 +68,7 @@ def _specs() -> list[FigureSpec]:
             "events/s",
             "higher",
             pipe,
+            ">= 2,000 events/s",
         ),
         FigureSpec(
             "e2e.overload_per_s",
@@ -198,6 +199,7 @@ def _specs() -> list[FigureSpec]:
             "MiB",
             "lower",
             "the service's code imported and its app built, idle",
+            "< 100 MiB (the highest of its processes)",
         )
         for s in SERVICES
     ]

@@ -50,6 +50,7 @@ from runtime.settings import Settings
 log = logging.getLogger("bench")
 
 TARGET_INGEST_SHARE = 0.5
+TARGET_RSS_MIB = 100.0
 
 
 class Bench:
@@ -194,6 +195,7 @@ class Bench:
                 summarize([kib / 1024 for kib in own.values()]),
                 ceiling,
                 note="VmHWM per process: " + ", ".join(f"{k} {v / 1024:.0f} MiB" for k, v in own.items()),
+                target_met=max(own.values()) / 1024 < TARGET_RSS_MIB,
             )
 
 
