@@ -7,6 +7,7 @@ from datetime import date
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.reports import percent
 from services.intake.domain.reports import (
     AGE_BUCKETS,
     ContactCount,
@@ -15,7 +16,6 @@ from services.intake.domain.reports import (
     TicketCount,
     WismoCount,
     build_report,
-    percent,
 )
 
 D1, D2, D3 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.reports import percent
 from services.sla.domain.reports import (
     BUCKET,
     METRIC,
@@ -20,7 +21,6 @@ from services.sla.domain.reports import (
     PromiseCount,
     build_report,
     compliance_by_label,
-    percent,
 )
 
 D1 = date(2026, 3, 2)
