@@ -187,10 +187,7 @@ class PrivacyPart:
 async def lock_shop(conn: Connection, shop_id: str) -> None:
     """The exclusive side of the lock `privacy_erased` shares: no batch of the shop is being applied
     while the erasure reads and changes its rows."""
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext('careloop-privacy:' || current_schema() || ':' || $1))",
-        shop_id,
-    )
+    await conn.execute("SELECT pg_advisory_xact_lock(privacy_lock_key($1))", shop_id)
 
 
 async def remember_erased(conn: Connection, subject: Subject, request_id: str, at: datetime) -> None:
