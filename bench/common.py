@@ -268,6 +268,11 @@ def service_checkout() -> Path:
     return Path(os.environ.get("CARELOOP_BENCH_CHECKOUT") or ROOT)
 
 
+def services_elsewhere() -> bool:
+    """Whether the services run from another checkout than the harness's own."""
+    return service_checkout().resolve() != ROOT.resolve()
+
+
 class ServiceProcess:
     """`python -m services.<name>` (or any module) on a loopback port, as an operator would run it."""
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import ROOT, service_checkout
+from bench.common import ROOT, service_checkout, services_elsewhere
 from runtime.settings import Settings
 
 KEY_PACKAGES = (
@@ -101,7 +101,7 @@ def git_commit() -> dict[str, Any]:
         }
 
     found = described(ROOT)
-    services = service_checkout()
-    if services.resolve() != ROOT.resolve():
+    if services_elsewhere():
+        services = service_checkout()
         found["services"] = {"checkout": str(services), **described(services)}
     return found

@@ -39,7 +39,7 @@ from bench.common import (
     MissingScript,
     PeakMemory,
     run_json_script,
-    service_checkout,
+    services_elsewhere,
     summarize,
 )
 from bench.facts import git_commit, machine, versions
@@ -262,7 +262,7 @@ async def main_async(plan: Plan, out: Path, only: tuple[str, ...], argv: list[st
         report.write(out)
 
     bench.checkpoint = checkpoint
-    elsewhere = service_checkout().resolve() != ROOT.resolve()
+    elsewhere = services_elsewhere()
     for name, step in steps.items():
         if name not in only:
             report.mark_missing(list(SCENARIOS[name]), "scenario not selected (--only)")

@@ -163,11 +163,12 @@ class Holds:
         self.waiting = bool(rows)
         unreleased = 0
         for row in rows:
-            consumer = consumers.get(row["consumer"])
             shop = self._registry.get(row["shop_id"])
-            if shop is None or not shop.suspended:
-                unreleased += row["n"]
-            if consumer is not None and shop is not None and not shop.suspended:
+            if shop is not None and shop.suspended:
+                continue  # held by design until the shop is resumed
+            unreleased += row["n"]
+            consumer = consumers.get(row["consumer"])
+            if consumer is not None and shop is not None:
                 await self.release([consumer], shop.id)
         EVENTS_HELD_UNRELEASED.labels(self._service).set(unreleased)
 
